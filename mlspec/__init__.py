@@ -1,0 +1,52 @@
+"""mlspec: say what to train in a .mlspec file; get a compiled JAX training run.
+
+    >>> import mlspec
+    >>> spec = mlspec.parse('model m { dense(1) }')
+    >>> print(spec.to_text(), end="")
+    model m {
+        dense(1)
+    }
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .dsl.errors import SpecError
+from .dsl.ir import Call, LayerCall, Model, Param, Section, Setting, Spec
+from .dsl.parser import load, parse
+from .dsl.program import Program
+from .dsl.resolve import resolve
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .runner import Result
+
+__all__ = [
+    "Call", "LayerCall", "Model", "Param", "Program", "Result", "Section", "Setting",
+    "Spec", "SpecError", "check", "load", "parse", "resolve", "run", "__version__",
+]
+
+
+def check(spec: Spec) -> Program:
+    """Validates a spec without training; raises SpecError listing every mistake."""
+    return resolve(spec)
+
+
+def run(spec, overrides=None, **kwargs) -> Result:
+    """Trains a spec (a Spec or a .mlspec path); see `mlspec.runner.run`.
+
+    Imports jax only when called, so `import mlspec` stays light for check and fmt.
+    """
+    from .runner import run as _run
+
+    return _run(spec, overrides, **kwargs)
+
+
+def __getattr__(name: str):
+    if name == "Result":
+        from .runner import Result
+
+        return Result
+    raise AttributeError(f"module 'mlspec' has no attribute '{name}'")

@@ -1,0 +1,173 @@
+"""The loss catalogue: data losses over (outputs, targets) and regularisers over weights.
+
+A `loss` setting is a weighted sum of these terms (`softmax_cross_entropy + 1e-4 * l2`).
+Each data loss says which targets and output widths it fits (checked before training) and
+how its outputs become point predictions. jax is imported inside the methods only, when a
+spec is compiled.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import PositiveFloat
+
+from .registry import Entry, Registry
+
+
+class Loss(Entry):
+    regulariser: ClassVar[bool] = False
+    target: ClassVar[Literal["class", "binary", "real", "any"]] = "any"
+
+    def check(self, out_shape: tuple[int, ...], info) -> str | None:
+        """Why this loss does not fit the model's output and the data's targets, if so."""
+        return None
+
+    def value(self, out, y, params):
+        """The mean loss over the batch (a jax scalar)."""
+        raise NotImplementedError
+
+    def predict(self, out):
+        """Point predictions from the model's outputs."""
+        return out
+
+
+LOSSES: Registry[type[Loss]] = Registry("loss")
+
+
+class _RealLoss(Loss):
+    target: ClassVar = "real"
+
+    def check(self, out_shape, info):
+        if info.target != "real":
+            return (f"'{self.kind}' needs real targets, but the data has class ids; use "
+                    f"softmax_cross_entropy or sigmoid_binary_cross_entropy")
+        if out_shape[-1:] != (info.target_dim,):
+            return (f"the model outputs {list(out_shape)} per example but the targets have "
+                    f"width {info.target_dim}; end the model with dense({info.target_dim})")
+        return None
+
+
+@LOSSES.register
+class Mse(_RealLoss):
+    """Mean squared error: `mean((out - y)**2)`."""
+
+    kind: Literal["mse"] = "mse"
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+
+        return jnp.mean((out - y) ** 2)
+
+
+@LOSSES.register
+class Mae(_RealLoss):
+    """Mean absolute error: `mean(|out - y|)`."""
+
+    kind: Literal["mae"] = "mae"
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+
+        return jnp.mean(jnp.abs(out - y))
+
+
+@LOSSES.register
+class Huber(_RealLoss):
+    """`optax.huber_loss`: quadratic within `delta` of the target, linear beyond."""
+
+    kind: Literal["huber"] = "huber"
+    delta: PositiveFloat = 1.0
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+        import optax
+
+        return jnp.mean(optax.huber_loss(out, y, delta=self.delta))
+
+
+@LOSSES.register
+class SigmoidBinaryCrossEntropy(Loss):
+    """`optax.sigmoid_binary_cross_entropy` of one logit per example and 0/1 targets."""
+
+    kind: Literal["sigmoid_binary_cross_entropy"] = "sigmoid_binary_cross_entropy"
+    target: ClassVar = "binary"
+
+    def check(self, out_shape, info):
+        if not info.binary:
+            what = "real targets" if info.target == "real" else f"{info.classes} classes"
+            return (f"'{self.kind}' needs 0/1 targets, but the data has {what}; use "
+                    + ("mse" if info.target == "real" else "softmax_cross_entropy"))
+        if out_shape != (1,):
+            return (f"'{self.kind}' needs one logit per example, but the model outputs "
+                    f"{list(out_shape)}; end the model with dense(1)")
+        return None
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+        import optax
+
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(out[:, 0], y.astype(out.dtype)))
+
+    def predict(self, out):
+        return (out[:, 0] >= 0).astype("int32")
+
+
+@LOSSES.register
+class SoftmaxCrossEntropy(Loss):
+    """Softmax cross-entropy of one logit per class and integer class ids
+    (`optax.softmax_cross_entropy_with_integer_labels`)."""
+
+    kind: Literal["softmax_cross_entropy"] = "softmax_cross_entropy"
+    target: ClassVar = "class"
+
+    def check(self, out_shape, info):
+        if info.target != "class":
+            return f"'{self.kind}' needs class targets, but the data has real targets; use mse"
+        if out_shape != (info.classes,):
+            return (f"'{self.kind}' needs one logit per class ({info.classes}), but the "
+                    f"model outputs {list(out_shape)}; end the model with dense(classes)")
+        return None
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+        import optax
+
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+
+    def predict(self, out):
+        return out.argmax(axis=-1).astype("int32")
+
+
+def kernels(params) -> list:
+    """The weight matrices of a flax parameter tree (leaves named `kernel` or
+    `embedding`), biases and normalisation scales excluded."""
+    import jax
+
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [leaf for path, leaf in flat
+            if getattr(path[-1], "key", None) in ("kernel", "embedding")]
+
+
+@LOSSES.register
+class L2(Loss):
+    """Sum of squared weights, biases excluded."""
+
+    kind: Literal["l2"] = "l2"
+    regulariser: ClassVar = True
+
+    def value(self, out, y, params):
+        return sum((w**2).sum() for w in kernels(params))
+
+
+@LOSSES.register
+class L1(Loss):
+    """Sum of absolute weights, biases excluded."""
+
+    kind: Literal["l1"] = "l1"
+    regulariser: ClassVar = True
+
+    def value(self, out, y, params):
+        import jax.numpy as jnp
+
+        return sum(jnp.abs(w).sum() for w in kernels(params))

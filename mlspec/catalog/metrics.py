@@ -1,0 +1,198 @@
+"""The metric catalogue.
+
+Split metrics are recorded per split as `train.NAME` and `valid.NAME` from the model's point
+predictions; training metrics (`weight_mean`, `grad_norm`, ...) describe the weights and the
+step and are recorded once under their bare name. Each metric states the task it needs, and
+`check` refuses a metric that does not fit the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from .registry import Registry
+
+Needs = Literal["any", "class", "binary", "real"]
+
+
+@dataclass(frozen=True)
+class SplitInputs:
+    """What split metrics are computed from (jax arrays)."""
+
+    out: Any
+    y: Any
+    pred: Any
+    loss: Any
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    params: Any
+    grads: Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[Any], Any]
+    needs: Needs = "any"
+    scope: Literal["split", "training"] = "split"
+    doc: str = ""
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def metric(needs: Needs = "any", scope: Literal["split", "training"] = "split"):
+    def register(fn):
+        METRICS.add(fn.__name__, Metric(fn.__name__, fn, needs, scope, fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def _mean(x):
+    return x.astype("float32").mean()
+
+
+def _counts(m: SplitInputs):
+    pred, y = m.pred.astype(bool), m.y.astype(bool)
+    return pred, y
+
+
+@metric()
+def loss(m: SplitInputs):
+    """The training objective (regularisers included)."""
+    return m.loss
+
+
+@metric("class")
+def accuracy(m: SplitInputs):
+    """Share of rows whose predicted class is the target."""
+    return _mean(m.pred == m.y)
+
+
+@metric("binary")
+def false_pos(m: SplitInputs):
+    """Share of all rows predicted 1 with target 0."""
+    pred, y = _counts(m)
+    return _mean(pred & ~y)
+
+
+@metric("binary")
+def false_neg(m: SplitInputs):
+    """Share of all rows predicted 0 with target 1."""
+    pred, y = _counts(m)
+    return _mean(~pred & y)
+
+
+@metric("binary")
+def true_pos(m: SplitInputs):
+    """Share of all rows predicted 1 with target 1."""
+    pred, y = _counts(m)
+    return _mean(pred & y)
+
+
+@metric("binary")
+def true_neg(m: SplitInputs):
+    """Share of all rows predicted 0 with target 0."""
+    pred, y = _counts(m)
+    return _mean(~pred & ~y)
+
+
+def _ratio(num, den):
+    import jax.numpy as jnp
+
+    return jnp.where(den > 0, num / jnp.maximum(den, 1e-12), 0.0)
+
+
+@metric("binary")
+def precision(m: SplitInputs):
+    """true_pos / (true_pos + false_pos); 0 when nothing is predicted positive."""
+    pred, y = _counts(m)
+    return _ratio(_mean(pred & y), _mean(pred))
+
+
+@metric("binary")
+def recall(m: SplitInputs):
+    """true_pos / (true_pos + false_neg); 0 when there are no positives."""
+    pred, y = _counts(m)
+    return _ratio(_mean(pred & y), _mean(y))
+
+
+@metric("binary")
+def f1(m: SplitInputs):
+    """Harmonic mean of precision and recall: 2 tp / (2 tp + fp + fn)."""
+    pred, y = _counts(m)
+    tp = _mean(pred & y)
+    return _ratio(2 * tp, _mean(pred) + _mean(y))
+
+
+@metric("binary")
+def pred_mean(m: SplitInputs):
+    """Share of rows predicted positive."""
+    return _mean(m.pred)
+
+
+@metric("real")
+def mse(m: SplitInputs):
+    """Mean squared error of the outputs."""
+    return ((m.out - m.y) ** 2).mean()
+
+
+@metric("real")
+def mae(m: SplitInputs):
+    """Mean absolute error of the outputs."""
+    import jax.numpy as jnp
+
+    return jnp.abs(m.out - m.y).mean()
+
+
+@metric("real")
+def rmse(m: SplitInputs):
+    """Root mean squared error of the outputs."""
+    import jax.numpy as jnp
+
+    return jnp.sqrt(((m.out - m.y) ** 2).mean())
+
+
+@metric("real")
+def r2(m: SplitInputs):
+    """Coefficient of determination, averaged over target columns (as scikit-learn)."""
+    residual = ((m.y - m.out) ** 2).sum(axis=0)
+    total = ((m.y - m.y.mean(axis=0)) ** 2).sum(axis=0)
+    return (1 - residual / total).mean()
+
+
+def _kernel_entries(params):
+    import jax.numpy as jnp
+
+    from .losses import kernels
+
+    return jnp.concatenate([w.ravel() for w in kernels(params)])
+
+
+@metric(scope="training")
+def weight_mean(m: TrainingInputs):
+    """Mean of all kernel entries."""
+    return _kernel_entries(m.params).mean()
+
+
+@metric(scope="training")
+def weight_std(m: TrainingInputs):
+    """Standard deviation of all kernel entries."""
+    return _kernel_entries(m.params).std()
+
+
+@metric(scope="training")
+def grad_norm(m: TrainingInputs):
+    """Global norm of the step's gradient (`optax.global_norm`)."""
+    import optax
+
+    return optax.global_norm(m.grads)
+
+
+def fits(needs: Needs, info) -> bool:
+    return (needs == "any" or (needs == "class" and info.target == "class")
+            or (needs == "binary" and info.binary) or (needs == "real" and info.target == "real"))

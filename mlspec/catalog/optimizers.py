@@ -1,0 +1,202 @@
+"""Every optax optimizer alias and schedule, under optax's own names and argument names.
+
+The catalogue is derived from optax itself: its source files are read with `ast` (without
+importing optax, which would import jax) to list the aliases that `optax` exports from its
+alias module, the schedules it exports, and each one's signature. A new optax release
+brings its new optimizers with it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..dsl import ir
+from ..dsl.errors import SpecError, did_you_mean
+from .registry import describe, name_span, to_python
+
+
+@dataclass(frozen=True)
+class OptaxArgument:
+    name: str
+    required: bool
+    annotation: str
+    default: str | None
+
+
+@dataclass(frozen=True)
+class OptaxFunction:
+    name: str
+    kind: Literal["optimizer", "schedule"]
+    arguments: tuple[OptaxArgument, ...]
+    summary: str
+
+    def argument(self, name: str) -> OptaxArgument | None:
+        return next((a for a in self.arguments if a.name == name), None)
+
+
+def _optax_root() -> Path:
+    spec = importlib.util.find_spec("optax")
+    if spec is None or spec.origin is None:  # pragma: no cover - optax is a dependency
+        raise RuntimeError("optax is not installed")
+    return Path(spec.origin).parent
+
+
+def _functions(path: Path) -> dict[str, tuple[ast.FunctionDef, dict[str, str]]]:
+    """Top-level functions of a module, and `name = functools.partial(fn, k=v)` aliases
+    (with their preset keywords)."""
+    tree = ast.parse(path.read_text())
+    found: dict[str, tuple[ast.FunctionDef, dict[str, str]]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            found[node.name] = (node, {})
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)
+                and ast.unparse(node.value.func).endswith("partial") and node.value.args
+                and isinstance(node.value.args[0], ast.Name)
+                and node.value.args[0].id in found):
+            base, _ = found[node.value.args[0].id]
+            presets = {k.arg: ast.unparse(k.value) for k in node.value.keywords if k.arg}
+            found[node.targets[0].id] = (base, presets)
+    return found
+
+
+def _signature(name: str, kind, fn: ast.FunctionDef, presets: dict[str, str]) -> OptaxFunction:
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+    arguments = []
+    for arg, default in pairs:
+        default_text = presets.get(arg.arg, ast.unparse(default) if default else None)
+        arguments.append(OptaxArgument(
+            name=arg.arg, required=default_text is None,
+            annotation=ast.unparse(arg.annotation) if arg.annotation else "",
+            default=default_text,
+        ))
+    doc = ast.get_docstring(fn) or ""
+    return OptaxFunction(name, kind, tuple(arguments), doc.strip().split("\n")[0])
+
+
+def _imported_names(path: Path, module_suffix: str) -> list[str]:
+    tree = ast.parse(path.read_text())
+    return [a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+            and (node.module or "").endswith(module_suffix) for a in node.names]
+
+
+@functools.cache
+def optax_catalogue() -> dict[str, OptaxFunction]:
+    """Optimizer aliases and schedules that `optax` exports, by name."""
+    root = _optax_root()
+    catalogue: dict[str, OptaxFunction] = {}
+    aliases = _functions(root / "_src" / "alias.py")
+    for name in _imported_names(root / "__init__.py", "_src.alias"):
+        if name in aliases:
+            catalogue[name] = _signature(name, "optimizer", *aliases[name])
+    schedules_dir = root / "schedules"
+    for module in ("_schedule", "_join"):
+        definitions = _functions(schedules_dir / f"{module}.py")
+        for name in _imported_names(schedules_dir / "__init__.py", module):
+            if name in definitions:
+                catalogue[name] = _signature(name, "schedule", *definitions[name])
+    return catalogue
+
+
+def names(kind: Literal["optimizer", "schedule"]) -> list[str]:
+    return sorted(n for n, f in optax_catalogue().items() if f.kind == kind)
+
+
+class OptaxCall(ir.Node):
+    """A validated call of an optax optimizer or schedule, as JSON-ready data."""
+
+    kind: Literal["optax"] = "optax"
+    name: str
+    arguments: dict[str, Any] = {}
+
+    def build(self):
+        """The optax object (imports optax)."""
+        import optax
+
+        def value(v):
+            return v.build() if isinstance(v, OptaxCall) else v
+
+        return getattr(optax, self.name)(**{k: value(v) for k, v in self.arguments.items()})
+
+
+def _check_value(fn: OptaxFunction, arg: OptaxArgument, value: Any, span) -> Any:
+    label = f"argument '{arg.name}' of {fn.kind} '{fn.name}'"
+    ann = arg.annotation
+    if isinstance(value, ir.Call):
+        if "Schedule" in ann:
+            return resolve_optax(value, "schedule")
+        raise SpecError.at(span, f"{label} cannot be a call")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if "Schedule" in ann:
+        if not is_number:
+            raise SpecError.at(span, f"{label} should be a number or a schedule call "
+                                     f"(got {describe(value)})")
+        if arg.name == "learning_rate" and value <= 0:
+            raise SpecError.at(span, f"{label} should be greater than 0 (got {value})")
+        return value
+    if "dict" in ann and isinstance(value, tuple):  # [[100, 0.1], ...] -> {100: 0.1}
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in value):
+            raise SpecError.at(span, f"{label} should be a list of [key, value] pairs")
+        return {k: v for k, v in value}
+    expected = _scalar_type(ann)
+    if expected is bool and not isinstance(value, bool):
+        raise SpecError.at(span, f"{label} should be true or false (got {describe(value)})")
+    if expected is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise SpecError.at(span, f"{label} should be an integer (got {describe(value)})")
+    if expected is float and not is_number:
+        raise SpecError.at(span, f"{label} should be a number (got {describe(value)})")
+    return value
+
+
+def _scalar_type(annotation: str):
+    bare = annotation.replace("Optional[", "").rstrip("]")
+    if bare == "bool":
+        return bool
+    if bare == "int":
+        return int
+    if bare in ("float", "chex.Numeric", "jax.typing.ArrayLike", "base.Numeric"):
+        return float
+    return None
+
+
+def resolve_optax(call: ir.Call, kind: Literal["optimizer", "schedule"]) -> OptaxCall:
+    """Checks a resolved call against optax's signature and returns its typed form."""
+    catalogue = optax_catalogue()
+    fn = catalogue.get(call.name)
+    if fn is None or fn.kind != kind:
+        known = names(kind)
+        raise SpecError.at(name_span(call), f"unknown {kind} '{call.name}'"
+                                            f"{did_you_mean(call.name, known)}")
+    label = f"{kind} '{fn.name}'"
+    if len(call.args) > len(fn.arguments):
+        raise SpecError.at(call.args[len(fn.arguments)].span,
+                           f"{label} takes at most {len(fn.arguments)} positional arguments")
+    given: dict[str, tuple[Any, Any]] = {}
+    for arg, expr in zip(fn.arguments, call.args):
+        given[arg.name] = (expr, expr.span)
+    for kw in call.kwargs:
+        if fn.argument(kw.name) is None:
+            raise SpecError.at(kw.span, f"{label} has no argument '{kw.name}'"
+                                        f"{did_you_mean(kw.name, [a.name for a in fn.arguments])}")
+        if kw.name in given:
+            raise SpecError.at(kw.span, f"argument '{kw.name}' of {label} is given twice")
+        given[kw.name] = (kw.value, kw.value.span or kw.span)
+    missing = [a.name for a in fn.arguments if a.required and a.name not in given]
+    if missing:
+        raise SpecError.at(call.span, f"{label} needs argument '{missing[0]}'")
+    arguments = {}
+    for name, (expr, span) in given.items():
+        value = expr if isinstance(expr, ir.Call) and expr.has_arguments else to_python(expr)
+        if isinstance(value, str) and isinstance(expr, ir.Call):  # a bare name
+            value = ir.Call(name=value, span=expr.span) if value in catalogue else value
+        arguments[name] = _check_value(fn, fn.argument(name), value, span)
+    return OptaxCall(name=fn.name, arguments=arguments, span=call.span)

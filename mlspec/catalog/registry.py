@@ -1,0 +1,187 @@
+"""Registries and the typed catalogue entry every layer, loss and data source builds on.
+
+An entry is a frozen pydantic model whose fields are its arguments, in positional order:
+
+    class Dense(Layer):
+        kind: Literal["dense"] = "dense"
+        features: PositiveInt
+        use_bias: bool = True
+
+Registering it makes `dense(2)` and `dense(features=2, use_bias=false)` mean `Dense(...)`;
+names, types and ranges are checked by pydantic and its errors are mapped back to the
+argument's place in the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from pydantic import ConfigDict, ValidationError
+
+from ..dsl import ir
+from ..dsl.errors import Diagnostic, SpecError, Span, did_you_mean
+
+T = TypeVar("T")
+
+
+class Entry(ir.Node):
+    """A typed catalogue node: `kind` names it, the other fields are its arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    @classmethod
+    def entry_name(cls) -> str:
+        return cls.model_fields["kind"].default
+
+    @classmethod
+    def argument_names(cls) -> list[str]:
+        return [n for n in cls.model_fields if n not in ("kind", "span")]
+
+    def arguments(self) -> dict[str, Any]:
+        """The arguments that differ from their defaults, for printing."""
+        fields = type(self).model_fields
+        return {n: getattr(self, n) for n in self.argument_names()
+                if fields[n].is_required() or getattr(self, n) != fields[n].default}
+
+
+class Registry(Generic[T]):
+    """Names -> entries for one catalogue; duplicates are refused, unknowns get a hint."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"{self.what} '{name}' is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def register(self, cls: T) -> T:
+        """Class decorator: registers an Entry under its `kind`."""
+        return self.add(cls.entry_name(), cls)  # type: ignore[attr-defined]
+
+    def get(self, name: str) -> T | None:
+        return self._entries.get(name)
+
+    def lookup(self, name: str, span: Span | None) -> T:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise SpecError.at(span, f"unknown {self.what} '{name}'{did_you_mean(name, self)}")
+        return entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def items(self):
+        return self._entries.items()
+
+
+def name_span(call: ir.Node) -> Span | None:
+    """The span of just the name at the start of a call, for "unknown name" carets."""
+    s = call.span
+    if s is None:
+        return None
+    name = getattr(call, "name", "")
+    return s.model_copy(update={"end_line": s.line, "end_column": s.column + len(name)})
+
+
+def to_python(expr: ir.Expr) -> Any:
+    """A resolved value as plain Python: numbers, strings, booleans, lists as tuples; a bare name
+    (`relu`, `min`, `valid.loss`) as its string; a call with arguments stays a Call."""
+    if isinstance(expr, (ir.Number, ir.String, ir.Bool)):
+        return expr.value
+    if isinstance(expr, ir.ListExpr):
+        return tuple(to_python(item) for item in expr.items)
+    if isinstance(expr, ir.Call) and not expr.has_arguments:
+        return expr.name
+    return expr
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, ir.Call):
+        return f"a call of '{value.name}'"
+    if isinstance(value, ir.Node):
+        return "an expression"
+    if isinstance(value, tuple):
+        return "a list"
+    return {"int": "an integer", "float": "a number", "str": "a string",
+            "bool": "a boolean"}.get(type(value).__name__, type(value).__name__)
+
+
+def bind_arguments(
+    cls: type[Entry], call: ir.Call | ir.LayerCall, what: str,
+) -> tuple[dict[str, Any], dict[str, Span | None]]:
+    """Maps a call's positional and keyword arguments onto the entry's fields."""
+    names = cls.argument_names()
+    label = f"{what} '{call.name}'"
+    if len(call.args) > len(names):
+        extra = call.args[len(names)]
+        raise SpecError.at(extra.span, f"{label} takes at most {len(names)} positional "
+                                       f"argument{'s' if len(names) != 1 else ''}")
+    values: dict[str, Any] = {}
+    spans: dict[str, Span | None] = {}
+    for name, arg in zip(names, call.args):
+        values[name], spans[name] = to_python(arg), arg.span
+    for kw in call.kwargs:
+        if kw.name not in names:
+            raise SpecError.at(kw.span, f"{label} has no argument '{kw.name}'"
+                                        f"{did_you_mean(kw.name, names)}")
+        if kw.name in values:
+            raise SpecError.at(kw.span, f"argument '{kw.name}' of {label} is given twice")
+        values[kw.name], spans[kw.name] = to_python(kw.value), kw.value.span or kw.span
+    return values, spans
+
+
+def validate_entry(
+    cls: type[Entry], values: dict[str, Any], spans: dict[str, Span | None],
+    span: Span | None, label: str, **extra: Any,
+) -> Any:
+    """Builds the entry with pydantic and maps its errors to the offending argument."""
+    try:
+        return cls.model_validate({**values, **extra, "span": span})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else None
+            if err["type"] == "missing":
+                problems.append((span, f"{label} needs argument '{field}'"))
+                continue
+            message = err["msg"][0].lower() + err["msg"][1:]
+            if field is None or field not in spans:
+                problems.append((span, f"{label}: {message}"))
+            else:
+                value = values.get(field)
+                message = message.replace("input should", "should")
+                problems.append((spans.get(field) or span,
+                                 f"argument '{field}' of {label} {_as_clause(message)}"
+                                 f" (got {describe(value)} {_short(value)})"))
+        raise SpecError([Diagnostic(message=m, span=s) for s, m in problems]) from None
+
+
+def _as_clause(message: str) -> str:
+    return message if message.startswith("should") else f"is invalid: {message}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, ir.Node):
+        from ..dsl.printer import format_expr
+
+        return format_expr(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def instantiate(registry: Registry, call: ir.Call | ir.LayerCall, **extra: Any) -> Any:
+    """`name(args)` -> the registered entry, fully validated."""
+    cls = registry.lookup(call.name, name_span(call))
+    values, spans = bind_arguments(cls, call, registry.what)
+    return validate_entry(cls, values, spans, call.span, f"{registry.what} '{call.name}'",
+                          **extra)

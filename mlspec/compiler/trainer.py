@@ -1,0 +1,216 @@
+"""Typed program -> a training run compiled as `jax.lax.scan`.
+
+The run is pure functions of a state pytree (params, model state, optimizer state, step,
+PRNG keys), so it can be vmapped over seeds and sharded over devices. Training is split
+into blocks of `eval_every` steps; the first step of each block also records the metrics
+of the current params, so rows of the history are "the model after `step` updates".
+A block runs entirely on the device; the host only sees the stacked history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..catalog.metrics import METRICS, SplitInputs, TrainingInputs
+from ..dsl.program import Program
+from .model import build_module, uses_train_mode
+
+State = dict[str, Any]
+Data = dict[str, tuple[jax.Array, jax.Array]]
+
+
+def build_optimizer(program: Program) -> optax.GradientTransformation:
+    train = program.train
+    tx = train.optimizer.build()
+    if train.clip_by_global_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(train.clip_by_global_norm), tx)
+    return tx
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many steps, in which blocks, over how many train rows per step."""
+
+    total: int
+    eval_every: int
+    batch: int | None
+    """Rows per step, or None for the full train set."""
+    steps_per_epoch: int
+
+    @property
+    def blocks(self) -> int:
+        return self.total // self.eval_every
+
+    @property
+    def remainder(self) -> int:
+        return self.total % self.eval_every
+
+    def row_steps(self) -> list[int]:
+        return [b * self.eval_every for b in range(self.blocks)] + [self.total]
+
+
+def make_schedule(program: Program, n_train: int) -> Schedule:
+    train = program.train
+    batch = train.batch if train.batch is not None and train.batch < n_train else None
+    per_epoch = max(1, n_train // batch) if batch else 1
+    total = train.steps if train.steps is not None else train.epochs * per_epoch
+    return Schedule(total, min(train.eval_every, total), batch, per_epoch)
+
+
+class Trainer:
+    """The compiled pieces of a program: flax module, optax transformation, and the pure
+    functions that initialise and train a state."""
+
+    def __init__(self, program: Program, n_train: int):
+        self.program = program
+        self.module = build_module(program.model)
+        self.tx = build_optimizer(program)
+        self.schedule = make_schedule(program, n_train)
+        train = program.train
+        self.terms = [(t.weight, t.loss) for t in train.loss]
+        self.data_loss = train.data_loss
+        self.split_metrics = ["loss"] + [m for m in train.metrics
+                                         if m != "loss" and METRICS.get(m).scope == "split"]
+        self.training_metrics = [m for m in train.metrics
+                                 if METRICS.get(m).scope == "training"]
+        self.train_mode_differs = uses_train_mode(program.model.layers)
+        self.early_stop = train.early_stop
+
+    # ---- pieces
+
+    def init(self, seed: int, x_example: jax.Array) -> State:
+        key = jax.random.PRNGKey(seed)
+        init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
+        variables = self.module.init(init_key, x_example[:1], train=False)
+        params = variables["params"]
+        model_state = {k: v for k, v in variables.items() if k != "params"}
+        state: State = {
+            "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
+            "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
+            "shuffle_key": shuffle_key,
+        }
+        if self.early_stop is not None:
+            state["stop"] = {"best": jnp.array(jnp.inf, jnp.float32), "wait": jnp.int32(0),
+                             "stopped": jnp.bool_(False)}
+        return state
+
+    def apply(self, params, model_state, x, train: bool = False, rng=None):
+        """The model's outputs (and, in training, its updated model state)."""
+        variables = {"params": params, **model_state}
+        if train and model_state:
+            return self.module.apply(variables, x, train=True, rngs={"dropout": rng},
+                                     mutable=list(model_state))
+        out = self.module.apply(variables, x, train=train,
+                                rngs={"dropout": rng} if rng is not None else None)
+        return out, model_state
+
+    def objective(self, params, model_state, x, y, train: bool, rng=None):
+        out, new_model_state = self.apply(params, model_state, x, train, rng)
+        loss = sum(w * term.value(out, y, params) for w, term in self.terms)
+        return loss, (out, new_model_state)
+
+    def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
+        inputs = SplitInputs(out=out, y=y, pred=self.data_loss.predict(out), loss=loss)
+        return {name: METRICS.get(name).fn(inputs) for name in self.split_metrics}
+
+    def evaluate(self, state: State, x, y) -> dict[str, jax.Array]:
+        loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False)
+        return self.metrics_of(out, y, loss)
+
+    def _batch(self, state: State, data: Data):
+        x, y = data["train"]
+        schedule = self.schedule
+        if schedule.batch is None:
+            return x, y
+        step = state["step"]
+        epoch = step // schedule.steps_per_epoch
+        index = step % schedule.steps_per_epoch
+        order = jax.random.permutation(jax.random.fold_in(state["shuffle_key"], epoch),
+                                       x.shape[0])
+        rows = jax.lax.dynamic_slice_in_dim(order, index * schedule.batch, schedule.batch)
+        return x[rows], y[rows]
+
+    def step(self, state: State, data: Data):
+        """One gradient step; returns the new state and what the step saw."""
+        x, y = self._batch(state, data)
+        rng = jax.random.fold_in(state["dropout_key"], state["step"])
+        grad_fn = jax.value_and_grad(self.objective, has_aux=True)
+        (loss, (out, model_state)), grads = grad_fn(state["params"], state["model_state"],
+                                                    x, y, True, rng)
+        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+        new_state = {**state, "params": optax.apply_updates(state["params"], updates),
+                     "model_state": model_state, "opt_state": opt_state,
+                     "step": state["step"] + 1}
+        return new_state, {"loss": loss, "out": out, "y": y, "grads": grads}
+
+    def _guarded_step(self, state: State, data: Data):
+        """A step that does nothing once early stopping has fired."""
+        if self.early_stop is None:
+            return self.step(state, data)[0]
+        return jax.lax.cond(state["stop"]["stopped"], lambda s: s,
+                            lambda s: self.step(s, data)[0], state)
+
+    def _row(self, state: State, data: Data, seen: dict | None) -> dict[str, jax.Array]:
+        """The metrics of the current params. `seen` is the next step's forward pass on the
+        full train set, reused for the train metrics when training mode changes nothing."""
+        row = {}
+        for split, (x, y) in data.items():
+            if split == "train" and seen is not None and self.schedule.batch is None \
+                    and not self.train_mode_differs:
+                values = self.metrics_of(seen["out"], seen["y"], seen["loss"])
+            else:
+                values = self.evaluate(state, x, y)
+            row.update({f"{split}.{k}": v for k, v in values.items()})
+        if self.training_metrics:
+            if seen is None:
+                x, y = data["train"]
+                seen = {"grads": jax.grad(lambda p: self.objective(
+                    p, state["model_state"], x, y, False)[0])(state["params"])}
+            inputs = TrainingInputs(params=state["params"], grads=seen["grads"])
+            row.update({m: METRICS.get(m).fn(inputs) for m in self.training_metrics})
+        return row
+
+    def _watch(self, state: State, row: dict) -> State:
+        stop = self.early_stop
+        value = row[stop.metric] * (1 if stop.mode == "min" else -1)
+        s = state["stop"]
+        improved = value < s["best"]
+        wait = jnp.where(improved, 0, s["wait"] + 1)
+        stopped = s["stopped"] | (wait >= stop.patience)
+        new = {"best": jnp.where(improved, value, s["best"]), "wait": wait,
+               "stopped": stopped}
+        return {**state, "stop": new}
+
+    def _block(self, state: State, data: Data):
+        """One evaluation, then `eval_every` steps (none once early stopping fires)."""
+        stepped, seen = self.step(state, data)
+        row = self._row(state, data, seen)
+        if self.early_stop is not None:
+            row["_stopped"] = state["stop"]["stopped"]  # rows after the stop are dropped
+            watched = self._watch(state, row)
+            stepped = jax.tree.map(lambda kept, moved: jnp.where(
+                watched["stop"]["stopped"], kept, moved), watched, {**stepped,
+                                                                    "stop": watched["stop"]})
+        stepped = jax.lax.fori_loop(0, self.schedule.eval_every - 1,
+                                    lambda _, s: self._guarded_step(s, data), stepped)
+        return stepped, row
+
+    # ---- whole runs
+
+    def run_blocks(self, state: State, data: Data, blocks: int):
+        """`blocks` evaluation blocks as one scan; returns the state and stacked rows."""
+        return jax.lax.scan(lambda s, _: self._block(s, data), state, None, length=blocks)
+
+    def finish(self, state: State, data: Data, remainder: int):
+        """The steps left after the last full block, then the final evaluation."""
+        state = jax.lax.fori_loop(0, remainder, lambda _, s: self._guarded_step(s, data),
+                                  state)
+        row = self._row(state, data, None)
+        if self.early_stop is not None:
+            row["_stopped"] = state["stop"]["stopped"]
+        return state, row

@@ -1,0 +1,57 @@
+"""Typed data section -> NumPy arrays for each split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..dsl.program import DataProgram
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Arrays per split (`train`, `valid`, `test`), each a pair (x, y)."""
+
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def __getitem__(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.splits[split]
+
+    def __contains__(self, split: str) -> bool:
+        return split in self.splits
+
+
+def _size(size: float | int, n: int) -> int:
+    return int(round(size * n)) if isinstance(size, float) else int(size)
+
+
+def load_data(data: DataProgram) -> Dataset:
+    """Makes or reads every split; splits one source in place when asked; standardizes
+    features with the train split's statistics."""
+    folder = Path(data.folder)
+    if data.source is not None:
+        x, y = data.source.load(folder)
+        order = np.random.default_rng(data.split_seed).permutation(len(x))
+        n_valid = _size(data.valid_size, len(x)) if data.valid_size else 0
+        n_test = _size(data.test_size, len(x)) if data.test_size else 0
+        if n_valid + n_test >= len(x):
+            raise ValueError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
+                             f"train rows out of {len(x)}")
+        cuts = {"valid": order[:n_valid], "test": order[n_valid:n_valid + n_test],
+                "train": order[n_valid + n_test:]}
+        splits = {name: (x[idx], y[idx]) for name, idx in cuts.items() if len(idx)}
+    else:
+        splits = {name: getattr(data, name).load(folder) for name in data.splits}
+    if not data.standardize:
+        return Dataset(splits)
+    x_train = splits["train"][0]
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0).astype(np.float32)
+    splits = {name: (((x - mean) / std).astype(np.float32), y)
+              for name, (x, y) in splits.items()}
+    return Dataset(splits, mean, std)

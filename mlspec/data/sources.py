@@ -1,0 +1,178 @@
+"""The data-source catalogue: `hill(n=10000, seed=0)` and friends.
+
+Each source states what it yields (`info`: feature shape, target kind, number of classes)
+without generating anything, so `check` can infer shapes cheaply, and makes its arrays in
+`load` with NumPy. Features are float32 of shape (n, *features); class targets are int32
+ids of shape (n,); real targets are float32 of shape (n, k).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, PositiveInt
+
+from ..catalog.registry import Entry, Registry
+
+
+class DataInfo(BaseModel):
+    """What a source yields, known before any data is made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    features: tuple[int, ...]
+    target: Literal["class", "real"]
+    classes: int | None = None
+    """Number of classes for class targets."""
+    target_dim: int = 1
+    """Width of real targets."""
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def binary(self) -> bool:
+        return self.target == "class" and self.classes == 2
+
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+class Source(Entry):
+    def info(self, base: Path) -> DataInfo:
+        raise NotImplementedError
+
+    def load(self, base: Path) -> Arrays:
+        raise NotImplementedError
+
+
+SOURCES: Registry[type[Source]] = Registry("data source")
+
+
+def _classes(y: np.ndarray) -> np.ndarray:
+    return y.astype(np.int32)
+
+
+def _real(y: np.ndarray) -> np.ndarray:
+    y = y.astype(np.float32)
+    return y[:, None] if y.ndim == 1 else y
+
+
+@SOURCES.register
+class Linear(Source):
+    """1-D `x ~ N(0, 1)` and `y = intercept + slope*x + noise*N(0, 1)`."""
+
+    kind: Literal["linear"] = "linear"
+    n: PositiveInt
+    intercept: float = 3.0
+    slope: float = 2.0
+    noise: float = 0.5
+    seed: int = 0
+
+    def info(self, base):
+        return DataInfo(features=(1,), target="real")
+
+    def load(self, base):
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal(self.n)
+        y = self.intercept + self.slope * x + self.noise * rng.standard_normal(self.n)
+        return x[:, None].astype(np.float32), _real(y)
+
+
+@SOURCES.register
+class Hyperplane(Source):
+    """`x ~ N(0, I)`, `y = x @ beta + logistic noise > 0` with `beta = 1 + N(0, I)` drawn
+    from the seed `truth`, so that splits with other seeds share the same plane."""
+
+    kind: Literal["hyperplane"] = "hyperplane"
+    n: PositiveInt
+    dim: PositiveInt = 100
+    seed: int = 0
+    truth: int = 0
+
+    def info(self, base):
+        return DataInfo(features=(self.dim,), target="class", classes=2)
+
+    def load(self, base):
+        beta = 1.0 + np.random.default_rng(self.truth).standard_normal(self.dim)
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal((self.n, self.dim))
+        y = x @ beta + rng.logistic(size=self.n) > 0
+        return x.astype(np.float32), _classes(y)
+
+
+@SOURCES.register
+class Radial(Source):
+    """`x ~ N(0, I)` and `y = rms(x) < 1`: a sphere that no hyperplane can separate."""
+
+    kind: Literal["radial"] = "radial"
+    n: PositiveInt
+    dim: PositiveInt = 100
+    seed: int = 0
+
+    def info(self, base):
+        return DataInfo(features=(self.dim,), target="class", classes=2)
+
+    def load(self, base):
+        x = np.random.default_rng(self.seed).standard_normal((self.n, self.dim))
+        y = np.sqrt(np.mean(x**2, axis=1)) < 1
+        return x.astype(np.float32), _classes(y)
+
+
+@SOURCES.register
+class Hill(Source):
+    """`x ~ U[0, 1]^2` and `y = x1 >= 2.5 * x0 * (1 - x0)`: the tutorial's hill."""
+
+    kind: Literal["hill"] = "hill"
+    n: PositiveInt
+    seed: int = 0
+
+    def info(self, base):
+        return DataInfo(features=(2,), target="class", classes=2)
+
+    def load(self, base):
+        x = np.random.default_rng(self.seed).random((self.n, 2))
+        y = x[:, 1] >= 2.5 * x[:, 0] * (1 - x[:, 0])
+        return x.astype(np.float32), _classes(y)
+
+
+class _Bundled(Source):
+    """A dataset that ships inside scikit-learn (no download). Its facts are stated here
+    so that `check` need not import scikit-learn."""
+
+    loader: ClassVar[str]
+    shape: ClassVar[DataInfo]
+
+    def info(self, base):
+        return self.shape
+
+    def load(self, base):
+        from sklearn import datasets
+
+        bunch = getattr(datasets, self.loader)()
+        x = bunch.data.astype(np.float32)
+        y = _classes(bunch.target) if self.shape.target == "class" else _real(bunch.target)
+        return x, y
+
+
+def _bundled(name: str, info: DataInfo, doc: str) -> None:
+    cls = type(name.title().replace("_", ""), (_Bundled,), {
+        "__annotations__": {"kind": Literal[name]}, "kind": name, "__doc__": doc,
+        "__module__": __name__, "loader": f"load_{name}", "shape": info,
+    })
+    SOURCES.register(cls)
+
+
+_bundled("iris", DataInfo(features=(4,), target="class", classes=3,
+                          class_names=("setosa", "versicolor", "virginica")),
+         "scikit-learn's iris: 150 flowers, 4 measurements, 3 species.")
+_bundled("wine", DataInfo(features=(13,), target="class", classes=3,
+                          class_names=("class_0", "class_1", "class_2")),
+         "scikit-learn's wine: 178 wines, 13 chemical measurements, 3 cultivars.")
+_bundled("breast_cancer", DataInfo(features=(30,), target="class", classes=2,
+                                   class_names=("malignant", "benign")),
+         "scikit-learn's breast cancer: 569 tumours, 30 features, malignant or benign.")
+_bundled("digits", DataInfo(features=(64,), target="class", classes=10),
+         "scikit-learn's digits: 1,797 8x8 images of handwritten digits, 10 classes.")
+_bundled("diabetes", DataInfo(features=(10,), target="real"),
+         "scikit-learn's diabetes: 442 patients, 10 features, a real disease progression.")

@@ -1,0 +1,141 @@
+"""Source spans and the one error type that every user mistake becomes.
+
+A spec error renders as ``FILE:LINE:COL: error: MESSAGE``, followed by the source line and a
+caret under the offending token, the way compilers report errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import linecache
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+MAX_REPORTED = 20
+
+# Text of specs that did not come from a file (mlspec.parse), keyed by their pseudo file
+# name, so errors can still show the offending line. Real files are read via linecache.
+_SOURCES: dict[str, list[str]] = {}
+
+
+def remember_source(name: str, text: str) -> None:
+    """Keep `text` so that errors pointing into `name` can quote its lines."""
+    _SOURCES[name] = text.splitlines()
+
+
+def source_line(name: str, line: int) -> str | None:
+    lines = _SOURCES.get(name)
+    if lines is not None:
+        return lines[line - 1] if 0 < line <= len(lines) else None
+    text = linecache.getline(name, line)
+    return text.rstrip("\n") if text else None
+
+
+class Span(BaseModel):
+    """Where a node came from: 1-based line and column, end exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str = "<spec>"
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class Diagnostic(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    message: str
+    span: Span | None = None
+
+    def render(self) -> str:
+        if self.span is None:
+            return f"error: {self.message}"
+        s = self.span
+        head = f"{s.file}:{s.line}:{s.column}: error: {self.message}"
+        text = source_line(s.file, s.line)
+        if text is None:
+            return head
+        text = text.expandtabs(4)
+        end = s.end_column if s.end_line == s.line else len(text) + 1
+        width = max(1, min(end, len(text) + 1) - s.column)
+        return f"{head}\n    {text}\n    {' ' * (s.column - 1)}{'^' * width}"
+
+
+class SpecError(Exception):
+    """One or more mistakes in a spec, each with its location."""
+
+    def __init__(self, diagnostics: Diagnostic | Sequence[Diagnostic]):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        super().__init__(self.render())
+
+    @classmethod
+    def at(cls, span: Span | None, message: str) -> SpecError:
+        return cls(Diagnostic(message=message, span=span))
+
+    def render(self) -> str:
+        shown = [d.render() for d in self.diagnostics[:MAX_REPORTED]]
+        hidden = len(self.diagnostics) - len(shown)
+        if hidden > 0:
+            shown.append(f"... and {hidden} more")
+        return "\n".join(shown)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ErrorCollector:
+    """Gathers independent diagnostics so `check` can report all of them at once."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def add(self, span: Span | None, message: str) -> None:
+        self.diagnostics.append(Diagnostic(message=message, span=span))
+
+    def extend(self, error: SpecError) -> None:
+        self.diagnostics.extend(error.diagnostics)
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise SpecError(self.diagnostics)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and
+    swaps of neighbours each cost 1 (so 'adma' is one step from 'adam')."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def nearest(name: str, choices: Iterable[str]) -> str | None:
+    """The closest choice by edit distance (ties by similarity), if it is close enough."""
+    scored = [(edit_distance(name.lower(), c.lower()),
+               -difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices]
+    if not scored:
+        return None
+    distance, neg_ratio, best = min(scored)
+    return best if distance <= max(2, len(name) // 3) or -neg_ratio >= 0.75 else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A hint naming the nearest known name, or listing the few there are."""
+    choices = sorted(set(choices))
+    close = nearest(name, choices)
+    if close:
+        return f"; did you mean '{close}'?"
+    if 0 < len(choices) <= 8:
+        return "; expected one of " + ", ".join(f"'{c}'" for c in choices)
+    return ""

@@ -1,0 +1,235 @@
+"""The spec IR: what a .mlspec file says, as frozen, JSON-serialisable pydantic data.
+
+This is the syntax-level IR that the parser builds and the printer prints. Values stay
+unevaluated (params are references, calls are unresolved names) so that overrides and the
+canonical printer see the spec as written. The resolver later turns it into the typed
+program of `mlspec.dsl.program`.
+
+Every node carries an optional `span` that is excluded from equality, hashing and JSON, so
+two specs that say the same thing compare equal wherever they came from.
+
+Example:
+    >>> from mlspec.dsl.ir import Call, LayerCall, Model, Spec
+    >>> spec = Spec(model=Model(name="net", layers=[LayerCall.of("dense", 2)]))
+    >>> print(spec.to_text().strip())
+    model net {
+        dense(2)
+    }
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field
+
+from .errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+    """Where the node came from in its source file, when it came from one."""
+
+    def _key(self) -> tuple:
+        return tuple(v for k, v in self.__dict__.items() if k != "span")
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._key()))
+
+
+def as_expr(value: Any) -> Any:
+    """Let Python users write plain values where the IR wants expression nodes."""
+    if isinstance(value, bool):
+        return Bool(value=value)
+    if isinstance(value, (int, float)):
+        return Number(value=value)
+    if isinstance(value, str):
+        return String(value=value)
+    if isinstance(value, (list, tuple)):
+        return ListExpr(items=tuple(as_expr(v) for v in value))
+    return value
+
+
+class Number(Node):
+    kind: Literal["number"] = "number"
+    value: int | float
+
+
+class String(Node):
+    kind: Literal["string"] = "string"
+    value: str
+
+
+class Bool(Node):
+    kind: Literal["bool"] = "bool"
+    value: bool
+
+
+class ListExpr(Node):
+    kind: Literal["list"] = "list"
+    items: tuple[Expr, ...] = ()
+
+
+class Keyword(Node):
+    """A `name=value` argument of a call."""
+
+    kind: Literal["keyword"] = "keyword"
+    name: str
+    value: Expr
+
+
+class Call(Node):
+    """`name` or `name(args..., key=value...)`; also a reference to a param by name.
+
+    `name` may be dotted (`valid.loss`).
+    """
+
+    kind: Literal["call"] = "call"
+    name: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, *args: Any, **kwargs: Any) -> Call:
+        return cls(
+            name=name,
+            args=tuple(as_expr(a) for a in args),
+            kwargs=tuple(Keyword(name=k, value=as_expr(v)) for k, v in kwargs.items()),
+        )
+
+    @property
+    def has_arguments(self) -> bool:
+        return bool(self.args or self.kwargs)
+
+    def keyword(self, name: str) -> Keyword | None:
+        return next((k for k in self.kwargs if k.name == name), None)
+
+
+class BinOp(Node):
+    kind: Literal["binop"] = "binop"
+    op: Literal["+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+
+
+class Neg(Node):
+    kind: Literal["neg"] = "neg"
+    operand: Expr
+
+
+Expr = Annotated[
+    Annotated[Union[Number, String, Bool, ListExpr, Call, BinOp, Neg], Discriminator("kind")],
+    BeforeValidator(as_expr),
+]
+
+
+class LayerCall(Node):
+    """One layer of a model or block: a call, with a body for composites (`repeat(3) {..}`)."""
+
+    kind: Literal["layer"] = "layer"
+    name: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[Keyword, ...] = ()
+    body: tuple[LayerCall, ...] | None = None
+
+    @classmethod
+    def of(cls, name: str, *args: Any, body: Any = None, **kwargs: Any) -> LayerCall:
+        call = Call.of(name, *args, **kwargs)
+        return cls(name=name, args=call.args, kwargs=call.kwargs, body=body)
+
+    @property
+    def has_args_or_body(self) -> bool:
+        return bool(self.args or self.kwargs or self.body is not None)
+
+    def as_call(self) -> Call:
+        return Call(name=self.name, args=self.args, kwargs=self.kwargs, span=self.span)
+
+
+class Import(Node):
+    kind: Literal["import"] = "import"
+    path: str
+
+
+class Param(Node):
+    kind: Literal["param"] = "param"
+    name: str
+    value: Expr
+
+
+class BlockParam(Node):
+    kind: Literal["block_param"] = "block_param"
+    name: str
+    default: Expr | None = None
+
+
+class Block(Node):
+    kind: Literal["block"] = "block"
+    name: str
+    params: tuple[BlockParam, ...] = ()
+    body: tuple[LayerCall, ...] = ()
+
+
+class Model(Node):
+    kind: Literal["model"] = "model"
+    name: str
+    input: ListExpr | None = None
+    layers: tuple[LayerCall, ...] = ()
+
+
+class Setting(Node):
+    """`path = value` inside `data`, `train` or `sweep`; `path` is dotted (`train.seed`)."""
+
+    kind: Literal["setting"] = "setting"
+    path: str
+    value: Expr
+
+
+class Section(Node):
+    kind: Literal["section"] = "section"
+    settings: tuple[Setting, ...] = ()
+
+    def get(self, path: str) -> Setting | None:
+        return next((s for s in self.settings if s.path == path), None)
+
+
+class Comment(Node):
+    kind: Literal["comment"] = "comment"
+    text: str
+    line: int
+
+
+class Spec(Node):
+    """A whole .mlspec file."""
+
+    kind: Literal["spec"] = "spec"
+    imports: tuple[Import, ...] = ()
+    params: tuple[Param, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    model: Model | None = None
+    data: Section | None = None
+    train: Section | None = None
+    sweep: Section | None = None
+    comments: tuple[Comment, ...] = Field(default=(), exclude=True, repr=False)
+    """Comments with their line numbers, kept for the formatter; not part of the meaning."""
+    path: str | None = Field(default=None, exclude=True, repr=False)
+    """The file this spec was read from; imports and data paths resolve against it."""
+
+    def _key(self) -> tuple:
+        return tuple(v for k, v in self.__dict__.items() if k not in ("span", "comments", "path"))
+
+    def to_text(self) -> str:
+        """The spec in canonical .mlspec text."""
+        from .printer import print_spec
+
+        return print_spec(self)
+
+
+for _model in (ListExpr, Keyword, Call, BinOp, Neg, LayerCall, Param, BlockParam, Setting):
+    _model.model_rebuild()

@@ -1,0 +1,275 @@
+"""Text -> spec IR. The LALR parser is built on first use and cached."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from . import ir
+from .errors import ErrorCollector, SpecError, Span, remember_source
+
+GRAMMAR_FILE = "grammars/mlspec.lark"
+
+# How expected terminals are named in "expected ..." messages.
+_TERMINAL_TEXT = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
+    "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'",
+    "EQUAL": "'='", "COMMA": "','", "DOT": "'.'", "_ARROW": "'->'", "PLUS": "'+'",
+    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
+}
+
+
+@functools.cache
+def _parser() -> Lark:
+    grammar = resources.files("mlspec").joinpath(GRAMMAR_FILE).read_text()
+    return Lark(
+        grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _span(meta_or_token, file: str) -> Span:
+    return Span(
+        file=file, line=meta_or_token.line, column=meta_or_token.column,
+        end_line=meta_or_token.end_line, end_column=meta_or_token.end_column,
+    )
+
+
+@v_args(meta=True)
+class _ToIR(Transformer):
+    """Builds IR nodes; it never validates (that is a later pass)."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _s(self, meta) -> Span | None:
+        return None if getattr(meta, "empty", False) else _span(meta, self.file)
+
+    # values
+    def number(self, meta, children):
+        text = str(children[0])
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return ir.Number(value=value, span=self._s(meta))
+
+    def string(self, meta, children):
+        raw = str(children[0])[1:-1]
+        return ir.String(value=raw.replace('\\"', '"').replace("\\\\", "\\"), span=self._s(meta))
+
+    def true(self, meta, children):
+        return ir.Bool(value=True, span=self._s(meta))
+
+    def false(self, meta, children):
+        return ir.Bool(value=False, span=self._s(meta))
+
+    def list(self, meta, children):
+        return ir.ListExpr(items=tuple(c for c in children if c is not None), span=self._s(meta))
+
+    def neg(self, meta, children):
+        (operand,) = children
+        if isinstance(operand, ir.Number):  # `-3` is a literal, and stays an integer
+            return ir.Number(value=-operand.value, span=self._s(meta))
+        return ir.Neg(operand=operand, span=self._s(meta))
+
+    def _binop(op):  # noqa: N805 - a helper that builds methods
+        def method(self, meta, children):
+            left, right = children
+            return ir.BinOp(op=op, left=left, right=right, span=self._s(meta))
+
+        return method
+
+    add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
+
+    def path(self, meta, children):
+        return ".".join(str(c) for c in children), self._s(meta)
+
+    def arguments(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def keyword(self, meta, children):
+        name, value = children
+        return ir.Keyword(name=str(name), value=value, span=_span(name, self.file))
+
+    def _split_arguments(self, arguments):
+        args, kwargs = [], []
+        for a in arguments or []:
+            if isinstance(a, ir.Keyword):
+                kwargs.append(a)
+            elif kwargs:
+                raise SpecError.at(a.span, "a positional argument cannot follow a keyword one")
+            else:
+                args.append(a)
+        return tuple(args), tuple(kwargs)
+
+    def call(self, meta, children):
+        (name, _), arguments = children
+        args, kwargs = self._split_arguments(arguments)
+        return ir.Call(name=name, args=args, kwargs=kwargs, span=self._s(meta))
+
+    # layers
+    def layer(self, meta, children):
+        name, arguments, body = children
+        args, kwargs = self._split_arguments(arguments)
+        return ir.LayerCall(
+            name=str(name), args=args, kwargs=kwargs, body=body,
+            span=self._s(meta) if arguments is not None else _span(name, self.file),
+        )
+
+    def layers(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    # statements
+    def import_stmt(self, meta, children):
+        return ir.Import(path=ir_string(children[0]), span=self._s(meta))
+
+    def param_stmt(self, meta, children):
+        name, value = children
+        return ir.Param(name=str(name), value=value, span=_span(name, self.file))
+
+    def block_param(self, meta, children):
+        name, default = children
+        return ir.BlockParam(name=str(name), default=default, span=_span(name, self.file))
+
+    def block_def(self, meta, children):
+        name, *params, body = children
+        return ir.Block(
+            name=str(name), params=tuple(p for p in params if p is not None), body=body,
+            span=self._s(meta),
+        )
+
+    def input_line(self, meta, children):
+        return children[0]
+
+    def model_def(self, meta, children):
+        name, input_shape, layers = children
+        return ir.Model(name=str(name), input=input_shape, layers=layers, span=self._s(meta))
+
+    def setting(self, meta, children):
+        (path, span), value = children
+        return ir.Setting(path=path, value=value, span=span)
+
+    def section(self, meta, children):
+        return ir.Section(settings=tuple(children), span=self._s(meta))
+
+    def _section_def(kind):  # noqa: N805
+        def method(self, meta, children):
+            return kind, children[0], self._s(meta)
+
+        return method
+
+    data_def, train_def, sweep_def = _section_def("data"), _section_def("train"), \
+        _section_def("sweep")
+
+
+def ir_string(token: Token) -> str:
+    return str(token)[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+        message = "unexpected end of file"
+    elif isinstance(exc, UnexpectedToken):
+        message = f"unexpected '{exc.token}'"
+    elif isinstance(exc, UnexpectedCharacters):
+        message = f"unexpected character '{exc.char}'"
+    elif isinstance(exc, UnexpectedEOF):
+        message = "unexpected end of file"
+    else:  # pragma: no cover - lark has no other kinds today
+        message = "syntax error"
+    expected = sorted({_TERMINAL_TEXT.get(t, f"'{t.lower()}'") for t in exc.expected or ()}
+                      if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) else set())
+    if expected and len(expected) <= 6:
+        message += "; expected " + " or ".join(expected)
+    width = len(str(exc.token)) if isinstance(exc, UnexpectedToken) else 1
+    if line is None or line < 0:
+        return SpecError.at(None, f"{file}: {message}")
+    span = Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
+    return SpecError.at(span, message)
+
+
+def _transform(tree, file: str):
+    try:
+        return _ToIR(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, SpecError):
+            raise exc.orig_exc from None
+        raise
+
+
+def _lark_parse(text: str, file: str, start: str):
+    try:
+        return _parser().parse(text, start=start)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, file) from None
+
+
+def parse(text: str, file: str = "<spec>") -> ir.Spec:
+    """Parses .mlspec text into the spec IR; raises SpecError with every location."""
+    remember_source(file, text)
+    tree = _lark_parse(text, file, "start")
+    comments = tuple(
+        ir.Comment(text=line[start:].rstrip(), line=i)
+        for i, line in enumerate(text.splitlines(), start=1)
+        if (start := _comment_start(line)) is not None
+    )
+    items = _transform(tree, file).children
+    errors = ErrorCollector()
+    fields: dict = {"imports": [], "params": [], "blocks": []}
+    plural = {ir.Import: "imports", ir.Param: "params", ir.Block: "blocks"}
+    for item in items:
+        if isinstance(item, ir.Model):
+            if "model" in fields:
+                errors.add(item.span, "a spec holds exactly one model; this is the second")
+            fields["model"] = item
+        elif isinstance(item, tuple):
+            kind, section, span = item
+            if kind in fields:
+                errors.add(span, f"a spec holds at most one '{kind}' section; this is the second")
+            fields[kind] = section
+        else:
+            fields[plural[type(item)]].append(item)
+    errors.raise_if_any()
+    path = None if file.startswith("<") else file
+    return ir.Spec(**fields, comments=comments, path=path)
+
+
+def _comment_start(line: str) -> int | None:
+    """Where the line's comment starts: the first `#` outside a string literal."""
+    in_string = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = in_string
+        elif ch == '"':
+            in_string = not in_string
+        elif ch == "#" and not in_string:
+            return i
+    return None
+
+
+def parse_expr(text: str, file: str = "<value>") -> ir.Expr:
+    """Parses one value, as written on the right of `=` (used by `--set`)."""
+    remember_source(file, text)
+    return _transform(_lark_parse(text, file, "expr"), file)
+
+
+def load(path: str | Path) -> ir.Spec:
+    """Reads and parses a .mlspec file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError.at(None, f"cannot read spec '{path}': {exc.strerror or exc}") from None
+    return parse(text, str(path))

@@ -1,0 +1,218 @@
+"""Spec IR -> canonical .mlspec text.
+
+One layout for every spec: imports, params, blocks, model, data, train, sweep, in that
+order; four-space indents; a layer with arguments starts a line and the bare layers after it
+(`-> sigmoid`) follow on that line; `=` aligned within a section. Comments are kept: each is
+printed before the first item that starts after it, or at the end of the line it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import ir
+
+INDENT = "    "
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def format_number(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value)
+    if value != 0 and abs(value) < 1e-3:  # 1e-4 reads better than 0.0001
+        text = next(t for p in range(17) if float(t := f"{value:.{p}e}") == value)
+    if "e" in text:  # 1e-05 -> 1e-5, 2e+20 -> 2e20
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else ""
+        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    return text
+
+
+def format_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _arguments(args: tuple, kwargs: tuple) -> str:
+    parts = [format_expr(a) for a in args] + [f"{k.name}={format_expr(k.value)}" for k in kwargs]
+    return f"({', '.join(parts)})"
+
+
+def format_expr(expr: ir.Expr, precedence: int = 0) -> str:
+    """One value in canonical form."""
+    return _EXPR[type(expr)](expr, precedence)
+
+
+def _format_call(call: ir.Call, _: int) -> str:
+    return call.name + (_arguments(call.args, call.kwargs) if call.has_arguments else "")
+
+
+def _format_binop(node: ir.BinOp, precedence: int) -> str:
+    own = _PRECEDENCE[node.op]
+    # Left-associative: the right operand needs parentheses at equal precedence.
+    text = f"{format_expr(node.left, own)} {node.op} {format_expr(node.right, own + 1)}"
+    return f"({text})" if own < precedence else text
+
+
+def _format_neg(node: ir.Neg, precedence: int) -> str:
+    return "-" + format_expr(node.operand, 3)
+
+
+_EXPR: dict[type, Callable[[ir.Node, int], str]] = {
+    ir.Number: lambda n, _: format_number(n.value),
+    ir.String: lambda n, _: format_string(n.value),
+    ir.Bool: lambda n, _: "true" if n.value else "false",
+    ir.ListExpr: lambda n, _: "[" + ", ".join(format_expr(i) for i in n.items) + "]",
+    ir.Call: _format_call,
+    ir.BinOp: _format_binop,
+    ir.Neg: _format_neg,
+}
+
+
+def _layer_head(layer: ir.LayerCall) -> str:
+    return layer.name + (_arguments(layer.args, layer.kwargs) if layer.args or layer.kwargs
+                         else "")
+
+
+def _is_bare(layer: ir.LayerCall) -> bool:
+    return not (layer.args or layer.kwargs or layer.body is not None)
+
+
+class _Writer:
+    """Collects output lines and places the source comments among them."""
+
+    def __init__(self, comments: tuple[ir.Comment, ...]):
+        self.lines: list[str] = []
+        self.pending = sorted(comments, key=lambda c: c.line)
+
+    def flush_before(self, line: int | None, indent: str) -> None:
+        while self.pending and line is not None and self.pending[0].line < line:
+            self.lines.append(indent + self.pending.pop(0).text)
+
+    def emit(self, text: str, indent: str, first: int | None = None, last: int | None = None):
+        self.flush_before(first, indent)
+        trailing = []
+        while self.pending and first is not None and self.pending[0].line <= (last or first):
+            trailing.append(self.pending.pop(0).text)
+        self.lines.append(indent + text + ("  " + " ".join(trailing) if trailing else ""))
+
+    def blank(self) -> None:
+        if self.lines and self.lines[-1] != "":
+            self.lines.append("")
+
+
+def _lines(node: ir.Node | None) -> tuple[int | None, int | None]:
+    return (node.span.line, node.span.end_line) if node is not None and node.span else (None, None)
+
+
+def _write_layers(w: _Writer, layers: tuple[ir.LayerCall, ...], indent: str) -> None:
+    i = 0
+    while i < len(layers):
+        group = [layers[i]]
+        while i + len(group) < len(layers) and layers[i].body is None \
+                and _is_bare(layers[i + len(group)]):
+            group.append(layers[i + len(group)])
+        first, _ = _lines(group[0])
+        _, last = _lines(group[-1])
+        text = " -> ".join(_layer_head(layer) for layer in group)
+        head = group[0]
+        if head.body is not None:
+            w.emit(text + " {", indent, first, first)
+            _write_layers(w, head.body, indent + INDENT)
+            w.flush_before(last, indent + INDENT)
+            w.emit("}", indent)
+        else:
+            w.emit(text, indent, first, last)
+        i += len(group)
+
+
+def _write_section(w: _Writer, name: str, section: ir.Section) -> None:
+    first, last = _lines(section)
+    w.emit(name + " {", "", first, first)
+    width = max((len(s.path) for s in section.settings), default=0)
+    for setting in section.settings:
+        f, l_ = _lines(setting)
+        if setting.value.span is not None:
+            l_ = setting.value.span.end_line
+        w.emit(f"{setting.path.ljust(width)} = {format_expr(setting.value)}", INDENT, f, l_)
+    w.flush_before(last, INDENT)
+    w.emit("}", "")
+
+
+def _assign_comments(spec: ir.Spec, w: _Writer) -> dict[int, list[ir.Comment]]:
+    """Gives each top-level item the comments above and inside it, in source order, so
+    they travel with it when the canonical order differs from the file's."""
+    items = [*spec.imports, *spec.params, *spec.blocks, spec.model, spec.data, spec.train,
+             spec.sweep]
+    spans = [n.span for n in items if n is not None and n.span]
+    located = sorted((n.span.end_line, id(n)) for n in items if n is not None and n.span)
+    first_line = min((s.line for s in spans), default=None)
+    owned: dict[int, list[ir.Comment]] = {key: [] for _, key in located}
+    header, rest = [], []
+    for comment in w.pending:
+        owner = next((key for end, key in located if comment.line <= end), None)
+        if first_line is not None and comment.line < first_line:
+            header.append(comment)  # the file's opening comments stay on top
+        elif owner is not None:
+            owned[owner].append(comment)
+        else:
+            rest.append(comment)
+    w.pending = []
+    w.lines.extend(c.text for c in header)
+    if header:
+        w.blank()
+    owned[0] = rest
+    return owned
+
+
+def print_spec(spec: ir.Spec) -> str:
+    """The canonical text of a spec, ending in a newline."""
+    w = _Writer(spec.comments)
+    owned = _assign_comments(spec, w)
+
+    def take(node: ir.Node) -> None:
+        w.pending = owned.get(id(node), [])
+
+    for imp in spec.imports:
+        take(imp)
+        w.emit(f"import {format_string(imp.path)}", "", *_lines(imp))
+    w.blank()
+    for param in spec.params:
+        take(param)
+        first, _ = _lines(param)
+        last = param.value.span.end_line if param.value.span else first
+        w.emit(f"param {param.name} = {format_expr(param.value)}", "", first, last)
+    w.blank()
+    for block in spec.blocks:
+        take(block)
+        params = ", ".join(
+            p.name + ("" if p.default is None else f"={format_expr(p.default)}")
+            for p in block.params
+        )
+        first, last = _lines(block)
+        w.emit(f"block {block.name}({params}) {{", "", first, first)
+        _write_layers(w, block.body, INDENT)
+        w.flush_before(last, INDENT)
+        w.emit("}", "")
+        w.blank()
+    if spec.model is not None:
+        model = spec.model
+        take(model)
+        first, last = _lines(model)
+        w.emit(f"model {model.name} {{", "", first, first)
+        if model.input is not None:
+            w.emit(f"input {format_expr(model.input)}", INDENT, *_lines(model.input))
+        _write_layers(w, model.layers, INDENT)
+        w.flush_before(last, INDENT)
+        w.emit("}", "")
+        w.blank()
+    for name in ("data", "train", "sweep"):
+        section = getattr(spec, name)
+        if section is not None:
+            take(section)
+            _write_section(w, name, section)
+            w.blank()
+    w.lines.extend(c.text for c in owned[0])
+    while w.lines and w.lines[-1] == "":
+        w.lines.pop()
+    return "\n".join(w.lines) + "\n"

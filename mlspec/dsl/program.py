@@ -1,0 +1,107 @@
+"""The typed program: a spec after resolution, with every name bound to its catalogue
+entry, every default filled in and every shape known. It is what the compiler reads and
+what `mlspec export --json` prints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SerializeAsAny
+
+from ..catalog.layers import Composite, Layer
+from ..catalog.losses import Loss
+from ..catalog.optimizers import OptaxCall
+from ..catalog.registry import Entry
+from ..data.sources import DataInfo, Source
+from . import ir
+
+
+class BlockUse(Composite):
+    """A use of a user-defined block: its layers, kept together under the block's name."""
+
+    kind: Literal["block"] = "block"
+    name: str
+
+    def build(self, ctx):
+        return ctx.stack(self.body, name=self.name)
+
+
+class ModelProgram(ir.Node):
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[SerializeAsAny[Layer], ...]
+    output_shape: tuple[int, ...]
+
+
+class DataProgram(ir.Node):
+    """Named splits (`train`, `valid`, `test`) or one `source` split in place."""
+
+    train: SerializeAsAny[Source] | None = None
+    valid: SerializeAsAny[Source] | None = None
+    test: SerializeAsAny[Source] | None = None
+    source: SerializeAsAny[Source] | None = None
+    valid_size: float | int | None = None
+    test_size: float | int | None = None
+    split_seed: int = 0
+    standardize: bool = False
+    info: DataInfo
+    folder: str = "."
+    """Where relative paths resolve: the spec file's folder."""
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        if self.source is not None:
+            return ("train",) + (("valid",) if self.valid_size else ()) \
+                + (("test",) if self.test_size else ())
+        return tuple(s for s in ("train", "valid", "test") if getattr(self, s) is not None)
+
+
+class LossTerm(ir.Node):
+    weight: float = 1.0
+    loss: SerializeAsAny[Loss]
+
+
+class EarlyStop(Entry):
+    """Stop when `metric` has not improved for `patience` evaluations."""
+
+    kind: Literal["early_stop"] = "early_stop"
+    metric: str = "valid.loss"
+    patience: PositiveInt = 100
+    mode: Literal["min", "max"] = "min"
+
+
+class TrainProgram(Entry):
+    """The `train` section with its defaults; field names are the setting names."""
+
+    kind: Literal["train"] = "train"
+    loss: tuple[LossTerm, ...]
+    optimizer: OptaxCall
+    steps: PositiveInt | None = None
+    epochs: PositiveInt | None = None
+    batch: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+    seeds: PositiveInt = 1
+    eval_every: PositiveInt = 1
+    metrics: tuple[str, ...] = ()
+    clip_by_global_norm: PositiveFloat | None = None
+    early_stop: EarlyStop | None = None
+    devices: PositiveInt | Literal["all"] = 1
+
+    @property
+    def data_loss(self) -> Loss:
+        """The first term that is not a regulariser: it defines the point predictions."""
+        return next(t.loss for t in self.loss if not t.loss.regulariser)
+
+
+class Program(ir.Node):
+    """A validated spec, ready to compile."""
+
+    model: ModelProgram
+    data: DataProgram | None = None
+    train: TrainProgram | None = None
+    spec: ir.Spec = Field(exclude=True, repr=False)
+    """The spec as written, with overrides applied."""
+
+    @property
+    def name(self) -> str:
+        return self.model.name

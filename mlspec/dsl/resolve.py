@@ -1,0 +1,600 @@
+"""Spec IR -> typed program.
+
+The passes run in order (see `PASSES` at the end): imports are merged, overrides applied,
+params and arithmetic evaluated, blocks expanded and every call bound to its catalogue
+entry, then shapes and task fit are checked. Independent mistakes are collected so that
+`check` reports them all at once. Nothing here imports jax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..catalog.layers import LAYERS, Layer, ShapeError
+from ..catalog.losses import LOSSES
+from ..catalog.metrics import METRICS, fits
+from ..catalog.optimizers import resolve_optax
+from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
+from ..data.sources import SOURCES, DataInfo
+from . import ir
+from .errors import ErrorCollector, SpecError, Span, did_you_mean
+from .parser import load as load_file
+from .parser import parse_expr
+from .program import (
+    BlockUse,
+    DataProgram,
+    EarlyStop,
+    LossTerm,
+    ModelProgram,
+    Program,
+    TrainProgram,
+)
+
+TRAIN_KEYS = TrainProgram.argument_names()
+DATA_KEYS = ["train", "valid", "test", "source", "split_seed", "standardize"]
+NOT_YET = "is not supported yet"
+
+# ---------------------------------------------------------------------------- imports
+
+
+def merge_imports(spec: ir.Spec, _stack: tuple[Path, ...] = ()) -> ir.Spec:
+    """Brings the params and blocks of imported files into `spec`."""
+    if not spec.imports:
+        return spec
+    folder = Path(spec.path).parent if spec.path else Path.cwd()
+    here = Path(spec.path).resolve() if spec.path else None
+    stack = _stack + ((here,) if here else ())
+    params, blocks = list(spec.params), list(spec.blocks)
+    owner = {p.name: p for p in params} | {b.name: b for b in blocks}
+    for imp in spec.imports:
+        target = (folder / imp.path).resolve()
+        if target in stack:
+            chain = " -> ".join(p.name for p in (*stack, target))
+            raise SpecError.at(imp.span, f"import cycle: {chain}")
+        if not target.exists():
+            raise SpecError.at(imp.span, f"cannot import '{imp.path}': no such file {target}")
+        other = merge_imports(load_file(target), stack)
+        for section in ("model", "data", "train", "sweep"):
+            node = getattr(other, section)
+            if node is not None:
+                raise SpecError.at(node.span, f"an imported file may hold only param, block "
+                                              f"and import lines, not '{section}'")
+        for item in (*other.params, *other.blocks):
+            if item.name in owner:
+                where = f" (from {imp.path})"
+                raise SpecError.at(owner[item.name].span,
+                                   f"'{item.name}' is defined here and in an import{where}")
+            owner[item.name] = item
+        params.extend(other.params)
+        blocks.extend(other.blocks)
+    return spec.model_copy(update={"params": tuple(params), "blocks": tuple(blocks),
+                                   "imports": ()})
+
+
+# -------------------------------------------------------------------------- overrides
+
+
+def _as_value(value: Any, key: str) -> ir.Expr:
+    if isinstance(value, ir.Node):
+        return value
+    return ir.as_expr(value)
+
+
+def parse_override(text: str) -> tuple[str, ir.Expr]:
+    """`KEY=VALUE` as given to `--set`, with VALUE in .mlspec syntax."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError.at(None, f"--set needs KEY=VALUE, got '{text}'")
+    return key.strip(), parse_expr(value.strip(), file=f"--set {key.strip()}")
+
+
+def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str) -> ir.Expr:
+    if not rest:
+        return value
+    if not isinstance(call, ir.Call):
+        raise SpecError.at(None, f"cannot set '{key}': the value there is not a call")
+    name, rest = rest[0], rest[1:]
+    kwargs = list(call.kwargs)
+    existing = call.keyword(name)
+    new_value = _set_in_call(existing.value if existing else None, rest, value, key)
+    if existing is not None:
+        kwargs[kwargs.index(existing)] = existing.model_copy(update={"value": new_value})
+    else:
+        kwargs.append(ir.Keyword(name=name, value=new_value))
+    return call.model_copy(update={"kwargs": tuple(kwargs)})
+
+
+def _known_paths(spec: ir.Spec) -> list[str]:
+    paths = [p.name for p in spec.params] + [f"train.{k}" for k in TRAIN_KEYS]
+    paths += [f"data.{k}" for k in DATA_KEYS]
+    for section in ("data", "train"):
+        node = getattr(spec, section)
+        for s in node.settings if node else ():
+            if isinstance(s.value, ir.Call):
+                paths += [f"{section}.{s.path}.{k.name}" for k in s.value.kwargs]
+    return paths
+
+
+def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Spec:
+    """Sets params by name and any setting by path (`train.steps`, `data.train.n`)."""
+    for key, raw in (overrides or {}).items():
+        value = _as_value(raw, key)
+        parts = key.split(".")
+        if len(parts) == 1:
+            param = next((p for p in spec.params if p.name == key), None)
+            if param is None:
+                raise SpecError.at(None, f"--set: no param '{key}' in the spec"
+                                         f"{did_you_mean(key, _known_paths(spec))}")
+            params = tuple(p.model_copy(update={"value": value}) if p is param else p
+                           for p in spec.params)
+            spec = spec.model_copy(update={"params": params})
+            continue
+        section_name, setting_name, rest = parts[0], parts[1], parts[2:]
+        keys = {"train": TRAIN_KEYS, "data": DATA_KEYS}.get(section_name)
+        if keys is None or setting_name not in keys:
+            raise SpecError.at(None, f"--set: unknown setting '{key}'"
+                                     f"{did_you_mean(key, _known_paths(spec))}")
+        section = getattr(spec, section_name) or ir.Section()
+        setting = section.get(setting_name)
+        if rest and setting is None:
+            raise SpecError.at(None, f"--set: cannot set '{key}': '{section_name}' has no "
+                                     f"'{setting_name}' setting")
+        new_value = _set_in_call(setting.value if setting else None, rest, value, key)
+        if setting is not None:
+            settings = tuple(s.model_copy(update={"value": new_value}) if s is setting else s
+                             for s in section.settings)
+        else:
+            settings = section.settings + (ir.Setting(path=setting_name, value=new_value),)
+        spec = spec.model_copy(update={section_name: section.model_copy(
+            update={"settings": settings})})
+    return spec
+
+
+# ------------------------------------------------------------------------- evaluation
+
+
+class Scope:
+    """Names visible to an expression: params, block arguments, `classes`."""
+
+    def __init__(self, params: Mapping[str, ir.Param], extra: Mapping[str, ir.Expr] = ()):
+        self.params = dict(params)
+        self.values: dict[str, ir.Expr] = dict(extra)
+        self._evaluating: list[str] = []
+
+    def child(self, values: Mapping[str, ir.Expr]) -> Scope:
+        scope = Scope(self.params, {**self.values, **values})
+        scope._evaluating = self._evaluating
+        return scope
+
+    def lookup(self, name: str, span: Span | None) -> ir.Expr | None:
+        if name in self.values:
+            return self.values[name]
+        param = self.params.get(name)
+        if param is None:
+            return None
+        if name in self._evaluating:
+            raise SpecError.at(param.span, f"param '{name}' is defined in terms of itself")
+        self._evaluating.append(name)
+        try:
+            value = self.evaluate(param.value)
+        finally:
+            self._evaluating.pop()
+        self.values[name] = value
+        return value
+
+    def evaluate(self, expr: ir.Expr) -> ir.Expr:
+        """Substitutes names and folds arithmetic over numbers."""
+        if isinstance(expr, ir.ListExpr):
+            return expr.model_copy(update={"items": tuple(self.evaluate(i) for i in expr.items)})
+        if isinstance(expr, ir.Call):
+            if not expr.has_arguments:
+                value = self.lookup(expr.name, expr.span)
+                if value is not None:
+                    return value.model_copy(update={"span": expr.span})
+            return expr.model_copy(update={
+                "args": tuple(self.evaluate(a) for a in expr.args),
+                "kwargs": tuple(k.model_copy(update={"value": self.evaluate(k.value)})
+                                for k in expr.kwargs),
+            })
+        if isinstance(expr, ir.Neg):
+            operand = self.evaluate(expr.operand)
+            if isinstance(operand, ir.Number):
+                return ir.Number(value=-operand.value, span=expr.span)
+            return expr.model_copy(update={"operand": operand})
+        if isinstance(expr, ir.BinOp):
+            left, right = self.evaluate(expr.left), self.evaluate(expr.right)
+            if isinstance(left, ir.Number) and isinstance(right, ir.Number):
+                return ir.Number(value=_arithmetic(expr, left.value, right.value),
+                                 span=expr.span)
+            return expr.model_copy(update={"left": left, "right": right})
+        return expr
+
+
+def _arithmetic(expr: ir.BinOp, a, b):
+    if expr.op == "+":
+        return a + b
+    if expr.op == "-":
+        return a - b
+    if expr.op == "*":
+        return a * b
+    if b == 0:
+        raise SpecError.at(expr.span, "division by zero")
+    return a / b
+
+
+# ------------------------------------------------------------------------------ model
+
+
+def _bind_block(block: ir.Block, call: ir.LayerCall, scope: Scope) -> dict[str, ir.Expr]:
+    names = [p.name for p in block.params]
+    if len(call.args) > len(names):
+        raise SpecError.at(call.args[len(names)].span,
+                           f"block '{block.name}' takes at most {len(names)} arguments")
+    bound = {n: scope.evaluate(a) for n, a in zip(names, call.args)}
+    for kw in call.kwargs:
+        if kw.name not in names:
+            raise SpecError.at(kw.span, f"block '{block.name}' has no parameter '{kw.name}'"
+                                        f"{did_you_mean(kw.name, names)}")
+        if kw.name in bound:
+            raise SpecError.at(kw.span, f"argument '{kw.name}' of block '{block.name}' is "
+                                        "given twice")
+        bound[kw.name] = scope.evaluate(kw.value)
+    for p in block.params:
+        if p.name not in bound:
+            if p.default is None:
+                raise SpecError.at(call.span, f"block '{block.name}' needs argument "
+                                              f"'{p.name}'")
+            bound[p.name] = Scope(scope.params).evaluate(p.default)
+    return bound
+
+
+class ModelResolver:
+    def __init__(self, blocks: Mapping[str, ir.Block], scope: Scope, errors: ErrorCollector):
+        self.blocks, self.scope, self.errors = blocks, scope, errors
+        self.expanding: list[str] = []
+
+    def layers(self, calls: tuple[ir.LayerCall, ...], scope: Scope) -> tuple[Layer, ...]:
+        out = []
+        for call in calls:
+            try:
+                out.append(self.layer(call, scope))
+            except SpecError as exc:
+                self.errors.extend(exc)
+        return tuple(out)
+
+    def layer(self, call: ir.LayerCall, scope: Scope) -> Layer:
+        known = call.name in LAYERS or call.name in self.blocks
+        bound = None if known else scope.lookup(call.name, call.span)
+        if bound is not None and not call.has_args_or_body:
+            if not isinstance(bound, ir.Call):
+                raise SpecError.at(call.span, f"'{call.name}' is not a layer here")
+            call = ir.LayerCall(name=bound.name, args=bound.args, kwargs=bound.kwargs,
+                                span=call.span)
+        block = self.blocks.get(call.name)
+        if block is not None:
+            return self.block(block, call, scope)
+        if call.name not in LAYERS:
+            names = [*LAYERS, *self.blocks]
+            raise SpecError.at(name_span(call), f"unknown layer '{call.name}'"
+                                                f"{did_you_mean(call.name, names)}")
+        entry = LAYERS.get(call.name)
+        evaluated = ir.Call(name=call.name, span=call.span,
+                            args=tuple(scope.evaluate(a) for a in call.args),
+                            kwargs=tuple(k.model_copy(update={"value": scope.evaluate(k.value)})
+                                         for k in call.kwargs))
+        if entry.composite:
+            if call.body is None:
+                raise SpecError.at(call.span, f"'{call.name}' needs a body: "
+                                              f"{call.name} {{ ... }}")
+            body = self.layers(call.body, scope)
+            return instantiate(LAYERS, evaluated, body=body)
+        if call.body is not None:
+            raise SpecError.at(call.span, f"layer '{call.name}' takes no body")
+        return instantiate(LAYERS, evaluated)
+
+    def block(self, block: ir.Block, call: ir.LayerCall, scope: Scope) -> Layer:
+        if call.body is not None:
+            raise SpecError.at(call.span, f"block '{block.name}' takes no body")
+        if block.name in self.expanding:
+            raise SpecError.at(call.span, f"block '{block.name}' uses itself "
+                                          f"({' -> '.join([*self.expanding, block.name])})")
+        bound = _bind_block(block, call, scope)
+        self.expanding.append(block.name)
+        try:
+            body = self.layers(block.body, Scope(scope.params).child(
+                {**{k: v for k, v in scope.values.items() if k == "classes"}, **bound}))
+        finally:
+            self.expanding.pop()
+        return BlockUse(name=block.name, body=body, span=call.span)
+
+
+def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
+                 errors: ErrorCollector) -> tuple[int, ...] | None:
+    """Runs each layer's shape function; a layer that cannot take its input is reported
+    at its place."""
+    for layer in layers:
+        try:
+            if layer.composite:
+                inner = shape
+                for sub in _expanded_body(layer):
+                    inner = infer_shapes((sub,), inner, errors)
+                    if inner is None:
+                        return None
+            shape = layer.output_shape(shape)
+        except ShapeError as exc:
+            errors.add(name_span(layer) if not layer.composite else layer.span, str(exc))
+            return None
+    return shape
+
+
+def _expanded_body(layer: Layer) -> tuple[Layer, ...]:
+    return layer.body * getattr(layer, "times", 1)
+
+
+# ------------------------------------------------------------------------------- data
+
+
+def _settings(section: ir.Section, allowed: list[str], what: str) -> dict[str, ir.Setting]:
+    out: dict[str, ir.Setting] = {}
+    for s in section.settings:
+        if s.path not in allowed:
+            raise SpecError.at(s.span, f"unknown {what} setting '{s.path}'"
+                                       f"{did_you_mean(s.path, allowed)}")
+        if s.path in out:
+            raise SpecError.at(s.span, f"'{s.path}' is set twice")
+        out[s.path] = s
+    return out
+
+
+def _source(setting: ir.Setting, scope: Scope):
+    value = scope.evaluate(setting.value)
+    if not isinstance(value, ir.Call):
+        raise SpecError.at(value.span or setting.span,
+                           f"'{setting.path}' should be a data source call such as hill(n=1000)")
+    return instantiate(SOURCES, value)
+
+
+def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram:
+    settings = _settings(section, DATA_KEYS, "data")
+    values: dict[str, Any] = {"folder": str(folder)}
+    spans = {k: s.span for k, s in settings.items()}
+    if "source" in settings:
+        for name in ("train",):
+            if name in settings:
+                raise SpecError.at(settings[name].span, "with 'source', the splits are "
+                                   "sizes: give 'valid' (and 'test') as fractions or counts")
+        values["source"] = _source(settings["source"], scope)
+        for split in ("valid", "test"):
+            if split in settings:
+                size = to_python(scope.evaluate(settings[split].value))
+                if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0 \
+                        or (isinstance(size, float) and size >= 1):
+                    raise SpecError.at(settings[split].span, f"'{split}' should be a fraction "
+                                       "between 0 and 1 or a positive row count")
+                values[f"{split}_size"] = size
+        info = values["source"].info(folder)
+    else:
+        if "train" not in settings:
+            raise SpecError.at(section.span, "data needs 'train' (and 'valid') sources, or "
+                                             "one 'source' with a 'valid' size")
+        for split in ("train", "valid", "test"):
+            if split in settings:
+                values[split] = _source(settings[split], scope)
+        info = values["train"].info(folder)
+        for split in ("valid", "test"):
+            other = values.get(split)
+            if other is not None and other.info(folder) != info:
+                raise SpecError.at(settings[split].span, f"the '{split}' source yields "
+                                   f"{_describe(other.info(folder))} but 'train' yields "
+                                   f"{_describe(info)}")
+    for key in ("split_seed", "standardize"):
+        if key in settings:
+            values[key] = to_python(scope.evaluate(settings[key].value))
+    values["info"] = info
+    return validate_entry(DataProgram, values, spans, section.span, "data")
+
+
+def _describe(info: DataInfo) -> str:
+    target = f"{info.classes} classes" if info.target == "class" else "real targets"
+    return f"features {list(info.features)} with {target}"
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call]]:
+    if isinstance(expr, ir.Call):
+        return [(weight, expr)]
+    if isinstance(expr, ir.BinOp) and expr.op in "+-":
+        right_weight = weight if expr.op == "+" else -weight
+        return _loss_terms(expr.left, weight) + _loss_terms(expr.right, right_weight)
+    if isinstance(expr, ir.BinOp) and expr.op == "*":
+        if isinstance(expr.left, ir.Number):
+            return _loss_terms(expr.right, weight * expr.left.value)
+        if isinstance(expr.right, ir.Number):
+            return _loss_terms(expr.left, weight * expr.right.value)
+    if isinstance(expr, ir.BinOp) and expr.op == "/" and isinstance(expr.right, ir.Number):
+        return _loss_terms(expr.left, weight / expr.right.value)
+    if isinstance(expr, ir.Neg):
+        return _loss_terms(expr.operand, -weight)
+    raise SpecError.at(expr.span, "a loss is a sum of weighted terms such as "
+                                  "'softmax_cross_entropy + 1e-4 * l2'")
+
+
+def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
+    terms = [LossTerm(weight=float(w), loss=instantiate(LOSSES, call), span=call.span)
+             for w, call in _loss_terms(scope.evaluate(setting.value))]
+    if all(t.loss.regulariser for t in terms):
+        raise SpecError.at(setting.value.span, "the loss needs a data term (such as mse or "
+                                               "softmax_cross_entropy), not only regularisers")
+    return tuple(terms)
+
+
+def resolve_train(section: ir.Section, scope: Scope, errors: ErrorCollector) -> TrainProgram:
+    settings = _settings(section, TRAIN_KEYS, "train")
+    for required in ("loss", "optimizer"):
+        if required not in settings:
+            raise SpecError.at(section.span, f"train needs '{required}'")
+    if ("steps" in settings) == ("epochs" in settings):
+        where = settings.get("epochs") or section
+        raise SpecError.at(where.span, "train needs exactly one of 'steps' and 'epochs'")
+    values: dict[str, Any] = {}
+    spans: dict[str, Span | None] = {}
+    for key, setting in settings.items():
+        spans[key] = setting.value.span or setting.span
+        try:
+            if key == "loss":
+                values[key] = resolve_loss(setting, scope)
+            elif key == "optimizer":
+                value = scope.evaluate(setting.value)
+                if not isinstance(value, ir.Call):
+                    raise SpecError.at(spans[key], "optimizer should be an optax optimizer "
+                                                   "call such as adam(learning_rate=1e-3)")
+                values[key] = resolve_optax(value, "optimizer")
+            elif key == "metrics":
+                values[key] = _metric_names(scope.evaluate(setting.value))
+            elif key == "early_stop":
+                value = scope.evaluate(setting.value)
+                call = value if isinstance(value, ir.Call) else None
+                if call is None or call.name != "early_stop":
+                    raise SpecError.at(spans[key], "early_stop should be a call such as "
+                                       "early_stop(metric=valid.loss, patience=100, mode=min)")
+                args, arg_spans = bind_arguments(EarlyStop, call, "setting")
+                values[key] = validate_entry(EarlyStop, args, arg_spans, call.span,
+                                             "early_stop")
+            else:
+                values[key] = to_python(scope.evaluate(setting.value))
+        except SpecError as exc:
+            errors.extend(exc)
+    errors.raise_if_any()
+    return validate_entry(TrainProgram, values, spans, section.span, "train")
+
+
+def _metric_names(value: ir.Expr) -> tuple[str, ...]:
+    items = value.items if isinstance(value, ir.ListExpr) else (value,)
+    names = []
+    for item in items:
+        if not (isinstance(item, ir.Call) and not item.has_arguments):
+            raise SpecError.at(item.span, "metrics should be a list of metric names")
+        if item.name not in METRICS:
+            raise SpecError.at(item.span, f"unknown metric '{item.name}'"
+                                          f"{did_you_mean(item.name, METRICS)}")
+        names.append(item.name)
+    return tuple(names)
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+def check_task(train: TrainProgram, section: ir.Section, info: DataInfo,
+               out_shape: tuple[int, ...], splits: tuple[str, ...], errors: ErrorCollector):
+    """The loss fits the targets and the output width; the metrics fit the task."""
+    for term in train.loss:
+        problem = term.loss.check(out_shape, info)
+        if problem:
+            errors.add(term.span, problem)
+    metrics_setting = section.get("metrics")
+    items = metrics_setting.value.items if metrics_setting and isinstance(
+        metrics_setting.value, ir.ListExpr) else ()
+    for i, name in enumerate(train.metrics):
+        metric = METRICS.get(name)
+        if not fits(metric.needs, info):
+            task = {"binary": "0/1 (two-class) targets", "class": "class targets",
+                    "real": "real targets"}[metric.needs]
+            span = items[i].span if i < len(items) else None
+            errors.add(span, f"metric '{name}' needs {task}, which this data does not have")
+    stop = train.early_stop
+    if stop is not None:
+        split, _, name = stop.metric.partition(".")
+        known = [f"{s}.{m}" for s in splits for m in ("loss", *train.metrics)
+                 if METRICS.get(m).scope == "split"]
+        known += [m for m in train.metrics if METRICS.get(m).scope == "training"]
+        if stop.metric not in known:
+            errors.add(stop.span, f"early_stop watches '{stop.metric}', which is not recorded"
+                                  f"{did_you_mean(stop.metric, known)}")
+
+
+def _not_yet(section: ir.Section | None, key: str, ok, errors: ErrorCollector, what: str):
+    setting = section.get(key) if section else None
+    if setting is not None and not ok(to_python(setting.value)):
+        errors.add(setting.span, f"{what} {NOT_YET}")
+
+
+# ---------------------------------------------------------------------------- program
+
+
+def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
+    """Validates a spec and returns its typed program; raises SpecError listing every
+    mistake found."""
+    errors = ErrorCollector()
+    spec = apply_overrides(merge_imports(spec), overrides)
+    if spec.model is None:
+        raise SpecError.at(None, "the spec has no model")
+    folder = Path(spec.path).parent if spec.path else Path.cwd()
+    _check_unique(spec, errors)
+    scope = Scope({p.name: p for p in spec.params})
+    data = None
+    if spec.data is not None:
+        try:
+            data = resolve_data(spec.data, scope, folder)
+        except SpecError as exc:
+            errors.extend(exc)
+    if data is not None and data.info.target == "class":
+        scope.values["classes"] = ir.Number(value=data.info.classes)
+    model = spec.model
+    input_shape = _input_shape(model, scope, data, errors)
+    resolver = ModelResolver({b.name: b for b in spec.blocks}, scope, errors)
+    layers = resolver.layers(model.layers, scope)
+    out_shape = None
+    if input_shape is not None and not errors.diagnostics:
+        out_shape = infer_shapes(layers, input_shape, errors)
+    train = None
+    if spec.train is not None:
+        try:
+            train = resolve_train(spec.train, scope, errors)
+        except SpecError as exc:
+            errors.extend(exc)
+    if train is not None and data is not None and out_shape is not None:
+        check_task(train, spec.train, data.info, out_shape, data.splits, errors)
+    _not_yet(spec.train, "seeds", lambda v: v == 1, errors, "training several seeds at once")
+    _not_yet(spec.train, "devices", lambda v: v == 1, errors, "training on several devices")
+    if spec.sweep is not None:
+        errors.add(spec.sweep.span, f"the sweep section {NOT_YET}")
+    errors.raise_if_any()
+    return Program(
+        model=ModelProgram(name=model.name, input_shape=input_shape, layers=layers,
+                           output_shape=out_shape, span=model.span),
+        data=data, train=train, spec=spec,
+    )
+
+
+def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
+    seen: dict[str, ir.Node] = {}
+    for item in (*spec.params, *spec.blocks):
+        if item.name in seen:
+            errors.add(item.span, f"'{item.name}' is defined twice")
+        seen[item.name] = item
+        if item.name in LAYERS and isinstance(item, ir.Block):
+            errors.add(item.span, f"block '{item.name}' has the name of a layer")
+
+
+def _input_shape(model: ir.Model, scope: Scope, data: DataProgram | None,
+                 errors: ErrorCollector) -> tuple[int, ...] | None:
+    if model.input is not None:
+        shape = to_python(scope.evaluate(model.input))
+        if not (isinstance(shape, tuple) and shape and all(
+                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+            errors.add(model.input.span, "input should be a list of positive integers, "
+                                         "such as input [28, 28, 1]")
+            return None
+        if data is not None and shape != data.info.features:
+            errors.add(model.input.span, f"input {list(shape)} does not match the data's "
+                                         f"features {list(data.info.features)}")
+        return shape
+    if data is None:
+        errors.add(model.span, "the model needs an input shape: add a data section or a "
+                               "first line such as input [2]")
+        return None
+    return data.info.features
