@@ -34,7 +34,7 @@ def _parser() -> Lark:
     grammar = resources.files("mlspec").joinpath(GRAMMAR_FILE).read_text()
     return Lark(
         grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
-        maybe_placeholders=True,
+        maybe_placeholders=True, cache=True,
     )
 
 

@@ -159,7 +159,7 @@ def _assign_comments(spec: ir.Spec, w: _Writer) -> dict[int, list[ir.Comment]]:
             rest.append(comment)
     w.pending = []
     w.lines.extend(c.text for c in header)
-    if header:
+    if header and header[-1].line < first_line - 1:  # keep the blank line the file had
         w.blank()
     owned[0] = rest
     return owned

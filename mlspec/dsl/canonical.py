@@ -1,0 +1,108 @@
+"""Typed program -> spec IR with every default filled in and every param substituted,
+for `mlspec check --resolved`: what exactly will be trained."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..catalog.layers import Layer
+from ..catalog.optimizers import OptaxCall, optax_catalogue
+from ..catalog.registry import Entry
+from . import ir
+from .program import BlockUse, Program
+
+
+def _value(value: Any) -> ir.Expr:
+    if isinstance(value, OptaxCall):
+        return optax_call(value)
+    if isinstance(value, Entry):
+        return entry_call(value)
+    if isinstance(value, dict):
+        return ir.ListExpr(items=tuple(ir.as_expr([k, v]) for k, v in value.items()))
+    return ir.as_expr(value)
+
+
+def entry_call(entry: Entry) -> ir.Call:
+    """`Dense(features=2)` -> `dense(2, use_bias=true)`: required arguments positional."""
+    fields = type(entry).model_fields
+    args, kwargs = [], []
+    for name in entry.argument_names():
+        if name == "body":
+            continue
+        value = _value(getattr(entry, name))
+        if fields[name].is_required() and not kwargs:
+            args.append(value)
+        else:
+            kwargs.append(ir.Keyword(name=name, value=value))
+    return ir.Call(name=entry.entry_name(), args=tuple(args), kwargs=tuple(kwargs))
+
+
+def _literal_default(text: str | None):
+    try:
+        value = ast.literal_eval(text) if text is not None else None
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, (bool, int, float, str)) else None
+
+
+def optax_call(call: OptaxCall) -> ir.Call:
+    """An optax call with the defaults that have a literal value written out."""
+    fn = optax_catalogue()[call.name]
+    kwargs = []
+    for arg in fn.arguments:
+        if arg.name in call.arguments:
+            value = call.arguments[arg.name]
+        else:
+            value = _literal_default(arg.default)
+            if value is None:
+                continue
+        kwargs.append(ir.Keyword(name=arg.name, value=_value(value)))
+    return ir.Call(name=call.name, kwargs=tuple(kwargs))
+
+
+def layer_calls(layers: tuple[Layer, ...]) -> tuple[ir.LayerCall, ...]:
+    out: list[ir.LayerCall] = []
+    for layer in layers:
+        if isinstance(layer, BlockUse):  # blocks are expanded in the resolved spec
+            out.extend(layer_calls(layer.body))
+            continue
+        call = entry_call(layer)
+        body = layer_calls(layer.body) if layer.composite else None
+        out.append(ir.LayerCall(name=call.name, args=call.args, kwargs=call.kwargs, body=body))
+    return tuple(out)
+
+
+def _loss(program: Program) -> ir.Expr:
+    expr = None
+    for term in program.train.loss:
+        call = entry_call(term.loss)
+        piece = call if term.weight == 1 else ir.BinOp(op="*", left=ir.as_expr(term.weight),
+                                                      right=call)
+        expr = piece if expr is None else ir.BinOp(op="+", left=expr, right=piece)
+    return expr
+
+
+def _section(values: dict[str, Any]) -> ir.Section:
+    return ir.Section(settings=tuple(ir.Setting(path=k, value=_value(v))
+                                     for k, v in values.items() if v is not None))
+
+
+def resolved_spec(program: Program) -> ir.Spec:
+    model = program.model
+    spec = ir.Spec(model=ir.Model(name=model.name, input=ir.as_expr(list(model.input_shape)),
+                                  layers=layer_calls(model.layers)))
+    if program.data is not None:
+        data = program.data
+        values: dict[str, Any] = {s: getattr(data, s) for s in ("train", "valid", "test",
+                                                                  "source")}
+        values |= {"valid": data.valid_size, "test": data.test_size} if data.source else {}
+        values |= {"split_seed": data.split_seed, "standardize": data.standardize}
+        spec = spec.model_copy(update={"data": _section(values)})
+    if program.train is not None:
+        train = program.train
+        values = {k: getattr(train, k) for k in train.argument_names()}
+        values["loss"] = _loss(program)
+        values["metrics"] = [ir.Call(name=m) for m in train.metrics]
+        spec = spec.model_copy(update={"train": _section(values)})
+    return spec
