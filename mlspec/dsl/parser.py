@@ -25,7 +25,9 @@ _TERMINAL_TEXT = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
     "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'",
     "EQUAL": "'='", "COMMA": "','", "DOT": "'.'", "_ARROW": "'->'", "PLUS": "'+'",
-    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
+    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "IMPORT": "'import'", "PARAM": "'param'",
+    "BLOCK": "'block'", "MODEL": "'model'", "INPUT": "'input'", "DATA": "'data'",
+    "TRAIN": "'train'", "SWEEP": "'sweep'",
 }
 
 
@@ -130,10 +132,10 @@ class _ToIR(Transformer):
 
     # statements
     def import_stmt(self, meta, children):
-        return ir.Import(path=ir_string(children[0]), span=self._s(meta))
+        return ir.Import(path=ir_string(children[1]), span=self._s(meta))
 
     def param_stmt(self, meta, children):
-        name, value = children
+        _, name, value = children
         return ir.Param(name=str(name), value=value, span=_span(name, self.file))
 
     def block_param(self, meta, children):
@@ -141,17 +143,17 @@ class _ToIR(Transformer):
         return ir.BlockParam(name=str(name), default=default, span=_span(name, self.file))
 
     def block_def(self, meta, children):
-        name, *params, body = children
+        _, name, *params, body = children
         return ir.Block(
             name=str(name), params=tuple(p for p in params if p is not None), body=body,
             span=self._s(meta),
         )
 
     def input_line(self, meta, children):
-        return children[0]
+        return children[1]
 
     def model_def(self, meta, children):
-        name, input_shape, layers = children
+        _, name, input_shape, layers = children
         return ir.Model(name=str(name), input=input_shape, layers=layers, span=self._s(meta))
 
     def setting(self, meta, children):
@@ -163,7 +165,7 @@ class _ToIR(Transformer):
 
     def _section_def(kind):  # noqa: N805
         def method(self, meta, children):
-            return kind, children[0], self._s(meta)
+            return kind, children[1], self._s(meta)
 
         return method
 

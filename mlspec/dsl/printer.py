@@ -89,10 +89,12 @@ class _Writer:
         while self.pending and line is not None and self.pending[0].line < line:
             self.lines.append(indent + self.pending.pop(0).text)
 
-    def emit(self, text: str, indent: str, first: int | None = None, last: int | None = None):
+    def emit(self, text: str, indent: str, first: int | None = None, last: int | None = None,
+             trailing_comments: bool = True):
         self.flush_before(first, indent)
         trailing = []
-        while self.pending and first is not None and self.pending[0].line <= (last or first):
+        while trailing_comments and self.pending and first is not None \
+                and self.pending[0].line <= (last or first):
             trailing.append(self.pending.pop(0).text)
         self.lines.append(indent + text + ("  " + " ".join(trailing) if trailing else ""))
 
@@ -105,22 +107,31 @@ def _lines(node: ir.Node | None) -> tuple[int | None, int | None]:
     return (node.span.line, node.span.end_line) if node is not None and node.span else (None, None)
 
 
+def _joins(prev: ir.LayerCall, nxt: ir.LayerCall) -> bool:
+    """Whether `nxt` goes on `prev`'s line after `->`: where the author put it there, or,
+    for specs without source positions, when it is a bare layer such as an activation."""
+    if prev.body is not None or nxt.body is not None:
+        return False
+    if prev.span is not None and nxt.span is not None:
+        return nxt.span.line == prev.span.end_line
+    return _is_bare(nxt)
+
+
 def _write_layers(w: _Writer, layers: tuple[ir.LayerCall, ...], indent: str) -> None:
     i = 0
     while i < len(layers):
         group = [layers[i]]
-        while i + len(group) < len(layers) and layers[i].body is None \
-                and _is_bare(layers[i + len(group)]):
+        while i + len(group) < len(layers) and _joins(group[-1], layers[i + len(group)]):
             group.append(layers[i + len(group)])
         first, _ = _lines(group[0])
         _, last = _lines(group[-1])
         text = " -> ".join(_layer_head(layer) for layer in group)
         head = group[0]
         if head.body is not None:
-            w.emit(text + " {", indent, first, first)
+            w.emit(text + " {", indent, first, first, first != last)
             _write_layers(w, head.body, indent + INDENT)
             w.flush_before(last, indent + INDENT)
-            w.emit("}", indent)
+            w.emit("}", indent, last, last)
         else:
             w.emit(text, indent, first, last)
         i += len(group)
@@ -128,7 +139,7 @@ def _write_layers(w: _Writer, layers: tuple[ir.LayerCall, ...], indent: str) -> 
 
 def _write_section(w: _Writer, name: str, section: ir.Section) -> None:
     first, last = _lines(section)
-    w.emit(name + " {", "", first, first)
+    w.emit(name + " {", "", first, first, first != last)
     width = max((len(s.path) for s in section.settings), default=0)
     for setting in section.settings:
         f, l_ = _lines(setting)
@@ -136,7 +147,7 @@ def _write_section(w: _Writer, name: str, section: ir.Section) -> None:
             l_ = setting.value.span.end_line
         w.emit(f"{setting.path.ljust(width)} = {format_expr(setting.value)}", INDENT, f, l_)
     w.flush_before(last, INDENT)
-    w.emit("}", "")
+    w.emit("}", "", last, last)
 
 
 def _assign_comments(spec: ir.Spec, w: _Writer) -> dict[int, list[ir.Comment]]:
@@ -148,19 +159,26 @@ def _assign_comments(spec: ir.Spec, w: _Writer) -> dict[int, list[ir.Comment]]:
     located = sorted((n.span.end_line, id(n)) for n in items if n is not None and n.span)
     first_line = min((s.line for s in spans), default=None)
     owned: dict[int, list[ir.Comment]] = {key: [] for _, key in located}
+    # The file's opening comments, up to the last blank line before the first item, stay
+    # on top; the comments right above an item travel with it.
+    before = [c for c in w.pending if first_line is not None and c.line < first_line]
+    header_end = None
+    for i, comment in enumerate(before):
+        following = before[i + 1].line if i + 1 < len(before) else first_line
+        if following > comment.line + 1:
+            header_end = comment.line
     header, rest = [], []
     for comment in w.pending:
         owner = next((key for end, key in located if comment.line <= end), None)
-        if first_line is not None and comment.line < first_line:
-            header.append(comment)  # the file's opening comments stay on top
+        if header_end is not None and comment.line <= header_end:
+            header.append(comment)
         elif owner is not None:
             owned[owner].append(comment)
         else:
             rest.append(comment)
     w.pending = []
     w.lines.extend(c.text for c in header)
-    if header and header[-1].line < first_line - 1:  # keep the blank line the file had
-        w.blank()
+    w.blank()
     owned[0] = rest
     return owned
 
@@ -190,21 +208,21 @@ def print_spec(spec: ir.Spec) -> str:
             for p in block.params
         )
         first, last = _lines(block)
-        w.emit(f"block {block.name}({params}) {{", "", first, first)
+        w.emit(f"block {block.name}({params}) {{", "", first, first, first != last)
         _write_layers(w, block.body, INDENT)
         w.flush_before(last, INDENT)
-        w.emit("}", "")
+        w.emit("}", "", last, last)
         w.blank()
     if spec.model is not None:
         model = spec.model
         take(model)
         first, last = _lines(model)
-        w.emit(f"model {model.name} {{", "", first, first)
+        w.emit(f"model {model.name} {{", "", first, first, first != last)
         if model.input is not None:
             w.emit(f"input {format_expr(model.input)}", INDENT, *_lines(model.input))
         _write_layers(w, model.layers, INDENT)
         w.flush_before(last, INDENT)
-        w.emit("}", "")
+        w.emit("}", "", last, last)
         w.blank()
     for name in ("data", "train", "sweep"):
         section = getattr(spec, name)
@@ -212,7 +230,14 @@ def print_spec(spec: ir.Spec) -> str:
             take(section)
             _write_section(w, name, section)
             w.blank()
-    w.lines.extend(c.text for c in owned[0])
+    rest = owned[0]
+    last_end = max((n.span.end_line for n in (spec.model, spec.data, spec.train, spec.sweep,
+                                              *spec.blocks, *spec.params, *spec.imports)
+                    if n is not None and n.span), default=None)
+    if rest and last_end is not None and rest[0].line == last_end + 1:
+        while w.lines and w.lines[-1] == "":  # the comment sat right under the last item
+            w.lines.pop()
+    w.lines.extend(c.text for c in rest)
     while w.lines and w.lines[-1] == "":
         w.lines.pop()
     return "\n".join(w.lines) + "\n"

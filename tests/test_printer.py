@@ -1,0 +1,62 @@
+"""The canonical printer: identity on canonical text, round trip on every spec."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SPECS
+
+import mlspec
+
+CANONICAL = [
+    # each must print back unchanged
+    "model m {\n    dense(2) -> sigmoid\n    dense(1)\n}\n",
+    "param hidden = 64\nparam lr = 3e-4\n\nmodel m {\n    dense(hidden)\n}\n",
+    'import "common/blocks.mlspec"\n\nmodel m {\n    dense(1)\n}\n',
+    "block mlp(width, act=relu) {\n    dense(width) -> act\n}\n\nmodel m {\n"
+    "    mlp(64, act=gelu)\n}\n",
+    "model m {\n    input [8, 8, 1]\n    conv(8, 3) -> relu -> max_pool(2)\n"
+    "    flatten\n    dense(10)\n}\n",
+    "model m {\n    repeat(3) {\n        dense(8) -> relu\n    }\n    residual {\n"
+    "        dense(8)\n    }\n}\n",
+    "model m {\n    dense(1)\n}\n\ntrain {\n    loss      = mse + 1e-4 * l2 + 0.5 * l1\n"
+    "    optimizer = adam(learning_rate=exponential_decay(0.1, transition_steps=10, "
+    "decay_rate=0.5))\n    steps     = 10\n}\n",
+    "model m {\n    dense(1)\n}\n\nsweep {\n    lr         = [0.001, 0.003]\n"
+    "    train.seed = [0, 1]\n}\n",
+    'model m {\n    dense(1)\n}\n\ndata {\n    source = csv("a \\"b\\".csv", target="y")\n'
+    "    valid  = 0.2\n}\n",
+    "param x = (1 + 2) * 3 - -y / 2\n\nmodel m {\n    dense(1)\n}\n",
+    "# header\n\n# about the model\nmodel m {\n    # first layer\n    dense(2)  # two\n"
+    "    # trailing inside\n}\n\ntrain {\n    steps = 3  # few\n}\n# the end\n",
+]
+
+
+@pytest.mark.parametrize("text", CANONICAL)
+def test_canonical_text_prints_back_unchanged(text):
+    assert mlspec.parse(text).to_text() == text
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_every_example_spec_round_trips(path):
+    spec = mlspec.load(path)
+    text = spec.to_text()
+    assert mlspec.parse(text) == spec
+    assert mlspec.parse(text).to_text() == text
+    assert path.read_text() == text, "example specs are kept in canonical form"
+
+
+def test_layout_is_canonicalised_and_comments_kept():
+    # Layers keep the lines the author put them on; everything else is laid out anew.
+    messy = """train{steps=3 loss=mse}
+# the net
+model   m{dense(2)->sigmoid dense(1)}  # end
+"""
+    assert mlspec.parse(messy).to_text() == (
+        "# the net\nmodel m {\n    dense(2) -> sigmoid -> dense(1)  # end\n}\n\n"
+        "train {\n    steps = 3\n    loss  = mse\n}\n"
+    )
+
+
+def test_python_built_spec_prints():
+    spec = mlspec.Spec(model=mlspec.Model(name="net", layers=[mlspec.LayerCall.of("dense", 3)]))
+    assert spec.to_text() == "model net {\n    dense(3)\n}\n"
