@@ -8,8 +8,9 @@ step and are recorded once under their bare name. Each metric states the task it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .registry import Registry
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ConfigDict, ValidationError
 
 from ..dsl import ir
-from ..dsl.errors import Diagnostic, SpecError, Span, did_you_mean
+from ..dsl.errors import Diagnostic, Span, SpecError, did_you_mean
 
 T = TypeVar("T")
 
@@ -139,7 +139,7 @@ def bind_arguments(
 
 def validate_entry(
     cls: type[Entry], values: dict[str, Any], spans: dict[str, Span | None],
-    span: Span | None, label: str, **extra: Any,
+    span: Span | None, label: str, noun: str = "argument", **extra: Any,
 ) -> Any:
     """Builds the entry with pydantic and maps its errors to the offending argument."""
     try:
@@ -158,7 +158,7 @@ def validate_entry(
                 value = values.get(field)
                 message = message.replace("input should", "should")
                 problems.append((spans.get(field) or span,
-                                 f"argument '{field}' of {label} {_as_clause(message)}"
+                                 f"{noun} '{field}' of {label} {_as_clause(message)}"
                                  f" (got {describe(value)} {_short(value)})"))
         raise SpecError([Diagnostic(message=m, span=s) for s, m in problems]) from None
 

@@ -127,7 +127,11 @@ def nearest(name: str, choices: Iterable[str]) -> str | None:
     if not scored:
         return None
     distance, neg_ratio, best = min(scored)
-    return best if distance <= max(2, len(name) // 3) or -neg_ratio >= 0.75 else None
+    if distance <= max(2, len(name) // 3) or -neg_ratio >= 0.75:
+        return best
+    # 'bias' -> 'use_bias': a name that is part of exactly one choice
+    containing = [c for c in choices if len(name) >= 3 and name.lower() in c.lower()]
+    return containing[0] if len(containing) == 1 else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field
 
@@ -125,7 +125,7 @@ class Neg(Node):
 
 
 Expr = Annotated[
-    Annotated[Union[Number, String, Bool, ListExpr, Call, BinOp, Neg], Discriminator("kind")],
+    Annotated[Number | String | Bool | ListExpr | Call | BinOp | Neg, Discriminator("kind")],
     BeforeValidator(as_expr),
 ]
 

@@ -16,7 +16,7 @@ from lark.exceptions import (
 )
 
 from . import ir
-from .errors import ErrorCollector, SpecError, Span, remember_source
+from .errors import ErrorCollector, Span, SpecError, remember_source
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
@@ -165,7 +165,12 @@ class _ToIR(Transformer):
 
     def _section_def(kind):  # noqa: N805
         def method(self, meta, children):
-            return kind, children[1], self._s(meta)
+            keyword, section = children
+            span = _span(keyword, self.file)
+            if section.span is not None:
+                span = span.model_copy(update={"end_line": section.span.end_line,
+                                               "end_column": section.span.end_column})
+            return kind, section.model_copy(update={"span": span}), span
 
         return method
 

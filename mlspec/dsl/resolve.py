@@ -19,7 +19,7 @@ from ..catalog.optimizers import resolve_optax
 from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
 from ..data.sources import SOURCES, DataInfo
 from . import ir
-from .errors import ErrorCollector, SpecError, Span, did_you_mean
+from .errors import ErrorCollector, Span, SpecError, did_you_mean
 from .parser import load as load_file
 from .parser import parse_expr
 from .program import (
@@ -393,7 +393,7 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
         if key in settings:
             values[key] = to_python(scope.evaluate(settings[key].value))
     values["info"] = info
-    return validate_entry(DataProgram, values, spans, section.span, "data")
+    return validate_entry(DataProgram, values, spans, section.span, "data", noun="setting")
 
 
 def _describe(info: DataInfo) -> str:
@@ -432,7 +432,8 @@ def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
     return tuple(terms)
 
 
-def resolve_train(section: ir.Section, scope: Scope, errors: ErrorCollector) -> TrainProgram:
+def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
+    errors = ErrorCollector()
     settings = _settings(section, TRAIN_KEYS, "train")
     for required in ("loss", "optimizer"):
         if required not in settings:
@@ -469,7 +470,7 @@ def resolve_train(section: ir.Section, scope: Scope, errors: ErrorCollector) -> 
         except SpecError as exc:
             errors.extend(exc)
     errors.raise_if_any()
-    return validate_entry(TrainProgram, values, spans, section.span, "train")
+    return validate_entry(TrainProgram, values, spans, section.span, "train", noun="setting")
 
 
 def _metric_names(value: ir.Expr) -> tuple[str, ...]:
@@ -536,15 +537,20 @@ def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Progra
     _check_unique(spec, errors)
     scope = Scope({p.name: p for p in spec.params})
     data = None
+    data_failed = False
     if spec.data is not None:
         try:
             data = resolve_data(spec.data, scope, folder)
         except SpecError as exc:
             errors.extend(exc)
+            data_failed = True
     if data is not None and data.info.target == "class":
         scope.values["classes"] = ir.Number(value=data.info.classes)
+    elif data_failed:  # a stand-in, so that the data's mistake is not reported again
+        scope.values["classes"] = ir.Number(value=2)
     model = spec.model
-    input_shape = _input_shape(model, scope, data, errors)
+    input_shape = None if data_failed and model.input is None else _input_shape(
+        model, scope, data, errors)
     resolver = ModelResolver({b.name: b for b in spec.blocks}, scope, errors)
     layers = resolver.layers(model.layers, scope)
     out_shape = None
@@ -553,7 +559,7 @@ def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Progra
     train = None
     if spec.train is not None:
         try:
-            train = resolve_train(spec.train, scope, errors)
+            train = resolve_train(spec.train, scope)
         except SpecError as exc:
             errors.extend(exc)
     if train is not None and data is not None and out_shape is not None:

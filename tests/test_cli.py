@@ -1,0 +1,132 @@
+"""The command line as a user runs it: exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import ROOT, SPECS
+
+
+def mlspec(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mlspec", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or ROOT)
+
+
+def test_check_accepts_every_example_spec():
+    result = mlspec("check", *SPECS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+
+
+BROKEN = {
+    "syntax": ("model m {\n    dense(2\n}\n", "3:1: error: unexpected '}'"),
+    "unknown name": ("model m {\n    input [2]\n    dens(2)\n}\n",
+                     "3:5: error: unknown layer 'dens'; did you mean 'dense'?"),
+    "argument name": ("model m {\n    input [2]\n    dense(2, bias=false)\n}\n",
+                      "3:14: error: layer 'dense' has no argument 'bias'; did you mean "
+                      "'use_bias'?"),
+    "argument type": ('model m {\n    input [2]\n    dense("two")\n}\n',
+                      "3:11: error: argument 'features' of layer 'dense' should be a valid "
+                      "integer"),
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_check_reports_a_broken_spec_with_a_caret(kind, write_spec):
+    text, expected = BROKEN[kind]
+    path = write_spec(text)
+    result = mlspec("check", path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:") and first.endswith(expected) or expected in first, \
+        result.stderr
+    assert result.stderr.splitlines()[2].strip().startswith("^")
+
+
+def test_check_reports_a_missing_file(tmp_path):
+    result = mlspec("check", tmp_path / "nope.mlspec")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot read spec" in result.stderr
+
+
+def test_run_hill_writes_history_and_metrics(tmp_path):
+    out = tmp_path / "run"
+    result = mlspec("run", "specs/hill.mlspec", "--out", out, "--set", "train.steps=300",
+                    "--set", "train.eval_every=10")
+    assert result.returncode == 0, result.stderr
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["step"]) == list(range(0, 301, 10))
+    assert {"train.loss", "valid.accuracy", "valid.pred_mean"} <= set(history.columns)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid"]["accuracy"] == pytest.approx(history["valid.accuracy"].iloc[-1])
+    assert metrics["steps"] == 300
+    assert "valid" in result.stdout and "accuracy" in result.stdout
+    assert (out / "spec.mlspec").read_text().startswith("# hill.mlspec")
+    assert (out / "params.msgpack").stat().st_size > 0
+
+
+def test_run_default_folder_is_numbered_not_overwritten(tmp_path, write_spec):
+    path = write_spec("model tiny { dense(1) }\ndata { train = linear(n=32) }\n"
+                      "train { loss = mse optimizer = sgd(0.1) steps = 2 }\n")
+    for _ in range(2):
+        assert mlspec("run", path, "--quiet", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny", "tiny-2"]
+
+
+def test_run_rejects_an_unknown_set_path():
+    result = mlspec("run", "specs/hill.mlspec", "--set", "train.stpes=3")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown setting 'train.stpes'; did you mean 'train.steps'?" in result.stderr
+
+
+def test_run_without_data_is_a_spec_error(write_spec):
+    result = mlspec("run", write_spec("model m {\n    input [2]\n    dense(1)\n}\n"))
+    assert result.returncode == 2 and "needs a 'data' section" in result.stderr
+
+
+def test_fmt_check_and_rewrite(write_spec):
+    path = write_spec("model m{dense(2)->sigmoid\ndense(1)}  # net\n")
+    assert mlspec("fmt", "--check", path).returncode == 1
+    assert mlspec("fmt", path).returncode == 0
+    text = path.read_text()
+    assert text == "model m {\n    dense(2) -> sigmoid\n    dense(1)  # net\n}\n"
+    assert mlspec("fmt", "--check", path).returncode == 0
+
+
+def test_summary_counts_parameters():
+    result = mlspec("summary", "specs/hill.mlspec")
+    assert result.returncode == 0, result.stderr
+    assert "total" in result.stdout and "12 (48 bytes" in result.stdout
+
+
+def test_export_and_schema_are_json():
+    exported = json.loads(mlspec("export", "specs/hill.mlspec", "--json").stdout)
+    assert exported["model"]["layers"][0] == {"kind": "dense", "features": 2, "use_bias": True}
+    assert exported["train"]["optimizer"]["name"] == "rmsprop"
+    schema = json.loads(mlspec("schema").stdout)
+    assert schema["title"] == "Spec"
+
+
+def test_check_resolved_fills_in_defaults():
+    result = mlspec("check", "--resolved", "specs/hill.mlspec")
+    assert "dense(2, use_bias=true) -> sigmoid" in result.stdout
+    assert "eval_every = 1" in result.stdout
+    assert "rmsprop(learning_rate=0.01, decay=0.9" in result.stdout
+
+
+def test_tooling_commands_do_not_import_jax():
+    code = ("import sys, contextlib, io\nfrom mlspec.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    for cmd in (['check', 'specs/hill.mlspec'], ['fmt', '--check', "
+            "'specs/hill.mlspec'], ['summary', 'specs/hill.mlspec'], ['export', "
+            "'specs/hill.mlspec'], ['schema']):\n"
+            "        assert main(cmd) == 0, cmd\n"
+            "assert 'jax' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr

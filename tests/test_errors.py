@@ -1,0 +1,140 @@
+"""Every mistake is a SpecError at the right line and column, before any training."""
+
+from __future__ import annotations
+
+import pytest
+
+import mlspec
+from mlspec.dsl.errors import SpecError
+
+DATA = """
+data {
+    train = hill(n=100, seed=0)
+    valid = hill(n=100, seed=1)
+}
+"""
+TRAIN = """
+train {
+    loss      = softmax_cross_entropy
+    optimizer = sgd(learning_rate=0.1)
+    steps     = 10
+}
+"""
+
+
+def hill(model_body: str, train: str = TRAIN, data: str = DATA) -> str:
+    return f"model m {{\n{model_body}\n}}\n{data}{train}"
+
+
+def train(body: str) -> str:
+    return hill("    dense(2)", train=f"train {{\n{body}\n}}\n")
+
+
+# (spec text, line, column, part of the message)
+BROKEN = [
+    # syntax
+    ("model m {\n    dense(2\n}\n", 3, 1, "unexpected '}'"),
+    ("model m {\n    dense(2) ->\n}\n", 3, 1, "unexpected '}'"),
+    ("model m {\n    dense(2) @ relu\n}\n", 2, 14, "unexpected character '@'"),
+    ("model m {\n    dense(2)\n", 2, 12, "unexpected end of file"),
+    ("model m { dense(x=1, 2) }", 1, 22, "positional argument cannot follow"),
+    ("model m { dense(1) }\nmodel n { dense(1) }\n", 2, 1, "exactly one model"),
+    ("model m { dense(1) }\ntrain { steps = 1 }\ntrain { steps = 2 }\n", 3, 1,
+     "at most one 'train'"),
+    ('model m { dense(1) }\ndata { train = csv("unterminated) }\n', 2, 20,
+     "unexpected character"),
+    # unknown names, with suggestions
+    (hill("    dens(2)"), 2, 5, "unknown layer 'dens'; did you mean 'dense'?"),
+    (hill("    dense(2) -> sigmod"), 2, 17, "did you mean 'sigmoid'?"),
+    (train("    loss = softmax_cross_entropi\n    optimizer = sgd(0.1)\n    steps = 1"), 10, 12,
+     "unknown loss 'softmax_cross_entropi'; did you mean 'softmax_cross_entropy'?"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = adma(0.1)\n    steps = 1"), 11, 17,
+     "unknown optimizer 'adma'; did you mean 'adam'?"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 1\n"
+           "    metrics = [acuracy]"), 13, 16,
+     "unknown metric 'acuracy'; did you mean 'accuracy'?"),
+    (hill("    dense(2)", data="data {\n    train = hil(n=10)\n}\n"), 5, 13,
+     "unknown data source 'hil'; did you mean 'hill'?"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    stepz = 1"), 12, 5,
+     "unknown train setting 'stepz'; did you mean 'steps'?"),
+    (hill("    dense(2)", data="data {\n    trian = hill(n=10)\n}\n"), 5, 5,
+     "did you mean 'train'?"),
+    (hill("    dense(width)"), 2, 11, "should be a valid integer"),
+    # argument names
+    (hill("    dense(2, bias=false)"), 2, 14, "has no argument 'bias'; did you mean 'use_bias'?"),
+    (hill("    dense(2, features=3)"), 2, 14, "given twice"),
+    (hill("    dense(2, true, 3)"), 2, 20, "at most 2 positional"),
+    (hill("    dense()"), 2, 5, "needs argument 'features'"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1, momentom=0.9)\n"
+           "    steps = 1"), 11, 26, "did you mean 'momentum'?"),
+    # types and ranges
+    (hill("    dense(2.5)"), 2, 11, "should be a valid integer"),
+    (hill("    dense(-2)"), 2, 11, "greater than 0"),
+    (hill('    dense("two")'), 2, 11, "should be a valid integer"),
+    (hill("    dense(2, use_bias=1)"), 2, 23, "should be a valid boolean"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(-0.1)\n    steps = 1"), 11, 21,
+     "greater than 0"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 0"), 12, 13,
+     "greater than 0"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 1\n"
+           "    batch = 2.5"), 13, 13, "should be a valid integer"),
+    (hill("    dropout(1.5)"), 2, 13, "less than 1"),
+    # shapes
+    (hill("    residual { dense(3) }\n    dense(2)"), 2, 5, "residual body changes the shape"),
+    (hill("    flatten\n    conv(4, 3)\n    dense(2)"), 3, 5, "conv needs an input with spatial"),
+    (hill("    reshape([3, 3])\n    dense(2)"), 2, 5, "cannot reshape [2]"),
+    ("model m {\n    dense(2)\n}\n", 1, 1, "needs an input shape"),
+    # task fit
+    (hill("    dense(3)"), 11, 17, "needs one logit per class (2)"),
+    (hill("    dense(1)", train="train {\n    loss = mse\n    optimizer = sgd(0.1)\n"
+          "    steps = 1\n}\n"), 10, 12, "'mse' needs real targets"),
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 1\n"
+           "    metrics = [accuracy, r2]"), 13, 26, "metric 'r2' needs real targets"),
+    # definitions
+    ("param a = 1\nparam a = 2\nmodel m { input [2] dense(a) }\n", 2, 7, "defined twice"),
+    ("param a = b\nparam b = a\nmodel m { input [2] dense(a) }\n", 1, 7, "in terms of itself"),
+    ("block b(x) { b(x) }\nmodel m { input [2] b(1) }\n", 1, 14, "uses itself"),
+    ("block b(x) { dense(x) }\nmodel m { input [2] b(1, y=2) }\n", 2, 26, "no parameter 'y'"),
+    ("model m { input [2] dense(1) }\ntrain { loss = mse optimizer = sgd(0.1) }\n", 2, 1,
+     "exactly one of 'steps' and 'epochs'"),
+]
+
+
+@pytest.mark.parametrize("text, line, column, message", BROKEN,
+                         ids=[b[3][:40] for b in BROKEN])
+def test_broken_spec_is_reported_at_its_place(text, line, column, message):
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text, "broken.mlspec"))
+    diagnostics = info.value.diagnostics
+    assert any(message in d.message for d in diagnostics), info.value.render()
+    first = next(d for d in diagnostics if message in d.message)
+    assert (first.span.line, first.span.column) == (line, column), info.value.render()
+    rendered = first.render()
+    assert rendered.startswith(f"broken.mlspec:{line}:{column}: error: ")
+    assert rendered.splitlines()[-1].strip().startswith("^")
+
+
+def test_independent_errors_are_all_reported():
+    text = hill("    dens(2)\n    dense(2, bias=true)", train="train {\n    loss = mse\n"
+                "    optimizer = sgd(0.1)\n    steps = -1\n}\n")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text))
+    messages = [d.message for d in info.value.diagnostics]
+    assert len(messages) >= 3, messages
+
+
+def test_many_errors_are_capped():
+    body = "\n".join(f"    dens({i})" for i in range(1, 30))
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(hill(body)))
+    assert info.value.render().splitlines()[-1] == "... and 9 more"
+
+
+def test_caret_sits_under_the_token():
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(hill("    dense(2) -> sigmod"), "x.mlspec"))
+    lines = info.value.render().splitlines()
+    assert lines[0] == "x.mlspec:2:17: error: unknown layer 'sigmod'; did you mean 'sigmoid'?"
+    source, caret = lines[1], lines[2]
+    assert source.strip() == "dense(2) -> sigmod"
+    assert caret.index("^") == source.index("sigmod") and caret.count("^") == len("sigmod")

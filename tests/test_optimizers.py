@@ -1,0 +1,377 @@
+"""Every optax optimizer and schedule of the catalogue trains a tiny model, and
+optimizer calls are validated at check time.
+
+The catalogue is derived from optax's source, so the tables below are checked against it:
+an optax release that adds an optimizer or schedule fails `test_every_*_has_a_row` until
+it gets a row here (with arguments that make a 1-D linear fit fall in a few steps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlspec
+from mlspec.catalog.optimizers import names, optax_catalogue
+
+SPEC = """\
+model tiny {{
+    dense(1)
+}}
+data {{
+    train = linear(n=64, seed=0)
+}}
+train {{
+    loss = mse
+    optimizer = {optimizer}
+    steps = {steps}
+}}
+"""
+OPTIMIZER_LINE = 10  # the line of `optimizer = ...` in SPEC
+
+
+def spec(optimizer: str, steps: int = 30):
+    return mlspec.parse(SPEC.format(optimizer=optimizer, steps=steps))
+
+
+def train_losses(optimizer: str, steps: int = 30) -> np.ndarray:
+    history = mlspec.run(spec(optimizer, steps)).history
+    assert list(history["step"]) == list(range(steps + 1))
+    return history["train.loss"].to_numpy()
+
+
+def assert_falls(losses: np.ndarray) -> None:
+    assert np.isfinite(losses).all(), losses
+    assert losses[-1] < losses[0], (losses[0], losses[-1])
+
+
+# ---- every optimizer trains ----------------------------------------------------------
+
+# The arguments each optimizer is called with in the tiny spec (learning rates picked
+# so that 30 full-batch steps of a 1-D linear fit clearly reduce the loss).
+OPTIMIZERS = {
+    "adabelief": "learning_rate=0.1",
+    "adadelta": "learning_rate=1.0",
+    "adafactor": "learning_rate=1.0",
+    "adagrad": "learning_rate=1.0",
+    "adam": "learning_rate=0.1",
+    "adamax": "learning_rate=0.1",
+    "adamaxw": "learning_rate=0.1",
+    "adamw": "learning_rate=0.1",
+    "adan": "learning_rate=0.1",
+    "amsgrad": "learning_rate=0.1",
+    "fromage": "learning_rate=0.1",
+    "lamb": "learning_rate=0.1",
+    "lars": "learning_rate=0.01",
+    "lbfgs": "",
+    "lion": "learning_rate=0.1",
+    "nadam": "learning_rate=0.1",
+    "nadamw": "learning_rate=0.1",
+    "noisy_sgd": "learning_rate=0.1, key=0",
+    "novograd": "learning_rate=0.1",
+    "optimistic_adam": "learning_rate=0.1",
+    "optimistic_adam_v2": "learning_rate=0.1",
+    "optimistic_gradient_descent": "learning_rate=0.1",
+    "polyak_sgd": "max_learning_rate=0.5",
+    "radam": "learning_rate=0.1",
+    "rmsprop": "learning_rate=0.1",
+    "rprop": "learning_rate=0.1",
+    "sgd": "learning_rate=0.1",
+    "sign_sgd": "learning_rate=0.1",
+    "signum": "learning_rate=0.1",
+    "sm3": "learning_rate=1.0",
+    "yogi": "learning_rate=0.1",
+}
+
+# Optimizers whose update needs more than (grads, state, params): the trainer calls
+# `tx.update(grads, opt_state, params)` only, so optax raises a TypeError while tracing.
+NEEDS_EXTRA_ARGS = {
+    "lbfgs": "optax.lbfgs's zoom linesearch needs update(..., value=, grad=, value_fn=); "
+             "Trainer.step passes none of them (TypeError: scale_by_zoom_linesearch."
+             "<locals>.update_fn() missing 3 required keyword-only arguments: 'value', "
+             "'grad', and 'value_fn')",
+    "polyak_sgd": "optax.polyak_sgd needs update(..., value=loss); Trainer.step does not "
+                  "pass it (TypeError: scale_by_polyak.<locals>.update_fn() missing 1 "
+                  "required keyword-only argument: 'value')",
+}
+
+# Further calls: variants worth running besides the table's one call per optimizer.
+VARIANTS = [
+    pytest.param("sgd(0.1, 0.9)", id="sgd-positional-momentum"),
+    pytest.param("sgd(learning_rate=0.05, momentum=0.9, nesterov=true)", id="sgd-nesterov"),
+    pytest.param("adafactor()", id="adafactor-default-lr"),
+    pytest.param("adam(learning_rate=0.1, nesterov=true)", id="adam-nesterov"),
+    pytest.param("rmsprop(learning_rate=0.1, centered=true, momentum=0.5)",
+                 id="rmsprop-centered"),
+    pytest.param("lbfgs(learning_rate=1.0, memory_size=3)", id="lbfgs-with-args",
+                 marks=pytest.mark.xfail(raises=TypeError, strict=True,
+                                         reason=NEEDS_EXTRA_ARGS["lbfgs"])),
+    pytest.param("adadelta()", id="adadelta-default-lr",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "adadelta's learning_rate is optional in optax's signature, so check "
+                     "accepts adadelta(); optax then applies scale_by_learning_rate(None) "
+                     "= identity, without the sign flip, so training ascends the loss"))),
+]
+
+
+def _optimizer_params():
+    params = []
+    for name in names("optimizer"):
+        marks = ()
+        if name in NEEDS_EXTRA_ARGS:
+            marks = pytest.mark.xfail(raises=TypeError, strict=True,
+                                      reason=NEEDS_EXTRA_ARGS[name])
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+def test_every_optimizer_has_a_row():
+    catalogue = set(names("optimizer"))
+    assert catalogue - set(OPTIMIZERS) == set(), "add these optimizers to OPTIMIZERS"
+    assert set(OPTIMIZERS) - catalogue == set(), "these are no longer optax optimizers"
+
+
+@pytest.mark.parametrize("name", _optimizer_params())
+def test_optimizer_trains(name):
+    optimizer = f"{name}({OPTIMIZERS[name]})"
+    assert mlspec.check(spec(optimizer)).train.optimizer.name == name
+    assert_falls(train_losses(optimizer))
+
+
+@pytest.mark.parametrize("optimizer", VARIANTS)
+def test_optimizer_variant_trains(optimizer):
+    assert_falls(train_losses(optimizer))
+
+
+@pytest.mark.parametrize("name", NEEDS_EXTRA_ARGS)
+def test_optimizers_needing_the_loss_pass_check(name):
+    """They are accepted at check time (the failure only comes when training)."""
+    mlspec.check(spec(f"{name}({OPTIMIZERS[name]})"))
+
+
+# ---- learning-rate schedules ---------------------------------------------------------
+
+SCHEDULES = {
+    "constant_schedule": "constant_schedule(0.1)",
+    "cosine_decay_schedule": "cosine_decay_schedule(init_value=0.1, decay_steps=20)",
+    "cosine_onecycle_schedule": "cosine_onecycle_schedule(transition_steps=20, "
+                                "peak_value=0.2)",
+    "exponential_decay": "exponential_decay(init_value=0.1, transition_steps=5, "
+                         "decay_rate=0.9, staircase=true)",
+    "join_schedules": "join_schedules(schedules=[constant_schedule(0.1), "
+                      "constant_schedule(0.05)], boundaries=[10])",
+    "linear_onecycle_schedule": "linear_onecycle_schedule(transition_steps=20, "
+                                "peak_value=0.2)",
+    "linear_schedule": "linear_schedule(init_value=0.1, end_value=0.01, transition_steps=20)",
+    "piecewise_constant_schedule": "piecewise_constant_schedule(init_value=0.1, "
+                                   "boundaries_and_scales=[[10, 0.5]])",
+    "piecewise_interpolate_schedule": 'piecewise_interpolate_schedule("linear", 0.1, '
+                                      "boundaries_and_scales=[[10, 0.5], [15, 0.5]])",
+    "polynomial_schedule": "polynomial_schedule(init_value=0.1, end_value=0.01, power=2, "
+                           "transition_steps=20)",
+    "sgdr_schedule": 'sgdr_schedule(cosine_kwargs=[[["init_value", 0.01], '
+                     '["peak_value", 0.1], ["warmup_steps", 2], ["decay_steps", 10]]])',
+    "warmup_constant_schedule": "warmup_constant_schedule(init_value=0.01, peak_value=0.1, "
+                                "warmup_steps=5)",
+    "warmup_cosine_decay_schedule": "warmup_cosine_decay_schedule(init_value=0.01, "
+                                    "peak_value=0.1, warmup_steps=5, decay_steps=20)",
+    "warmup_exponential_decay_schedule": "warmup_exponential_decay_schedule("
+                                         "init_value=0.01, peak_value=0.1, warmup_steps=5, "
+                                         "transition_steps=5, decay_rate=0.9)",
+}
+
+# Schedules whose arguments the spec language cannot express (found by these tests).
+INEXPRESSIBLE = {
+    "join_schedules": (
+        "a list of schedule calls is refused: `schedules` is annotated Sequence[Schedule], "
+        "and _check_value treats any annotation containing 'Schedule' as 'a number or a "
+        "schedule call' (SpecError: argument 'schedules' of schedule 'join_schedules' "
+        "should be a number or a schedule call (got a list)); nested calls in a list are "
+        "never resolved to OptaxCall nor built either"),
+    "sgdr_schedule": (
+        "`cosine_kwargs` is a list of dicts (Iterable[dict[str, ArrayLike]]), but "
+        "_check_value converts the annotation containing 'dict' as ONE dict of [key, "
+        "value] pairs, so a list of pair lists is refused (SpecError: argument "
+        "'cosine_kwargs' of schedule 'sgdr_schedule' should be a list of [key, value] "
+        "pairs)"),
+}
+
+
+def _schedule_params():
+    params = []
+    for name in names("schedule"):
+        marks = ()
+        if name in INEXPRESSIBLE:
+            marks = pytest.mark.xfail(raises=mlspec.SpecError, strict=True,
+                                      reason=INEXPRESSIBLE[name])
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+def test_every_schedule_has_a_row():
+    catalogue = set(names("schedule"))
+    assert catalogue - set(SCHEDULES) == set(), "add these schedules to SCHEDULES"
+    assert set(SCHEDULES) - catalogue == set(), "these are no longer optax schedules"
+
+
+@pytest.mark.parametrize("name", _schedule_params())
+def test_schedule_as_learning_rate(name):
+    optimizer = f"sgd(learning_rate={SCHEDULES[name]})"
+    lr = mlspec.check(spec(optimizer, 20)).train.optimizer.arguments["learning_rate"]
+    assert lr.name == name
+    assert_falls(train_losses(optimizer, 20))
+
+
+def test_constant_schedule_equals_a_number():
+    np.testing.assert_allclose(train_losses("sgd(learning_rate=constant_schedule(0.1))", 8),
+                               train_losses("sgd(learning_rate=0.1)", 8), rtol=1e-6)
+
+
+def test_piecewise_pairs_reach_optax_as_step_to_scale():
+    """[[5, 0.0]] means {5: 0.0}: the rate drops to zero from step 5, so the loss stops
+    changing after 5 updates (a swapped key and value would not do that)."""
+    program = mlspec.check(spec("sgd(learning_rate=piecewise_constant_schedule("
+                                "init_value=0.1, boundaries_and_scales=[[5, 0.0]]))", 10))
+    schedule = program.train.optimizer.arguments["learning_rate"]
+    assert schedule.arguments["boundaries_and_scales"] == {5: 0.0}
+    losses = train_losses("sgd(learning_rate=piecewise_constant_schedule(init_value=0.1, "
+                          "boundaries_and_scales=[[5, 0.0]]))", 10)
+    assert losses[5] < losses[4] < losses[0]
+    np.testing.assert_array_equal(losses[5:], losses[5])
+
+
+# ---- validation at check time --------------------------------------------------------
+
+# (id, optimizer setting, a piece of the expected message)
+ERRORS = [
+    ("unknown-optimizer", "adma(learning_rate=0.1)",
+     "unknown optimizer 'adma'; did you mean 'adam'?"),
+    ("unknown-optimizer-case", "Adam(learning_rate=0.1)",
+     "unknown optimizer 'Adam'; did you mean 'adam'?"),
+    ("unknown-argument", "sgd(learning_rat=0.1)",
+     "optimizer 'sgd' has no argument 'learning_rat'; did you mean 'learning_rate'?"),
+    ("unknown-argument-listed", "adam(learning_rate=0.1, beta1=0.9)",
+     "optimizer 'adam' has no argument 'beta1'; expected one of 'b1', 'b2'"),
+    ("negative-lr", "adam(learning_rate=-0.001)",
+     "argument 'learning_rate' of optimizer 'adam' should be greater than 0 (got -0.001)"),
+    ("zero-lr", "sgd(learning_rate=0)", "should be greater than 0 (got 0)"),
+    ("negative-optional-lr", "adadelta(learning_rate=-1)", "should be greater than 0"),
+    ("bool-given-number", "sgd(learning_rate=0.1, nesterov=1)",
+     "argument 'nesterov' of optimizer 'sgd' should be true or false (got an integer)"),
+    ("bool-given-string", 'sgd(learning_rate=0.1, nesterov="yes")',
+     "should be true or false (got a string)"),
+    ("number-given-bool", "adam(learning_rate=0.1, b1=true)",
+     "argument 'b1' of optimizer 'adam' should be a number (got a boolean)"),
+    ("int-given-float", "lbfgs(memory_size=2.5)",
+     "argument 'memory_size' of optimizer 'lbfgs' should be an integer (got a number)"),
+    ("lr-given-string", 'adam(learning_rate="fast")',
+     "should be a number or a schedule call (got a string)"),
+    ("lr-given-list", "adam(learning_rate=[0.1])",
+     "should be a number or a schedule call (got a list)"),
+    ("missing-lr", "adam()", "optimizer 'adam' needs argument 'learning_rate'"),
+    ("bare-name", "sgd", "optimizer 'sgd' needs argument 'learning_rate'"),
+    ("given-twice", "sgd(0.1, learning_rate=0.2)",
+     "argument 'learning_rate' of optimizer 'sgd' is given twice"),
+    ("too-many-positional", "sgd(0.1, 0.9, false, 1, 2)",
+     "optimizer 'sgd' takes at most 4 positional arguments"),
+    ("not-a-call", "0.1", "optimizer should be an optax optimizer call"),
+    ("optimizer-as-schedule", "sgd(learning_rate=adam(learning_rate=0.1))",
+     "unknown schedule 'adam'"),
+    ("schedule-as-optimizer", "constant_schedule(0.1)", "unknown optimizer 'constant_schedule'"),
+    ("schedule-missing-arg", "sgd(learning_rate=constant_schedule)",
+     "schedule 'constant_schedule' needs argument 'value'"),
+    ("schedule-int-given-float",
+     "sgd(learning_rate=linear_schedule(init_value=0.1, end_value=0.0, transition_steps=2.5))",
+     "argument 'transition_steps' of schedule 'linear_schedule' should be an integer"),
+    ("schedule-bool-given-number",
+     "sgd(learning_rate=exponential_decay(init_value=0.1, transition_steps=5, "
+     "decay_rate=0.9, staircase=1))",
+     "argument 'staircase' of schedule 'exponential_decay' should be true or false"),
+    ("pairs-not-pairs", "sgd(learning_rate=piecewise_constant_schedule(init_value=0.1, "
+                        "boundaries_and_scales=[[10, 0.5, 1]]))",
+     "should be a list of [key, value] pairs"),
+]
+
+
+@pytest.mark.parametrize("optimizer, message", [pytest.param(*row[1:], id=row[0])
+                                                for row in ERRORS])
+def test_check_error(optimizer, message):
+    with pytest.raises(mlspec.SpecError) as caught:
+        mlspec.check(spec(optimizer))
+    diagnostics = caught.value.diagnostics
+    assert len(diagnostics) == 1, str(caught.value)
+    assert message in diagnostics[0].message
+    assert diagnostics[0].span is not None and diagnostics[0].span.line == OPTIMIZER_LINE
+    assert message in str(caught.value)  # the rendered error carries it too
+
+
+def test_unknown_optimizer_caret_is_under_the_name():
+    with pytest.raises(mlspec.SpecError) as caught:
+        mlspec.check(spec("adma(learning_rate=0.1)"))
+    span = caught.value.diagnostics[0].span
+    line = SPEC.format(optimizer="adma(learning_rate=0.1)", steps=30).splitlines()[
+        OPTIMIZER_LINE - 1]
+    assert line[span.column - 1:span.end_column - 1] == "adma"
+
+
+def _learning_rate_params():
+    # optax annotates these learning rates as a plain ArrayLike (not ScalarOrSchedule),
+    # and the `> 0` check in _check_value only runs for annotations containing "Schedule".
+    unchecked = {"optimistic_adam", "rprop", "sm3"}
+    catalogue = optax_catalogue()
+    params = []
+    for name in names("optimizer"):
+        if catalogue[name].argument("learning_rate") is None:
+            continue
+        marks = ()
+        if name in unchecked:
+            marks = pytest.mark.xfail(strict=True, reason=(
+                f"{name}'s learning_rate is annotated "
+                f"'{catalogue[name].argument('learning_rate').annotation}', so a negative "
+                "learning rate passes check (the > 0 test only runs for Schedule "
+                "annotations)"))
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.mark.parametrize("name", _learning_rate_params())
+def test_negative_learning_rate_is_refused(name):
+    others = ", ".join(a for a in OPTIMIZERS[name].split(", ")
+                       if not a.startswith("learning_rate"))
+    call = f"{name}(learning_rate=-0.1{', ' + others if others else ''})"
+    with pytest.raises(mlspec.SpecError, match="should be greater than 0"):
+        mlspec.check(spec(call))
+
+
+def _bool_arguments():
+    catalogue = optax_catalogue()
+    return [pytest.param(name, arg.name, id=f"{name}.{arg.name}")
+            for name in names("optimizer") for arg in catalogue[name].arguments
+            if arg.annotation == "bool"]
+
+
+@pytest.mark.parametrize("name, argument", _bool_arguments())
+def test_bool_argument(name, argument):
+    """Every bool argument of every optimizer takes true/false and refuses numbers."""
+    base = OPTIMIZERS[name]
+    sep = ", " if base else ""
+    mlspec.check(spec(f"{name}({base}{sep}{argument}=true)"))
+    mlspec.check(spec(f"{name}({base}{sep}{argument}=false)"))
+    for wrong in ("1", "0.0"):
+        with pytest.raises(mlspec.SpecError, match=(
+                f"argument '{argument}' of optimizer '{name}' should be true or false")):
+            mlspec.check(spec(f"{name}({base}{sep}{argument}={wrong})"))
+
+
+def test_catalogue_matches_optax():
+    """Names resolve to real optax callables, and required arguments are required there."""
+    import inspect
+
+    import optax
+
+    for name, fn in optax_catalogue().items():
+        target = getattr(optax, name)
+        signature = inspect.signature(target)
+        for arg in fn.arguments:
+            parameter = signature.parameters[arg.name]
+            assert arg.required == (parameter.default is inspect.Parameter.empty), (name, arg)

@@ -1,0 +1,139 @@
+"""Resolution: params, arithmetic, overrides, blocks, imports, `classes`."""
+
+from __future__ import annotations
+
+import pytest
+
+import mlspec
+from mlspec.dsl.errors import SpecError
+from mlspec.dsl.resolve import parse_override
+
+BASE = """
+param hidden = 4
+param lr = 0.01
+block mlp(width, act=relu) {
+    dense(width) -> act
+}
+model net {
+    mlp(hidden * 2, act=sigmoid)
+    mlp(hidden)
+    dense(classes)
+}
+data {
+    train = hill(n=200, seed=0)
+    valid = hill(n=100, seed=1)
+}
+train {
+    loss      = softmax_cross_entropy + 1e-4 * l2
+    optimizer = adam(learning_rate=lr / 10)
+    steps     = 20
+}
+"""
+
+
+def layers(program):
+    def walk(items):
+        for layer in items:
+            yield layer
+            if layer.composite:
+                yield from walk(layer.body)
+
+    return [(layer.kind, getattr(layer, "features", None)) for layer in walk(
+        program.model.layers)]
+
+
+def test_params_blocks_and_classes_resolve():
+    program = mlspec.resolve(mlspec.parse(BASE))
+    assert layers(program) == [("block", None), ("dense", 8), ("sigmoid", None),
+                               ("block", None), ("dense", 4), ("relu", None), ("dense", 2)]
+    assert program.train.optimizer.arguments == {"learning_rate": pytest.approx(0.001)}
+    assert [(t.weight, t.loss.kind) for t in program.train.loss] == [
+        (1.0, "softmax_cross_entropy"), (1e-4, "l2")]
+    assert program.model.output_shape == (2,)
+
+
+@pytest.mark.parametrize("overrides, check", [
+    ({"hidden": 16}, lambda p: layers(p)[1] == ("dense", 32)),
+    ({"train.steps": 7}, lambda p: p.train.steps == 7),
+    ({"train.batch": 32}, lambda p: p.train.batch == 32),
+    ({"data.train.n": 50}, lambda p: p.data.train.n == 50),
+    ({"train.optimizer.learning_rate": 0.5},
+     lambda p: p.train.optimizer.arguments["learning_rate"] == 0.5),
+    ({"lr": 1.0}, lambda p: p.train.optimizer.arguments["learning_rate"] == 0.1),
+])
+def test_overrides(overrides, check):
+    assert check(mlspec.resolve(mlspec.parse(BASE), overrides))
+
+
+def test_overrides_from_the_command_line_are_spec_values():
+    key, value = parse_override("train.optimizer=sgd(learning_rate=0.2, momentum=0.9)")
+    program = mlspec.resolve(mlspec.parse(BASE), {key: value})
+    assert program.train.optimizer.name == "sgd"
+    assert program.train.optimizer.arguments == {"learning_rate": 0.2, "momentum": 0.9}
+
+
+@pytest.mark.parametrize("key, hint", [
+    ("hiden", "did you mean 'hidden'?"),
+    ("train.stesp", "did you mean 'train.steps'?"),
+    ("data.train.m", "data source 'hill' has no argument 'm'; did you mean 'n'?"),
+    ("model.x", ""),
+])
+def test_unknown_override_names_the_nearest(key, hint):
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(BASE), {key: 1})
+    assert hint in str(info.value)
+    assert len(info.value.diagnostics) == 1, "one mistake, one message"
+
+
+def test_classes_without_data_is_an_error():
+    with pytest.raises(SpecError, match="unknown layer 'classes'|valid integer"):
+        mlspec.resolve(mlspec.parse("model m {\n    input [2]\n    dense(classes)\n}\n"))
+
+
+def test_imports_bring_params_and_blocks(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "blocks.mlspec").write_text(
+        "param width = 3\nblock head(n) {\n    dense(n)\n}\n")
+    main = tmp_path / "main.mlspec"
+    main.write_text('import "common/blocks.mlspec"\nmodel m {\n    input [2]\n'
+                    "    dense(width) -> relu\n    head(1)\n}\n")
+    program = mlspec.resolve(mlspec.load(main))
+    assert program.model.output_shape == (1,)
+
+
+def test_import_cycle_and_clash_are_errors(tmp_path):
+    (tmp_path / "a.mlspec").write_text('import "b.mlspec"\nparam x = 1\n')
+    (tmp_path / "b.mlspec").write_text('import "a.mlspec"\n')
+    main = tmp_path / "main.mlspec"
+    main.write_text('import "a.mlspec"\nmodel m {\n    input [2]\n    dense(1)\n}\n')
+    with pytest.raises(SpecError, match="import cycle"):
+        mlspec.resolve(mlspec.load(main))
+    (tmp_path / "b.mlspec").write_text("param x = 2\n")
+    main.write_text('import "b.mlspec"\nparam x = 1\nmodel m {\n    input [2]\n'
+                    "    dense(1)\n}\n")
+    with pytest.raises(SpecError, match="'x' is defined here and in an import"):
+        mlspec.resolve(mlspec.load(main))
+
+
+def test_imported_file_may_not_hold_a_model(tmp_path):
+    (tmp_path / "other.mlspec").write_text("model other { input [1] dense(1) }\n")
+    main = tmp_path / "main.mlspec"
+    main.write_text('import "other.mlspec"\nmodel m {\n    input [2]\n    dense(1)\n}\n')
+    with pytest.raises(SpecError, match="may hold only param, block and import"):
+        mlspec.resolve(mlspec.load(main))
+
+
+def test_not_yet_supported_constructs_say_so_at_their_place():
+    text = BASE + "sweep {\n    lr = [0.1, 0.2]\n}\n"
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(text, "s.mlspec"))
+    assert "the sweep section is not supported yet" in str(info.value)
+    assert [(d.span.line, d.span.column) for d in info.value.diagnostics] == [(21, 1)]
+
+
+def test_python_api_run_with_overrides():
+    result = mlspec.run(mlspec.parse(BASE), overrides={"train.steps": 5})
+    assert list(result.history["step"]) == [0, 1, 2, 3, 4, 5]
+    assert result.history.columns[:2].tolist() == ["step", "train.loss"]
+    assert set(result.metrics) >= {"train.loss", "valid.loss"}
+    assert "mlp_0" in result.params and "Dense_0" in result.params
