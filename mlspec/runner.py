@@ -117,11 +117,15 @@ def train_program(program: Program, on_rows=None) -> Result:
 
     from .compiler.trainer import Trainer
     from .data.loading import load_data
+    from .data.sources import DataError
 
     if program.data is None or program.train is None:
         missing = "data" if program.data is None else "train"
         raise SpecError.at(program.model.span, f"run needs a '{missing}' section")
-    dataset = load_data(program.data)
+    try:
+        dataset = load_data(program.data)
+    except DataError as exc:
+        raise SpecError.at(None, str(exc)) from None
     trainer = Trainer(program, len(dataset["train"][0]))
     # The data goes to the device once and is passed to the compiled functions as
     # arguments (not baked in as constants).

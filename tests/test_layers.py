@@ -111,7 +111,7 @@ ROWS = [
     Row("leaky_relu", "leaky_relu", "leaky_relu(0.2)", (8,), (8,), 0, "regression"),
     Row("relu_image", "relu", "relu", (4, 4, 2), (4, 4, 2), 0),
     # repeat: each copy its own weights, the second copy sees the first one's output
-    Row("repeat", "repeat", "repeat(times=2) { dense(4) -> relu }", (8,), (4,),
+    Row("repeat", "repeat", "repeat(2) { dense(4) -> relu }", (8,), (4,),
         (8 * 4 + 4) + (4 * 4 + 4), "vector"),
     Row("repeat_conv", "repeat", "repeat(times=2) { conv(2, 3) -> max_pool(2) }", (8, 8, 1),
         (2, 2, 2), (3 * 3 * 1 * 2 + 2) + (3 * 3 * 2 * 2 + 2)),
@@ -217,21 +217,7 @@ def test_training_lowers_the_loss(row: Row):
                                                                    model.input_shape)
 
 
-ROUND_TRIP_BUGS = {
-    "repeat": "resolved text prints repeat(2), which does not resolve (see "
-              "test_repeat_takes_times_positionally)",
-    "repeat_conv": "resolved text prints repeat(2), which does not resolve",
-    "residual_in_repeat": "resolved text prints repeat(2), which does not resolve",
-    "max_pool": "resolved_spec crashes on the default stride=None (a pydantic "
-                "ValidationError for ir.Keyword(value=None))",
-    "avg_pool": "resolved_spec crashes on the default stride=None",
-}
-
-
-@pytest.mark.parametrize("row", [
-    pytest.param(row, id=row.id, marks=pytest.mark.xfail(
-        strict=True, reason=ROUND_TRIP_BUGS[row.id])) if row.id in ROUND_TRIP_BUGS
-    else pytest.param(row, id=row.id) for row in ROWS])
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
 def test_resolved_text_resolves_to_the_same_model(row: Row):
     """`mlspec check --resolved` prints every default filled in; that text is a spec too."""
     program = resolve(static_text(row))
@@ -242,13 +228,13 @@ def test_resolved_text_resolves_to_the_same_model(row: Row):
     assert resolved_spec(again).to_text() == text
 
 
-@pytest.mark.xfail(strict=True, reason="Composite declares `body` before Repeat's `times`, "
-                   "so the positional argument of repeat(2) binds to `body`")
 def test_repeat_takes_times_positionally():
-    """LANGUAGE.md: `repeat(N) { ... }`."""
-    program = resolve(model_text("repeat(2) { dense(4) -> relu }", input=(8,)))
+    """LANGUAGE.md: `repeat(N) { ... }`; `body` is no argument, so N binds to `times`."""
+    program = resolve(model_text("repeat(3) { dense(4) -> relu }", input=(8,)))
     assert program.model.output_shape == (4,)
-    assert program.model.layers[0].times == 2
+    assert program.model.layers[0].times == 3
+    assert LAYERS.get("repeat").argument_names() == ["times"]
+    assert LAYERS.get("residual").argument_names() == []
 
 
 # ------------------------------------------------------------------------ spec errors
@@ -312,8 +298,6 @@ def test_mistakes_are_spec_errors_at_their_place(mistake: Mistake):
     assert str(info.value).startswith(f"<spec>:{line}:{column}: error: ")
 
 
-@pytest.mark.xfail(strict=True, reason="name_span() reads `.name`, which typed layers do not "
-                   "have (they have `kind`), so shape errors get an empty span")
 @pytest.mark.parametrize("mistake", [m for m in MISTAKES if m.id in (
     "conv_after_flatten", "reshape_wrong_size", "pool_window_too_large")],
     ids=lambda m: m.id)

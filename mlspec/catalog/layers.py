@@ -299,6 +299,10 @@ class Composite(Layer):
     composite: ClassVar[bool] = True
     body: tuple[SerializeAsAny[Layer], ...] = ()
 
+    @classmethod
+    def argument_names(cls) -> list[str]:
+        return [n for n in super().argument_names() if n != "body"]
+
     def output_shape(self, shape):
         for layer in self.body:
             shape = layer.output_shape(shape)

@@ -86,7 +86,7 @@ def name_span(call: ir.Node) -> Span | None:
     s = call.span
     if s is None:
         return None
-    name = getattr(call, "name", "")
+    name = getattr(call, "name", None) or getattr(call, "kind", "")
     return s.model_copy(update={"end_line": s.line, "end_column": s.column + len(name)})
 
 

@@ -142,7 +142,13 @@ class Trainer:
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
         (loss, (out, model_state)), grads = grad_fn(state["params"], state["model_state"],
                                                     x, y, True, rng)
-        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+        extra = {}
+        if isinstance(self.tx, optax.GradientTransformationExtraArgs):
+            # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
+            extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
+                p, state["model_state"], x, y, True, rng)[0]}
+        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
+                                            **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
                      "model_state": model_state, "opt_state": opt_state,
                      "step": state["step"] + 1}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dsl.program import DataProgram
+from .sources import DataError
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ def load_data(data: DataProgram) -> Dataset:
         n_valid = _size(data.valid_size, len(x)) if data.valid_size else 0
         n_test = _size(data.test_size, len(x)) if data.test_size else 0
         if n_valid + n_test >= len(x):
-            raise ValueError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
+            raise DataError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
                              f"train rows out of {len(x)}")
-        cuts = {"valid": order[:n_valid], "test": order[n_valid:n_valid + n_test],
-                "train": order[n_valid + n_test:]}
+        cuts = {"train": order[n_valid + n_test:], "valid": order[:n_valid],
+                "test": order[n_valid:n_valid + n_test]}
         splits = {name: (x[idx], y[idx]) for name, idx in cuts.items() if len(idx)}
     else:
         splits = {name: getattr(data, name).load(folder) for name in data.splits}

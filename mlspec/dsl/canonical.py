@@ -30,6 +30,8 @@ def entry_call(entry: Entry) -> ir.Call:
     for name in entry.argument_names():
         if name == "body":
             continue
+        if getattr(entry, name) is None:  # an unset optional argument (pool's stride)
+            continue
         value = _value(getattr(entry, name))
         if fields[name].is_required() and not kwargs:
             args.append(value)

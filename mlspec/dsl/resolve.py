@@ -17,7 +17,7 @@ from ..catalog.losses import LOSSES
 from ..catalog.metrics import METRICS, fits
 from ..catalog.optimizers import resolve_optax
 from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
-from ..data.sources import SOURCES, DataInfo
+from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
 from .parser import load as load_file
@@ -353,7 +353,15 @@ def _source(setting: ir.Setting, scope: Scope):
     if not isinstance(value, ir.Call):
         raise SpecError.at(value.span or setting.span,
                            f"'{setting.path}' should be a data source call such as hill(n=1000)")
-    return instantiate(SOURCES, value)
+    source = instantiate(SOURCES, value)
+    return source
+
+
+def _info(source, folder: Path, span) -> DataInfo:
+    try:
+        return source.info(folder)
+    except DataError as exc:
+        raise SpecError.at(span, str(exc)) from None
 
 
 def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram:
@@ -374,7 +382,7 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
                     raise SpecError.at(settings[split].span, f"'{split}' should be a fraction "
                                        "between 0 and 1 or a positive row count")
                 values[f"{split}_size"] = size
-        info = values["source"].info(folder)
+        info = _info(values["source"], folder, settings["source"].value.span)
     else:
         if "train" not in settings:
             raise SpecError.at(section.span, "data needs 'train' (and 'valid') sources, or "
@@ -382,12 +390,15 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
         for split in ("train", "valid", "test"):
             if split in settings:
                 values[split] = _source(settings[split], scope)
-        info = values["train"].info(folder)
+        info = _info(values["train"], folder, settings["train"].value.span)
         for split in ("valid", "test"):
             other = values.get(split)
-            if other is not None and other.info(folder) != info:
+            if other is None:
+                continue
+            other_info = _info(other, folder, settings[split].value.span)
+            if (other_info.features, other_info.target) != (info.features, info.target):
                 raise SpecError.at(settings[split].span, f"the '{split}' source yields "
-                                   f"{_describe(other.info(folder))} but 'train' yields "
+                                   f"{_describe(other_info)} but 'train' yields "
                                    f"{_describe(info)}")
     for key in ("split_seed", "standardize"):
         if key in settings:

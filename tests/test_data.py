@@ -1,0 +1,151 @@
+"""Data sources, splits, standardization, and the errors of bad data files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import mlspec
+from mlspec.data.loading import load_data
+from mlspec.data.sources import SOURCES
+from mlspec.dsl.errors import SpecError
+
+# source call -> (feature shape, target kind, classes)
+SOURCE_TABLE = {
+    "linear(n=50)": ((1,), "real", None),
+    "hyperplane(n=50, dim=7)": ((7,), "class", 2),
+    "radial(n=50, dim=5)": ((5,), "class", 2),
+    "hill(n=50)": ((2,), "class", 2),
+    "iris": ((4,), "class", 3),
+    "wine": ((13,), "class", 3),
+    "breast_cancer": ((30,), "class", 2),
+    "digits": ((64,), "class", 10),
+    "diabetes": ((10,), "real", None),
+    'csv("data/iris.csv", target="species")': ((4,), "class", 3),
+    'csv("data/diabetes.csv", target="progression", features=["bmi", "bp"])':
+        ((2,), "real", None),
+    'npz("arrays.npz")': ((3,), "class", 2),
+}
+
+
+def program_for(source: str, folder=ROOT / "specs", extra: str = ""):
+    text = f"model m {{ dense(1) }}\ndata {{\n    train = {source}\n{extra}}}\n"
+    spec = mlspec.parse(text, str(folder / "t.mlspec"))
+    return mlspec.resolve(spec.model_copy(update={"path": str(folder / "t.mlspec")}))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def npz_file():
+    path = ROOT / "specs" / "arrays.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
+    yield path
+    path.unlink()
+
+
+@pytest.mark.parametrize("source", SOURCE_TABLE)
+def test_source_info_matches_its_arrays(source):
+    features, target, classes = SOURCE_TABLE[source]
+    program = program_for(source)
+    info = program.data.info
+    assert (info.features, info.target, info.classes) == (features, target, classes)
+    x, y = load_data(program.data)["train"]
+    assert x.shape[1:] == features and x.dtype == np.float32 and len(x) == len(y)
+    if target == "class":
+        assert y.dtype == np.int32 and y.ndim == 1 and 0 <= y.min() and y.max() < classes
+    else:
+        assert y.dtype == np.float32 and y.ndim == 2
+
+
+def test_every_source_is_in_the_table():
+    tabled = {s.split("(")[0] for s in SOURCE_TABLE}
+    assert tabled == set(SOURCES)
+
+
+def test_synthetic_sources_follow_their_definitions():
+    x, y = load_data(program_for("hill(n=500, seed=3)").data)["train"]
+    assert ((x >= 0) & (x <= 1)).all()
+    np.testing.assert_array_equal(y, x[:, 1] >= 2.5 * x[:, 0] * (1 - x[:, 0]))
+    x, y = load_data(program_for("linear(n=4000, noise=0.0)").data)["train"]
+    np.testing.assert_allclose(y[:, 0], 3.0 + 2.0 * x[:, 0], atol=1e-5)
+    x, y = load_data(program_for("radial(n=300, dim=4)").data)["train"]
+    np.testing.assert_array_equal(y, np.sqrt((x**2).mean(axis=1)) < 1)
+    # splits with other seeds share the plane drawn from `truth`
+    a = program_for("hyperplane(n=5000, dim=3, seed=0)").data
+    b = program_for("hyperplane(n=5000, dim=3, seed=1)").data
+    (xa, ya), (xb, yb) = load_data(a)["train"], load_data(b)["train"]
+    beta = np.linalg.lstsq(xa, ya - 0.5, rcond=None)[0]
+    beta_b = np.linalg.lstsq(xb, yb - 0.5, rcond=None)[0]
+    assert np.corrcoef(beta, beta_b)[0, 1] > 0.9
+
+
+def test_csv_text_target_keeps_class_names():
+    info = program_for('csv("data/iris.csv", target="species")').data.info
+    assert info.class_names == ("setosa", "versicolor", "virginica")
+
+
+def test_split_in_place_and_standardize():
+    text = "model m { dense(1) }\ndata {\n    source = digits\n    valid = 0.25\n" \
+           "    standardize = true\n    split_seed = 7\n}\n"
+    program = mlspec.resolve(mlspec.parse(text)).data
+    data = load_data(program)
+    x_train, _ = data["train"]
+    x_valid, _ = data["valid"]
+    assert len(x_valid) == round(0.25 * 1797) and len(x_train) == 1797 - len(x_valid)
+    np.testing.assert_allclose(x_train.mean(axis=0), 0, atol=1e-4)
+    stds = x_train.std(axis=0)
+    assert np.all((np.abs(stds - 1) < 1e-3) | (stds == 0))
+    again = load_data(program)
+    np.testing.assert_array_equal(again["valid"][0], x_valid)
+
+
+def test_split_by_row_count():
+    text = "model m { dense(1) }\ndata {\n    source = iris\n    valid = 30\n    test = 0.1\n}\n"
+    data = load_data(mlspec.resolve(mlspec.parse(text)).data)
+    assert [len(data[s][0]) for s in ("train", "valid", "test")] == [105, 30, 15]
+
+
+BAD_FILES = {
+    "missing file": ('csv("nope.csv", target="y")', "no such file"),
+    "missing target": ('csv("bad.csv", target="label")', "has no column 'label'; did you "
+                                                          "mean 'lable'?"),
+    "non-numeric feature": ('csv("bad.csv", target="lable")', "column 'name' of 'bad.csv' "
+                                                              "is not numeric"),
+    "empty file": ('csv("empty.csv", target="y")', "'empty.csv' is empty"),
+    "header only": ('csv("header.csv", target="y")', "has no rows"),
+    "missing npz array": ('npz("arrays.npz", x="features")', "has no array 'features'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_data_files_are_spec_errors_naming_file_and_column(case, tmp_path):
+    (tmp_path / "bad.csv").write_text("a,name,lable\n1,x,0\n2,y,1\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,y\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "arrays.npz", x=rng.normal(size=(4, 2)), y=np.arange(4))
+    source, message = BAD_FILES[case]
+    text = f"model m {{\n    dense(1)\n}}\ndata {{\n    train = {source}\n}}\n"
+    path = tmp_path / "s.mlspec"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.load(path))
+    assert message in str(info.value)
+    assert info.value.diagnostics[0].span.line == 5
+
+
+def test_csv_regression_matches_least_squares():
+    """A linear model on a CSV regression set reaches the OLS R^2 of the same split."""
+    result = mlspec.run(ROOT / "specs" / "diabetes_csv.mlspec")
+    data = load_data(result.program.data)
+    (x, y), (xv, yv) = data["train"], data["valid"]
+    design = np.c_[x, np.ones(len(x))]
+    beta = np.linalg.lstsq(design.astype(np.float64), y.astype(np.float64), rcond=None)[0]
+
+    def r2(xs, ys):
+        pred = np.c_[xs, np.ones(len(xs))] @ beta
+        return 1 - ((ys - pred) ** 2).sum() / ((ys - ys.mean()) ** 2).sum()
+
+    assert result.metrics["train.r2"] == pytest.approx(r2(x, y), abs=0.01)
+    assert result.metrics["valid.r2"] == pytest.approx(r2(xv, yv), abs=0.01)
