@@ -142,7 +142,7 @@ def train_program(program: Program, on_rows=None) -> Result:
         if on_rows:
             on_rows(schedule.blocks, rows_total)
     state, final = jax.jit(trainer.finish, static_argnums=2)(state, data, schedule.remainder)
-    chunks.append({k: np.asarray(v)[None] for k, v in jax.device_get(final).items()})
+    chunks.append(jax.device_get(final))
     if on_rows:
         on_rows(rows_total, rows_total)
     columns = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}

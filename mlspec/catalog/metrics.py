@@ -188,10 +188,10 @@ def weight_std(m: TrainingInputs):
 
 @metric(scope="training")
 def grad_norm(m: TrainingInputs):
-    """Global norm of the step's gradient (`optax.global_norm`)."""
-    import optax
+    """Global L2 norm of the step's gradient."""
+    from optax import tree_utils
 
-    return optax.global_norm(m.grads)
+    return tree_utils.tree_l2_norm(m.grads)
 
 
 def fits(needs: Needs, info) -> bool:

@@ -123,30 +123,47 @@ class OptaxCall(ir.Node):
         import optax
 
         def value(v):
+            if isinstance(v, list):
+                return [value(item) for item in v]
             return v.build() if isinstance(v, OptaxCall) else v
 
         return getattr(optax, self.name)(**{k: value(v) for k, v in self.arguments.items()})
 
 
+def _is_pairs(value: Any) -> bool:
+    return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2
+                                            for p in value)
+
+
 def _check_value(fn: OptaxFunction, arg: OptaxArgument, value: Any, span) -> Any:
     label = f"argument '{arg.name}' of {fn.kind} '{fn.name}'"
     ann = arg.annotation
+    takes_schedule = "Schedule" in ann
+    if "Sequence[base.Schedule]" in ann:  # join_schedules: a list of schedules
+        if not isinstance(value, tuple):
+            raise SpecError.at(span, f"{label} should be a list of schedule calls")
+        return [_check_value(fn, OptaxArgument(arg.name, True, "base.Schedule", None), v,
+                             span) for v in value]
     if isinstance(value, ir.Call):
-        if "Schedule" in ann:
+        if takes_schedule:
             return resolve_optax(value, "schedule")
         raise SpecError.at(span, f"{label} cannot be a call")
+    if any(t in ann for t in ("GradientTransformation", "Callable", "MaskOrFn")):
+        raise SpecError.at(span, f"{label} cannot be set from a spec")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if "Schedule" in ann:
+    if arg.name == "learning_rate" and is_number and value <= 0:
+        raise SpecError.at(span, f"{label} should be greater than 0 (got {value})")
+    if takes_schedule:
         if not is_number:
             raise SpecError.at(span, f"{label} should be a number or a schedule call "
                                      f"(got {describe(value)})")
-        if arg.name == "learning_rate" and value <= 0:
-            raise SpecError.at(span, f"{label} should be greater than 0 (got {value})")
         return value
-    if "dict" in ann and isinstance(value, tuple):  # [[100, 0.1], ...] -> {100: 0.1}
-        if not all(isinstance(p, tuple) and len(p) == 2 for p in value):
-            raise SpecError.at(span, f"{label} should be a list of [key, value] pairs")
+    if "dict" in ann and _is_pairs(value):  # [[100, 0.1], ...] -> {100: 0.1}
         return {k: v for k, v in value}
+    if "dict" in ann and isinstance(value, tuple) and all(_is_pairs(v) for v in value):
+        return [{k: v for k, v in pairs} for pairs in value]  # a list of such dicts
+    if "dict" in ann:
+        raise SpecError.at(span, f"{label} should be a list of [key, value] pairs")
     expected = _scalar_type(ann)
     if expected is bool and not isinstance(value, bool):
         raise SpecError.at(span, f"{label} should be true or false (got {describe(value)})")
@@ -158,7 +175,7 @@ def _check_value(fn: OptaxFunction, arg: OptaxArgument, value: Any, span) -> Any
 
 
 def _scalar_type(annotation: str):
-    bare = annotation.replace("Optional[", "").rstrip("]")
+    bare = annotation.replace("Optional[", "").rstrip("]").replace(" | None", "")
     if bare == "bool":
         return bool
     if bare == "int":

@@ -51,7 +51,8 @@ class Schedule:
         return self.total % self.eval_every
 
     def row_steps(self) -> list[int]:
-        return [b * self.eval_every for b in range(self.blocks)] + [self.total]
+        """Every `eval_every` steps from 0, and at the end."""
+        return list(range(0, self.total, self.eval_every)) + [self.total]
 
 
 def make_schedule(program: Program, n_train: int) -> Schedule:
@@ -192,8 +193,8 @@ class Trainer:
                "stopped": stopped}
         return {**state, "stop": new}
 
-    def _block(self, state: State, data: Data):
-        """One evaluation, then `eval_every` steps (none once early stopping fires)."""
+    def _block(self, state: State, data: Data, steps: int):
+        """One evaluation, then `steps` steps (none once early stopping fires)."""
         stepped, seen = self.step(state, data)
         row = self._row(state, data, seen)
         if self.early_stop is not None:
@@ -202,21 +203,26 @@ class Trainer:
             stepped = jax.tree.map(lambda kept, moved: jnp.where(
                 watched["stop"]["stopped"], kept, moved), watched, {**stepped,
                                                                     "stop": watched["stop"]})
-        stepped = jax.lax.fori_loop(0, self.schedule.eval_every - 1,
-                                    lambda _, s: self._guarded_step(s, data), stepped)
+        stepped = jax.lax.fori_loop(0, steps - 1, lambda _, s: self._guarded_step(s, data),
+                                    stepped)
         return stepped, row
 
     # ---- whole runs
 
     def run_blocks(self, state: State, data: Data, blocks: int):
-        """`blocks` evaluation blocks as one scan; returns the state and stacked rows."""
-        return jax.lax.scan(lambda s, _: self._block(s, data), state, None, length=blocks)
+        """`blocks` blocks of `eval_every` steps as one scan: the state and stacked rows."""
+        return jax.lax.scan(lambda s, _: self._block(s, data, self.schedule.eval_every),
+                            state, None, length=blocks)
 
     def finish(self, state: State, data: Data, remainder: int):
-        """The steps left after the last full block, then the final evaluation."""
-        state = jax.lax.fori_loop(0, remainder, lambda _, s: self._guarded_step(s, data),
-                                  state)
+        """The steps left after the last full block (with the row that starts them), then
+        the final evaluation; rows stacked."""
+        rows = []
+        if remainder:
+            state, row = self._block(state, data, remainder)
+            rows.append(row)
         row = self._row(state, data, None)
         if self.early_stop is not None:
             row["_stopped"] = state["stop"]["stopped"]
-        return state, row
+        rows.append(row)
+        return state, jax.tree.map(lambda *r: jnp.stack(r), *rows)

@@ -127,11 +127,18 @@ def nearest(name: str, choices: Iterable[str]) -> str | None:
     if not scored:
         return None
     distance, neg_ratio, best = min(scored)
-    if distance <= max(2, len(name) // 3) or -neg_ratio >= 0.75:
+    if distance <= max(1, len(name) // 3) or -neg_ratio >= 0.75:
         return best
-    # 'bias' -> 'use_bias': a name that is part of exactly one choice
-    containing = [c for c in choices if len(name) >= 3 and name.lower() in c.lower()]
-    return containing[0] if len(containing) == 1 else None
+    lowered = name.lower()
+    for rule in (
+        lambda c: "".join(w[0] for w in c.split("_") if w) == lowered,  # lr: learning_rate
+        lambda c: c.lower().startswith(lowered),  # cosine_decay: cosine_decay_schedule
+        lambda c: len(name) >= 3 and lowered in c.lower(),  # bias: use_bias
+    ):
+        matches = [c for c in choices if rule(c)]
+        if len(matches) == 1:
+            return matches[0]
+    return None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

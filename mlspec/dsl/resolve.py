@@ -141,6 +141,11 @@ def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Sp
         if rest and setting is None:
             raise SpecError.at(None, f"--set: cannot set '{key}': '{section_name}' has no "
                                      f"'{setting_name}' setting")
+        if raw is None and not rest:  # None unsets a setting: its default applies
+            settings = tuple(s for s in section.settings if s is not setting)
+            spec = spec.model_copy(update={section_name: section.model_copy(
+                update={"settings": settings})})
+            continue
         new_value = _set_in_call(setting.value if setting else None, rest, value, key)
         if setting is not None:
             settings = tuple(s.model_copy(update={"value": new_value}) if s is setting else s
