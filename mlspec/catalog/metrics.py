@@ -191,7 +191,7 @@ def grad_norm(m: TrainingInputs):
     """Global L2 norm of the step's gradient."""
     from optax import tree_utils
 
-    return tree_utils.tree_l2_norm(m.grads)
+    return tree_utils.tree_norm(m.grads)
 
 
 def fits(needs: Needs, info) -> bool:
