@@ -21,10 +21,11 @@ from .dsl.resolve import resolve
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .runner import Result
+    from .runner import DivergedError, Result
 
 __all__ = [
-    "Call", "LayerCall", "Model", "Param", "Program", "Result", "Section", "Setting",
+    "Call", "DivergedError", "LayerCall", "Model", "Param", "Program", "Result", "Section",
+    "Setting",
     "Spec", "SpecError", "check", "load", "parse", "resolve", "run", "__version__",
 ]
 
@@ -45,8 +46,8 @@ def run(spec, overrides=None, **kwargs) -> Result:
 
 
 def __getattr__(name: str):
-    if name == "Result":
-        from .runner import Result
+    if name in ("Result", "DivergedError"):
+        from . import runner
 
-        return Result
+        return getattr(runner, name)
     raise AttributeError(f"module 'mlspec' has no attribute '{name}'")

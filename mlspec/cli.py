@@ -1,20 +1,24 @@
-"""The `mlspec` command: check, run, fmt, summary, export, schema.
+"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema.
 
 Exit codes: 0 success, 2 a mistake in a spec (reported with its location), 1 a failure
-while running. `check`, `fmt`, `summary`, `export` and `schema` never import jax.
+while running, 130 interrupted. `check`, `fmt`, `summary`, `export`, `schema` and `lsp`
+never import jax.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .dsl.errors import SpecError
 
 EXIT_SPEC_ERROR = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 def _err(message: str) -> None:
@@ -60,7 +64,7 @@ def cmd_fmt(args) -> int:
             _err(f"{path}: would be reformatted")
             status = max(status, EXIT_FAILURE)
         else:
-            from .runner import atomic_write
+            from .runs import atomic_write
 
             atomic_write(Path(path), text)
             print(f"reformatted {path}")
@@ -73,22 +77,10 @@ def _parse_sets(items: list[str]) -> dict:
     return dict(parse_override(item) for item in items)
 
 
-def _out_dir(requested: str | None, name: str) -> Path:
-    if requested:
-        return Path(requested)
-    base = Path("runs") / name
-    candidate, n = base, 1
-    while candidate.exists():  # never overwrite an earlier run
-        n += 1
-        candidate = base.with_name(f"{name}-{n}")
-    return candidate
-
-
-def _metrics_table(result):
+def _metrics_table(grouped: dict[str, dict[str, float]]):
     from rich.table import Table
 
-    grouped = result.metrics_by_split()
-    splits = [s for s in ("train", "valid", "test") if s in grouped]
+    splits = [s for s in grouped if s != "training"]
     table = Table()
     table.add_column("metric")
     for split in splits:
@@ -102,42 +94,175 @@ def _metrics_table(result):
     return table
 
 
+class _Progress:
+    """A rich progress bar fed between compiled chunks."""
+
+    def __init__(self, console, total: int, name: str):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"), console=console, transient=False,
+        )
+        self.task = self.progress.add_task(f"{name} (compiling)", total=total, speed="",
+                                           metrics="")
+        self.name = name
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def update(self, training) -> None:
+        latest = training.latest()
+        shown = [k for k in ("train.loss", "valid.loss", "valid.accuracy") if k in latest]
+        speed = training.steps_done / training.wall_time if training.wall_time else 0
+        metrics = "  ".join(f"{k} {latest[k]:.4f}" for k in shown)
+        if not self.progress.console.is_terminal and training.rows:
+            # No live bar in logs: one plain line per chunk instead.
+            self.progress.console.print(
+                f"{self.name}: step {training.steps_done}/{training.schedule.total}  "
+                f"{speed:,.0f} steps/s  {metrics}", highlight=False)
+        self.progress.update(
+            self.task, completed=training.steps_done, description=self.name,
+            speed=f"{speed:,.0f} steps/s", metrics=metrics)
+
+
+PROGRESS_UPDATES = 50
+
+
 def cmd_run(args) -> int:
+    import signal
+
     from rich.console import Console
 
-    from .dsl.resolve import resolve
+    from .runner import Training
+    from .runs import RunFolderError, numbered_folder, prepare_folder, save_run
 
     console = Console(stderr=True, quiet=args.quiet)
     try:
-        program = resolve(_load(args.file), _parse_sets(args.set))
-        if program.data is None or program.train is None:
-            missing = "data" if program.data is None else "train"
-            raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
+        if args.resume:
+            from .runs import resume_training
+
+            out = Path(args.resume)
+            training = resume_training(out)
+        else:
+            if not args.file:
+                raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
+            from .dsl.resolve import resolve
+
+            program = resolve(_load(args.file), _parse_sets(args.set))
+            if program.data is None or program.train is None:
+                missing = "data" if program.data is None else "train"
+                raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
+            out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
+            prepare_folder(out)
+            training = Training(program, updates=PROGRESS_UPDATES)
     except SpecError as exc:
         _err(exc.render())
         return EXIT_SPEC_ERROR
-    out = _out_dir(args.out, program.name)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _err(f"error: cannot create the output folder {out}: {exc.strerror or exc}")
+    except RunFolderError as exc:
+        _err(f"error: {exc}")
         return EXIT_FAILURE
-    from .runner import train_program
 
-    with console.status(f"training {program.name} (compiling, then "
-                        f"{program.train.steps or str(program.train.epochs) + ' epochs'} "
-                        f"steps)..."):
-        result = train_program(program)
-    result.save(out)
+    stop_requested = []
+
+    def request_stop(signum, frame):
+        if stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop_requested.append(signum)
+        console.print("stopping at the end of this chunk; the run folder will be written")
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _Progress(console, training.schedule.total, training.program.name) as bar:
+            bar.update(training)
+            result = training.run(on_progress=bar.update,
+                                  should_stop=lambda: bool(stop_requested))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    try:
+        save_run(result, out, blocks_done=training.blocks_done, chunk=training.chunk)
+    except (RunFolderError, OSError) as exc:
+        _err(f"error: could not write the run folder {out}: {exc}")
+        fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
+        save_run(result, fallback, blocks_done=training.blocks_done, chunk=training.chunk)
+        _err(f"the trained run was written to {fallback} instead")
+        return EXIT_FAILURE
+    if result.status == "interrupted":
+        _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
+             f"(continue with: mlspec run --resume {out})")
+        return EXIT_INTERRUPTED
+    if result.status == "diverged":
+        _err(f"error: {result.divergence_message()}\nwrote {out}/")
+        return EXIT_FAILURE
     if not args.quiet:
-        from rich.console import Console as StdoutConsole
-
-        steps = int(result.history["step"].iloc[-1])
-        print(f"{result.program.name}: final metrics after {steps} steps")
-        StdoutConsole().print(_metrics_table(result))
-        if result.stopped_at is not None:
+        print(f"{result.program.name}: final metrics after {result.steps_done} steps")
+        Console().print(_metrics_table(result.metrics_by_split()))
+        if result.status == "early_stopped":
             print(f"early stopping at step {result.stopped_at}")
         print(f"wrote {out}/")
+    return 0
+
+
+def _saved(run_dir: str):
+    from .runs import load_run
+
+    return load_run(run_dir).result
+
+
+def cmd_predict(args) -> int:
+    from .predict import predictions_frame, rows_for
+
+    result = _saved(args.run_dir)
+    x, _ = rows_for(result, args.data, need_targets=False)
+    frame = predictions_frame(result, x)
+    text = frame.to_csv(index=False)
+    if args.out:
+        from .runs import atomic_write
+
+        atomic_write(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rich.console import Console
+
+    from .predict import evaluate, rows_for
+
+    result = _saved(args.run_dir)
+    data = args.data
+    if data is None:
+        data = "test" if "test" in result.program.data.splits else "valid"
+    x, y = rows_for(result, data, need_targets=True)
+    metrics = evaluate(result, x, y)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        label = data if data in ("train", "valid", "test") else "data"
+        Console().print(_metrics_table({label: metrics}))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import draw_all
+
+    result = _saved(args.run_dir)
+    for path in draw_all(result, Path(args.run_dir)):
+        print(f"wrote {path}")
     return 0
 
 
@@ -186,6 +311,13 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_lsp(args) -> int:
+    from .editor.lsp import serve
+
+    serve()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,12 +329,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("run", help="train a spec")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?")
     p.add_argument("--out", help="output folder (default runs/MODEL_NAME, numbered if taken)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a param (hidden=128) or a setting (train.steps=100)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("predict", help="predictions of a trained run for new rows")
+    p.add_argument("run_dir")
+    p.add_argument("data", help="a split (train/valid/test), a .csv or .npz file, or a "
+                                "data source call such as 'hill(n=100)'")
+    p.add_argument("--out", help="write the predictions CSV here instead of stdout")
+    p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
+    p.add_argument("run_dir")
+    p.add_argument("data", nargs="?", help="as for predict, with targets; default: the "
+                                           "run's test split, else its valid split")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("plot", help="redraw the plots of a run folder")
+    p.add_argument("run_dir")
+    p.set_defaults(fn=cmd_plot)
 
     p = sub.add_parser("fmt", help="rewrite specs in canonical form")
     p.add_argument("files", nargs="+")
@@ -221,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="the JSON Schema of the spec IR")
     p.set_defaults(fn=cmd_schema)
+
+    p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout")
+    p.add_argument("--stdio", action="store_true",
+                   help="accepted for editor clients; stdio is the only transport")
+    p.set_defaults(fn=cmd_lsp)
     return parser
 
 
@@ -233,7 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
         _err("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`mlspec predict ... | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - let Python's exit flush nowhere
+        return 0
+    except Exception as exc:  # a run folder or data file that cannot be used
+        from .data.sources import DataError
+        from .runs import RunFolderError
+
+        if isinstance(exc, (DataError, RunFolderError)):
+            _err(f"error: {exc}")
+            return EXIT_SPEC_ERROR if isinstance(exc, DataError) else EXIT_FAILURE
+        raise
 
 
 if __name__ == "__main__":

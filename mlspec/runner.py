@@ -1,13 +1,14 @@
-"""Running a spec: resolve, load the data once onto the device, compile, train, collect."""
+"""Running a spec: resolve, load the data once onto the device, compile, train in chunks,
+collect the history. The host only steps in between chunks: to report progress, to notice
+a diverging loss or an interruption, and to stop early."""
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,48 +20,61 @@ from .dsl.parser import load
 from .dsl.program import Program
 from .dsl.resolve import resolve
 
+Status = str  # "completed", "early_stopped", "interrupted" or "diverged"
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Writes to a temporary name beside `path`, then renames it into place, so a crash
-    never leaves a half-written file."""
-    path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite; `.result` holds the run up to that evaluation."""
+
+    def __init__(self, result: Result):
+        self.result = result
+        super().__init__(result.divergence_message())
 
 
 @dataclass
 class Result:
-    """A trained run: its history, final metrics and parameters."""
+    """A trained run: its history, final metrics, parameters and how it ended."""
 
     program: Program
     history: pd.DataFrame
     """One row per evaluation: `step`, then `train.loss`, `valid.accuracy`, ..."""
     metrics: dict[str, float]
-    """The final row of the history (and `test.*` where a test split exists)."""
+    """The last row of the history (and `test.*` where a test split exists)."""
     state: Any = field(repr=False)
     trainer: Any = field(repr=False)
+    normalizer: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """Train-split feature mean and std, applied to new rows, when `standardize` is on."""
+    status: Status = "completed"
     stopped_at: int | None = None
-    """The step at which early stopping ended the run, if it did."""
+    """The step at which early stopping (or divergence) ended the run."""
+    wall_time: float = 0.0
 
     @property
     def params(self):
         """The trained flax parameters."""
         return self.state["params"]
 
-    def predict(self, x) -> np.ndarray:
-        """Point predictions for rows `x` (class ids, or real values)."""
+    @property
+    def steps_done(self) -> int:
+        """Gradient steps taken (the history may end earlier when interrupted)."""
+        return int(self.state["step"])
+
+    def outputs(self, x) -> np.ndarray:
+        """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
         import jax.numpy as jnp
 
-        out, _ = self.trainer.apply(self.params, self.state["model_state"],
-                                    jnp.asarray(x, jnp.float32))
-        return np.asarray(self.trainer.data_loss.predict(out))
+        x = np.asarray(x, np.float32)
+        if self.normalizer is not None:
+            mean, std = self.normalizer
+            x = (x - mean) / std
+        out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
+        return np.asarray(out)
+
+    def predict(self, x) -> np.ndarray:
+        """Point predictions for rows `x`: class ids, or real values."""
+        import jax.numpy as jnp
+
+        return np.asarray(self.trainer.data_loss.predict(jnp.asarray(self.outputs(x))))
 
     def metrics_by_split(self) -> dict[str, dict[str, float]]:
         grouped: dict[str, dict[str, float]] = {}
@@ -69,27 +83,15 @@ class Result:
             grouped.setdefault(split or "training", {})[name] = value
         return grouped
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Writes history.csv, metrics.json, spec.mlspec and params.msgpack."""
-        from flax import serialization
+    def divergence_message(self) -> str:
+        return (f"the loss became {self.metrics.get('train.loss')} at step {self.stopped_at}; "
+                "training stopped there. Try a lower learning rate (or clip_by_global_norm).")
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "history.csv", self.history.to_csv(index=False))
-        summary = {"model": self.program.name, **self.metrics_by_split(),
-                   "steps": int(self.history["step"].iloc[-1]),
-                   "stopped_at": self.stopped_at}
-        atomic_write(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
-        atomic_write(out / "spec.mlspec", self.program.spec.to_text())
-        atomic_write(out / "params.msgpack", serialization.msgpack_serialize(
-            _to_numpy(self.params)))
-        return out
+    def save(self, out_dir) -> Any:
+        """Writes the run folder (see `mlspec.runs`)."""
+        from .runs import save_run
 
-
-def _to_numpy(tree):
-    import jax
-
-    return jax.tree.map(np.asarray, tree)
+        return save_run(self, out_dir)
 
 
 def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
@@ -98,68 +100,191 @@ def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
     return load(spec)
 
 
+def _chunk_size(blocks: int, updates: int) -> int:
+    """Blocks per compiled chunk: about `blocks / updates`, preferring a divisor of
+    `blocks` so that one compiled chunk function serves the whole run."""
+    if updates <= 1 or blocks <= 1:
+        return max(blocks, 1)
+    ideal = math.ceil(blocks / updates)
+    for size in range(ideal, max(1, ideal // 2) - 1, -1):
+        if blocks % size == 0:
+            return size
+    return ideal
+
+
+class Training:
+    """One training run, advanced chunk by chunk; its state can be saved and resumed."""
+
+    def __init__(self, program: Program, *, updates: int = 1):
+        import jax.numpy as jnp
+
+        from .compiler.trainer import Trainer
+        from .data.loading import load_data
+        from .data.sources import DataError
+
+        if program.data is None or program.train is None:
+            missing = "data" if program.data is None else "train"
+            raise SpecError.at(program.model.span, f"run needs a '{missing}' section")
+        try:
+            self.dataset = load_data(program.data)
+        except DataError as exc:
+            raise SpecError.at(None, str(exc)) from None
+        self.program = program
+        self.trainer = Trainer(program, len(self.dataset["train"][0]))
+        # The data goes to the device once and is passed to the compiled functions as
+        # arguments (not baked into the program as constants).
+        self.data = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in
+                     self.dataset.splits.items() if split in ("train", "valid")}
+        self.state = self.trainer.init(program.train.seed, self.data["train"][0])
+        schedule = self.trainer.schedule
+        self.chunk = _chunk_size(schedule.blocks, updates)
+        self.blocks_done = 0
+        self.rows: list[dict[str, np.ndarray]] = []
+        self.status: Status | None = None
+        self.stopped_at: int | None = None
+        self.wall_time = 0.0
+        self._compiled: dict[str, Any] = {}
+
+    # ---- progress
+
+    @property
+    def schedule(self):
+        return self.trainer.schedule
+
+    @property
+    def steps_done(self) -> int:
+        return min(self.blocks_done * self.schedule.eval_every, self.schedule.total) \
+            if self.status is None else self.schedule.total
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None
+
+    def latest(self) -> dict[str, float]:
+        if not self.rows:
+            return {}
+        return {k: float(v[-1]) for k, v in self.rows[-1].items() if not k.startswith("_")}
+
+    # ---- advancing
+
+    def _jit(self, name: str):
+        import jax
+
+        if name not in self._compiled:
+            self._compiled[name] = jax.jit(getattr(self.trainer, name), static_argnums=2)
+        return self._compiled[name]
+
+    def advance(self) -> None:
+        """Runs the next chunk of blocks, or the final steps and evaluation."""
+        import jax
+
+        started = time.perf_counter()
+        blocks = self.schedule.blocks
+        if self.blocks_done < blocks:
+            n = min(self.chunk, blocks - self.blocks_done)
+            self.state, rows = self._jit("run_blocks")(self.state, self.data, n)
+            self.blocks_done += n
+            final = False
+        else:
+            self.state, rows = self._jit("finish")(self.state, self.data,
+                                                  self.schedule.remainder)
+            final = True
+        self.rows.append(jax.device_get(rows))
+        self.wall_time += time.perf_counter() - started
+        self._check_rows(final)
+
+    def _check_rows(self, final: bool) -> None:
+        rows = self.rows[-1]
+        before = sum(len(r["train.loss"]) for r in self.rows[:-1])
+        losses = np.stack([v for k, v in rows.items() if k.endswith(".loss")])
+        bad = ~np.isfinite(losses).all(axis=0)
+        if bad.any():  # keep the history up to and including the first bad row
+            first = int(np.argmax(bad))
+            self.rows[-1] = {k: v[:first + 1] for k, v in rows.items()}
+            self.status = "diverged"
+            self.stopped_at = self.row_steps()[before + first]
+        elif self.trainer.early_stop is not None and bool(self.state["stop"]["stopped"]):
+            # The model no longer changes: skip the rest of the run.
+            stopped = np.concatenate([r["_stopped"] for r in self.rows])
+            self.status = "early_stopped"
+            self.stopped_at = int(np.asarray(self.row_steps()[:len(stopped)])[~stopped][-1])
+        elif final:
+            self.status = "completed"
+
+    def row_steps(self) -> list[int]:
+        """The step of every row produced so far (and to come)."""
+        return self.schedule.row_steps()
+
+    def run(self, on_progress: Callable[[Training], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> Result:
+        """Advances to the end (or until `should_stop()` says so between chunks)."""
+        while not self.done:
+            if should_stop is not None and should_stop():
+                self.status = "interrupted"
+                break
+            self.advance()
+            if on_progress is not None:
+                on_progress(self)
+        return self.result()
+
+    # ---- results
+
+    def history(self) -> pd.DataFrame:
+        trainer = self.trainer
+        order = [f"{split}.{m}" for split in self.data for m in trainer.split_metrics]
+        order += trainer.training_metrics
+        if not self.rows:
+            return pd.DataFrame(columns=["step", *order])
+        columns = {k: np.concatenate([r[k] for r in self.rows]) for k in self.rows[0]}
+        n = len(columns["train.loss"])
+        history = pd.DataFrame({"step": self.row_steps()[:n],
+                                **{k: columns[k].astype(np.float64) for k in order}})
+        if "_stopped" in columns:  # rows after an early stop repeat the stopped model
+            history = history[~columns["_stopped"]].reset_index(drop=True)
+        return history
+
+    def result(self) -> Result:
+        import jax
+        import jax.numpy as jnp
+
+        history = self.history()
+        metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
+            if len(history) else {}
+        if "test" in self.dataset and self.status in ("completed", "early_stopped"):
+            x, y = self.dataset["test"]
+            test = jax.jit(self.trainer.evaluate)(self.state, jnp.asarray(x), jnp.asarray(y))
+            metrics.update({f"test.{k}": float(v) for k, v in test.items()})
+        normalizer = None
+        if self.dataset.mean is not None:
+            normalizer = (self.dataset.mean, self.dataset.std)
+        return Result(program=self.program, history=history, metrics=metrics,
+                      state=self.state, trainer=self.trainer, normalizer=normalizer,
+                      status=self.status or "interrupted", stopped_at=self.stopped_at,
+                      wall_time=self.wall_time)
+
+
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
-        *, on_rows: Callable[[int, int], None] | None = None) -> Result:
+        *, on_progress: Callable[[Training], None] | None = None,
+        updates: int = 1) -> Result:
     """Trains a spec and returns its Result.
 
     Args:
         spec: a parsed spec, or the path of a .mlspec file.
         overrides: params by name and settings by path, e.g. {"train.steps": 500}.
-        on_rows: called as on_rows(done, total) with evaluation rows done, for progress.
+        on_progress: called with the Training after each compiled chunk.
+        updates: how many chunks to split the run into for progress reports (1: the whole
+            run is one compiled call, the fastest).
+
+    Raises:
+        SpecError: a mistake in the spec or its data.
+        DivergedError: the loss became NaN or infinite; `.result` has the run so far.
     """
     program = resolve(_as_spec(spec), overrides)
-    return train_program(program, on_rows=on_rows)
+    return train_program(program, on_progress=on_progress, updates=updates)
 
 
-def train_program(program: Program, on_rows=None) -> Result:
-    import jax
-    import jax.numpy as jnp
-
-    from .compiler.trainer import Trainer
-    from .data.loading import load_data
-    from .data.sources import DataError
-
-    if program.data is None or program.train is None:
-        missing = "data" if program.data is None else "train"
-        raise SpecError.at(program.model.span, f"run needs a '{missing}' section")
-    try:
-        dataset = load_data(program.data)
-    except DataError as exc:
-        raise SpecError.at(None, str(exc)) from None
-    trainer = Trainer(program, len(dataset["train"][0]))
-    # The data goes to the device once and is passed to the compiled functions as
-    # arguments (not baked in as constants).
-    data = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in
-            dataset.splits.items() if split in ("train", "valid")}
-    state = trainer.init(program.train.seed, data["train"][0])
-    schedule = trainer.schedule
-    rows_total = schedule.blocks + 1
-    chunks = []
-    if schedule.blocks:
-        run_blocks = jax.jit(trainer.run_blocks, static_argnums=2)
-        state, rows = run_blocks(state, data, schedule.blocks)
-        chunks.append(jax.device_get(rows))
-        if on_rows:
-            on_rows(schedule.blocks, rows_total)
-    state, final = jax.jit(trainer.finish, static_argnums=2)(state, data, schedule.remainder)
-    chunks.append(jax.device_get(final))
-    if on_rows:
-        on_rows(rows_total, rows_total)
-    columns = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    order = [f"{split}.{m}" for split in data for m in trainer.split_metrics]
-    order += trainer.training_metrics
-    history = pd.DataFrame({"step": schedule.row_steps(),
-                            **{k: columns[k].astype(np.float64) for k in order}})
-    stopped_at = None
-    if "_stopped" in columns:
-        keep = ~columns["_stopped"]
-        history = history[keep].reset_index(drop=True)
-        if not keep[-1]:
-            stopped_at = int(history["step"].iloc[-1])
-    metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"}
-    if "test" in dataset:
-        x, y = dataset["test"]
-        test = jax.jit(trainer.evaluate)(state, jnp.asarray(x), jnp.asarray(y))
-        metrics.update({f"test.{k}": float(v) for k, v in test.items()})
-    return Result(program=program, history=history, metrics=metrics, state=state,
-                  trainer=trainer, stopped_at=stopped_at)
+def train_program(program: Program, *, on_progress=None, updates: int = 1) -> Result:
+    result = Training(program, updates=updates).run(on_progress)
+    if result.status == "diverged":
+        raise DivergedError(result)
+    return result

@@ -69,6 +69,7 @@ class Trainer:
 
     def __init__(self, program: Program, n_train: int):
         self.program = program
+        self.n_train = n_train
         self.module = build_module(program.model)
         self.tx = build_optimizer(program)
         self.schedule = make_schedule(program, n_train)
@@ -95,6 +96,8 @@ class Trainer:
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
         }
+        if self.schedule.batch is not None:  # the current epoch's order of train rows
+            state["order"] = self._epoch_order(shuffle_key, 0, self.n_train)
         if self.early_stop is not None:
             state["stop"] = {"best": jnp.array(jnp.inf, jnp.float32), "wait": jnp.int32(0),
                              "stopped": jnp.bool_(False)}
@@ -123,22 +126,28 @@ class Trainer:
         loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False)
         return self.metrics_of(out, y, loss)
 
+    def _epoch_order(self, shuffle_key, epoch, n: int):
+        return jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+
     def _batch(self, state: State, data: Data):
+        """The step's rows, and the state with this epoch's shuffled order: the order is
+        drawn once per epoch (at its first step) and carried, not redrawn every step."""
         x, y = data["train"]
         schedule = self.schedule
         if schedule.batch is None:
-            return x, y
+            return state, x, y
         step = state["step"]
         epoch = step // schedule.steps_per_epoch
         index = step % schedule.steps_per_epoch
-        order = jax.random.permutation(jax.random.fold_in(state["shuffle_key"], epoch),
-                                       x.shape[0])
+        order = jax.lax.cond(
+            index == 0, lambda: self._epoch_order(state["shuffle_key"], epoch, x.shape[0]),
+            lambda: state["order"])
         rows = jax.lax.dynamic_slice_in_dim(order, index * schedule.batch, schedule.batch)
-        return x[rows], y[rows]
+        return {**state, "order": order}, x[rows], y[rows]
 
     def step(self, state: State, data: Data):
         """One gradient step; returns the new state and what the step saw."""
-        x, y = self._batch(state, data)
+        state, x, y = self._batch(state, data)
         rng = jax.random.fold_in(state["dropout_key"], state["step"])
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
         (loss, (out, model_state)), grads = grad_fn(state["params"], state["model_state"],

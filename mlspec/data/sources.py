@@ -238,6 +238,8 @@ class Csv(Source):
                 raise DataError(f"'{self.path}' is empty") from None
             except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
                 raise DataError(f"cannot read '{self.path}' as CSV: {exc}") from None
+            if len(_CSV_CACHE) >= 8:  # a long-lived process (the language server) stays small
+                _CSV_CACHE.pop(next(iter(_CSV_CACHE)))
             _CSV_CACHE[key] = frame
         frame = _CSV_CACHE[key]
         if frame.empty:

@@ -58,10 +58,12 @@ class Diagnostic(BaseModel):
         text = source_line(s.file, s.line)
         if text is None:
             return head
-        text = text.expandtabs(4)
         end = s.end_column if s.end_line == s.line else len(text) + 1
-        width = max(1, min(end, len(text) + 1) - s.column)
-        return f"{head}\n    {text}\n    {' ' * (s.column - 1)}{'^' * width}"
+        end = max(s.column + 1, min(end, len(text) + 1))
+        # Tabs are shown as spaces; the caret counts the widths as shown.
+        before = len(text[:s.column - 1].expandtabs(4))
+        width = len(text[:end - 1].expandtabs(4)) - before
+        return f"{head}\n    {text.expandtabs(4)}\n    {' ' * before}{'^' * width}"
 
 
 class SpecError(Exception):

@@ -1,0 +1,1 @@
+"""Editor support for .mlspec files: a Pygments lexer and a language server."""

@@ -1,0 +1,246 @@
+"""The run folder: everything needed to look at, reuse and reproduce a run.
+
+    history.csv      one row per evaluation
+    metrics.json     final metrics per split, steps done, how the run ended
+    spec.mlspec      the spec as run (overrides applied), in canonical text
+    manifest.json    versions, device, seed, wall time, status, spec hash, resume point
+    state.msgpack    parameters, model state, optimizer state and PRNG keys (flax msgpack:
+                     plain data, loading it never runs code)
+    *.png            plots (see mlspec.plots)
+
+Every file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STATE_FILE = "state.msgpack"
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be read or written."""
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Writes to a temporary name beside `path`, then renames it into place, so a crash
+    never leaves a half-written file."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_folder(out: Path) -> Path:
+    """Creates the folder and proves it writable before any training starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / ".probe", b"ok")
+        (out / ".probe").unlink()
+    except OSError as exc:
+        raise RunFolderError(f"cannot write to the output folder {out}: "
+                             f"{exc.strerror or exc}") from None
+    return out
+
+
+def numbered_folder(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`, ... : never an existing folder."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _device() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    return f"{device.platform}:{getattr(device, 'device_kind', '')} x{jax.device_count()}"
+
+
+def spec_text(result) -> str:
+    return result.program.spec.to_text()
+
+
+def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | None = None,
+             plots: bool = True) -> Path:
+    """Writes the run folder for `result` (complete, interrupted or diverged)."""
+    from flax import serialization
+
+    import jax
+
+    out = prepare_folder(Path(out_dir))
+    program = result.program
+    atomic_write(out / "history.csv", result.history.to_csv(index=False))
+    summary = {"model": program.name, **result.metrics_by_split(),
+               "steps": result.steps_done, "status": result.status,
+               "stopped_at": result.stopped_at}
+    atomic_write(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    text = spec_text(result)
+    atomic_write(out / "spec.mlspec", text)
+    state = {"train": jax.tree.map(np.asarray, serialization.to_state_dict(result.state))}
+    if result.normalizer is not None:
+        state["normalizer"] = {"mean": result.normalizer[0], "std": result.normalizer[1]}
+    atomic_write(out / STATE_FILE, serialization.msgpack_serialize(state))
+    spec_path = program.spec.path
+    manifest = {
+        "model": program.name,
+        "status": result.status,
+        "steps_done": result.steps_done,
+        "steps_total": result.trainer.schedule.total,
+        "stopped_at": result.stopped_at,
+        "blocks_done": blocks_done,
+        "chunk": chunk,
+        "n_train": result.trainer.n_train,
+        "seed": program.train.seed,
+        "wall_time_s": round(result.wall_time, 3),
+        "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "spec_folder": str(Path(spec_path).parent.resolve()) if spec_path else os.getcwd(),
+        "device": _device(),
+        "versions": {p: _version(p) for p in ("mlspec", "jax", "jaxlib", "flax", "optax")},
+    }
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    if plots:
+        from .plots import draw_all
+
+        draw_all(result, out)
+    return out
+
+
+@dataclass
+class SavedRun:
+    """A run folder read back: its spec, manifest, history and trained state."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    history: pd.DataFrame
+    result: Any
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"cannot read {path}: {exc}") from None
+
+
+def read_state(path: Path) -> dict:
+    """The saved state as plain arrays; msgpack cannot run code, and anything that is
+    not mlspec's msgpack (a pickle, say) is refused."""
+    from flax import serialization
+
+    try:
+        data = path.read_bytes()
+        state = serialization.msgpack_restore(data)
+    except OSError as exc:
+        raise RunFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception:  # msgpack raises several types for foreign bytes
+        raise RunFolderError(f"{path} is not an mlspec state file (flax msgpack); it was "
+                             "not loaded") from None
+    if not isinstance(state, dict) or "train" not in state:
+        raise RunFolderError(f"{path} is not an mlspec state file (flax msgpack); it was "
+                             "not loaded")
+    return state
+
+
+def load_run(folder) -> SavedRun:
+    """Reads a run folder back into a Result that can predict and evaluate."""
+    from flax import serialization
+
+    from .runner import Result
+
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists():
+        raise RunFolderError(f"{folder} is not a run folder (no manifest.json)")
+    manifest = _read_json(folder / "manifest.json")
+    program = _program_of(folder, manifest)
+    saved = read_state(folder / STATE_FILE)
+    from .compiler.trainer import Trainer
+
+    trainer = Trainer(program, manifest["n_train"])
+    import jax.numpy as jnp
+
+    example = jnp.zeros((1, *program.model.input_shape), jnp.float32)
+    template = trainer.init(program.train.seed, example)
+    try:
+        state = serialization.from_state_dict(template, saved["train"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunFolderError(f"{folder / STATE_FILE} does not fit the spec's model: "
+                             f"{exc}") from None
+    state = {k: v for k, v in state.items()}
+    normalizer = None
+    if "normalizer" in saved:
+        normalizer = (np.asarray(saved["normalizer"]["mean"]),
+                      np.asarray(saved["normalizer"]["std"]))
+    history = pd.read_csv(folder / "history.csv")
+    metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
+        if len(history) else {}
+    result = Result(program=program, history=history, metrics=metrics, state=state,
+                    trainer=trainer, normalizer=normalizer, status=manifest["status"],
+                    stopped_at=manifest.get("stopped_at"),
+                    wall_time=manifest.get("wall_time_s", 0.0))
+    return SavedRun(folder=folder, manifest=manifest, history=history, result=result)
+
+
+def _program_of(folder: Path, manifest: dict):
+    from .dsl.parser import parse
+    from .dsl.resolve import resolve
+
+    text = (folder / "spec.mlspec").read_text()
+    # Relative data paths resolve against the folder of the spec that was run.
+    spec = parse(text, str(folder / "spec.mlspec"))
+    spec = spec.model_copy(update={"path": str(Path(manifest["spec_folder"]) / "spec.mlspec")})
+    return resolve(spec)
+
+
+def resume_training(folder) -> Any:
+    """A Training that continues an interrupted run from its folder, chunk for chunk as
+    the original, so it ends with the same history as an uninterrupted run."""
+    from flax import serialization
+
+    from .runner import Training
+
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists():
+        raise RunFolderError(f"{folder} is not a run folder (no manifest.json)")
+    manifest = _read_json(folder / "manifest.json")
+    if manifest["status"] != "interrupted":
+        raise RunFolderError(f"the run in {folder} is {manifest['status']}; only an "
+                             "interrupted run can be resumed")
+    training = Training(_program_of(folder, manifest))
+    training.chunk = manifest["chunk"]
+    saved = read_state(folder / STATE_FILE)
+    training.state = serialization.from_state_dict(training.state, saved["train"])
+    training.blocks_done = manifest["blocks_done"]
+    training.wall_time = manifest.get("wall_time_s", 0.0)
+    history = pd.read_csv(folder / "history.csv")
+    if len(history):
+        rows = {c: history[c].to_numpy() for c in history.columns if c != "step"}
+        if training.trainer.early_stop is not None:
+            rows["_stopped"] = np.zeros(len(history), bool)
+        training.rows.append(rows)
+    return training
