@@ -89,9 +89,8 @@ def spec_text(result) -> str:
 def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | None = None,
              plots: bool = True) -> Path:
     """Writes the run folder for `result` (complete, interrupted or diverged)."""
-    from flax import serialization
-
     import jax
+    from flax import serialization
 
     out = prepare_folder(Path(out_dir))
     program = result.program
