@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Call", "DivergedError", "LayerCall", "Model", "Param", "Program", "Result", "Section",
-    "Setting",
+    "Setting", "compile", "load_run",
     "Spec", "SpecError", "check", "load", "parse", "resolve", "run", "__version__",
 ]
 
@@ -43,6 +43,23 @@ def run(spec, overrides=None, **kwargs) -> Result:
     from .runner import run as _run
 
     return _run(spec, overrides, **kwargs)
+
+
+def compile(spec, overrides=None):  # noqa: A001 - the verb users expect
+    """The compiled pieces of a spec: flax module, optax transformation, `init` and the
+    jitted `train` (see `mlspec.compiler.Compiled`)."""
+    from .compiler import compile_program
+
+    if not isinstance(spec, Spec):
+        spec = load(spec)
+    return compile_program(resolve(spec, overrides))
+
+
+def load_run(folder):
+    """A run folder read back as a Result (predict, history, metrics, manifest)."""
+    from .runs import load_run as _load_run
+
+    return _load_run(folder)
 
 
 def __getattr__(name: str):

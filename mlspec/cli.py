@@ -219,7 +219,7 @@ def cmd_run(args) -> int:
 def _saved(run_dir: str):
     from .runs import load_run
 
-    return load_run(run_dir).result
+    return load_run(run_dir)
 
 
 def cmd_predict(args) -> int:

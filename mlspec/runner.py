@@ -48,6 +48,8 @@ class Result:
     stopped_at: int | None = None
     """The step at which early stopping (or divergence) ended the run."""
     wall_time: float = 0.0
+    manifest: dict[str, Any] | None = field(default=None, repr=False)
+    """For a run read back from its folder: its manifest.json."""
 
     @property
     def params(self):

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,9 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, mode) as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; files are the user's to share
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -130,16 +132,6 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
     return out
 
 
-@dataclass
-class SavedRun:
-    """A run folder read back: its spec, manifest, history and trained state."""
-
-    folder: Path
-    manifest: dict[str, Any]
-    history: pd.DataFrame
-    result: Any
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -166,8 +158,9 @@ def read_state(path: Path) -> dict:
     return state
 
 
-def load_run(folder) -> SavedRun:
-    """Reads a run folder back into a Result that can predict and evaluate."""
+def load_run(folder) -> Any:
+    """Reads a run folder back into a Result that can predict and evaluate; its
+    `manifest` says how the run went."""
     from flax import serialization
 
     from .runner import Result
@@ -201,8 +194,8 @@ def load_run(folder) -> SavedRun:
     result = Result(program=program, history=history, metrics=metrics, state=state,
                     trainer=trainer, normalizer=normalizer, status=manifest["status"],
                     stopped_at=manifest.get("stopped_at"),
-                    wall_time=manifest.get("wall_time_s", 0.0))
-    return SavedRun(folder=folder, manifest=manifest, history=history, result=result)
+                    wall_time=manifest.get("wall_time_s", 0.0), manifest=manifest)
+    return result
 
 
 def _program_of(folder: Path, manifest: dict):

@@ -99,7 +99,7 @@ def test_predict_on_a_csv_matches_python(tmp_path):
     names = result.program.data.info.class_names
     assert list(from_cli) == [names[i] for i in ids]
     assert set(from_cli) <= {"setosa", "versicolor", "virginica"}
-    loaded = load_run(out).result
+    loaded = load_run(out)
     np.testing.assert_array_equal(loaded.predict(frame.drop(columns="species").to_numpy()),
                                   ids)
 
@@ -123,7 +123,7 @@ def test_sigint_writes_an_interrupted_folder_and_resume_matches(tmp_path):
     history = pd.read_csv(interrupted / "history.csv")
     assert len(history) > 0 and np.isfinite(history.drop(columns="step").to_numpy()).all()
     json.loads((interrupted / "metrics.json").read_text())
-    assert load_run(interrupted).result.params is not None
+    assert load_run(interrupted).params is not None
     resumed = cli("run", "--resume", interrupted, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     whole = tmp_path / "whole"

@@ -106,3 +106,15 @@ def test_dropout_and_batch_norm_train():
     result = run(text, **{"train.steps": 60, "train.batch": 32})
     loss = result.history["train.loss"]
     assert np.isfinite(loss).all() and loss.iloc[-1] < loss.iloc[0]
+
+
+def test_compiled_pieces_reproduce_run():
+    compiled = mlspec.compile(mlspec.parse(BASE), {"train.steps": 12, "train.eval_every": 4})
+    assert type(compiled.module).__name__ == "Stack"
+    state, rows = compiled.train(compiled.init())
+    assert int(state["step"]) == 12 and len(rows["train.loss"]) == 4
+    result = run(**{"train.steps": 12, "train.eval_every": 4})
+    np.testing.assert_allclose(rows["valid.loss"], result.history["valid.loss"], rtol=1e-6)
+    x = np.zeros((3, 4), np.float32)
+    out = compiled.module.apply({"params": state["params"]}, x)
+    assert out.shape == (3, 3)
