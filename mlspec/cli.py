@@ -288,11 +288,17 @@ def cmd_summary(args) -> int:
     total = sum(count for depth, _, _, count in rows if depth == 0)
     table.add_section()
     table.add_row("total", "", f"{total:,} ({total * 4:,} bytes as float32)")
+    if args.optimizer_state and program.train is not None:
+        from .summary import optimizer_state_bytes
+
+        table.add_row(f"optimizer state ({program.train.optimizer.name})", "",
+                      f"{optimizer_state_bytes(program):,} bytes")
     Console().print(table)
     return 0
 
 
 def cmd_export(args) -> int:
+    from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
 
     try:
@@ -300,7 +306,10 @@ def cmd_export(args) -> int:
     except SpecError as exc:
         _err(exc.render())
         return EXIT_SPEC_ERROR
-    print(program.model_dump_json(indent=2))
+    if args.program:
+        print(program.model_dump_json(indent=2))
+    else:  # the spec IR, every default filled in: loadable wherever a .mlspec is
+        print(resolved_spec(program).model_dump_json(indent=2, exclude_none=True))
     return 0
 
 
@@ -362,12 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="layers, output shapes and parameter counts")
     p.add_argument("file")
+    p.add_argument("--optimizer-state", action="store_true",
+                   help="also the bytes of the optimizer state (imports jax to ask optax)")
     p.set_defaults(fn=cmd_summary)
 
-    p = sub.add_parser("export", help="the validated program as JSON")
+    p = sub.add_parser("export", help="the validated spec as JSON")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", default=True,
-                   help="JSON output (the only format)")
+                   help="the spec IR in JSON, defaults filled in (the default)")
+    p.add_argument("--program", action="store_true",
+                   help="the typed program instead: catalogue entries, shapes, data facts")
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("schema", help="the JSON Schema of the spec IR")

@@ -67,7 +67,7 @@ def test_run_hill_writes_history_and_metrics(tmp_path):
     assert metrics["steps"] == 300
     assert "valid" in result.stdout and "accuracy" in result.stdout
     assert (out / "spec.mlspec").read_text().startswith("# hill.mlspec")
-    assert (out / "params.msgpack").stat().st_size > 0
+    assert (out / "state.msgpack").stat().st_size > 0
 
 
 def test_run_default_folder_is_numbered_not_overwritten(tmp_path, write_spec):
@@ -104,12 +104,31 @@ def test_summary_counts_parameters():
     assert "total" in result.stdout and "12 (48 bytes" in result.stdout
 
 
-def test_export_and_schema_are_json():
-    exported = json.loads(mlspec("export", "specs/hill.mlspec", "--json").stdout)
-    assert exported["model"]["layers"][0] == {"kind": "dense", "features": 2, "use_bias": True}
-    assert exported["train"]["optimizer"]["name"] == "rmsprop"
+def test_export_and_schema_are_json(tmp_path):
+    exported = mlspec("export", "specs/hill.mlspec", "--json").stdout
+    spec = json.loads(exported)
+    assert spec["model"]["layers"][0]["name"] == "dense"
+    path = tmp_path / "hill.json"
+    path.write_text(exported)
+    assert mlspec("check", path).returncode == 0  # JSON goes wherever .mlspec goes
+    run = mlspec("run", path, "--set", "train.steps=5", "--out", tmp_path / "r", "--quiet")
+    assert run.returncode == 0, run.stderr
+    program = json.loads(mlspec("export", "specs/hill.mlspec", "--program").stdout)
+    assert program["model"]["layers"][0] == {"kind": "dense", "features": 2, "use_bias": True}
+    assert program["train"]["optimizer"]["name"] == "rmsprop"
     schema = json.loads(mlspec("schema").stdout)
     assert schema["title"] == "Spec"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": {"name": 3}}')
+    result = mlspec("check", bad)
+    assert result.returncode == 2 and "model.name" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_summary_can_size_the_optimizer_state():
+    result = mlspec("summary", "specs/hill.mlspec", "--optimizer-state")
+    assert "optimizer state (rmsprop)" in result.stdout
+    assert "48 bytes" in result.stdout.split("optimizer state")[1]  # one slot per param
 
 
 def test_check_resolved_fills_in_defaults():

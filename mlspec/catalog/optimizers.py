@@ -9,8 +9,12 @@ brings its new optimizers with it.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
+import hashlib
 import importlib.util
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -89,10 +93,43 @@ def _imported_names(path: Path, module_suffix: str) -> list[str]:
             and (node.module or "").endswith(module_suffix) for a in node.names]
 
 
+def _cache_file(root: Path) -> Path:
+    """Where the catalogue read from this optax installation is kept between runs."""
+    stamp = "-".join(str(int((root / f).stat().st_mtime_ns)) for f in (
+        "__init__.py", "_src/alias.py", "schedules/_schedule.py"))
+    key = hashlib.sha256(f"{root}:{stamp}:{_CACHE_VERSION}".encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mlspec" / f"optax-catalogue-{key}.json"
+
+
+_CACHE_VERSION = 1
+
+
 @functools.cache
 def optax_catalogue() -> dict[str, OptaxFunction]:
-    """Optimizer aliases and schedules that `optax` exports, by name."""
+    """Optimizer aliases and schedules that `optax` exports, by name (read from optax's
+    source once per installation, then from a small cache file)."""
     root = _optax_root()
+    cache = _cache_file(root)
+    try:
+        raw = json.loads(cache.read_text())
+        return {name: OptaxFunction(name=f["name"], kind=f["kind"], summary=f["summary"],
+                                    arguments=tuple(OptaxArgument(**a) for a in f["arguments"]))
+                for name, f in raw.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    catalogue = _read_optax(root)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({n: dataclasses.asdict(f) for n, f in catalogue.items()}))
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home: read optax's source each time
+        pass
+    return catalogue
+
+
+def _read_optax(root: Path) -> dict[str, OptaxFunction]:
     catalogue: dict[str, OptaxFunction] = {}
     aliases = _functions(root / "_src" / "alias.py")
     for name in _imported_names(root / "__init__.py", "_src.alias"):

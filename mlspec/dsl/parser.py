@@ -16,7 +16,7 @@ from lark.exceptions import (
 )
 
 from . import ir
-from .errors import ErrorCollector, Span, SpecError, remember_source
+from .errors import Diagnostic, ErrorCollector, Span, SpecError, remember_source
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
@@ -273,10 +273,28 @@ def parse_expr(text: str, file: str = "<value>") -> ir.Expr:
 
 
 def load(path: str | Path) -> ir.Spec:
-    """Reads and parses a .mlspec file."""
+    """Reads a .mlspec file, or a spec in JSON (as `mlspec export --json` writes it)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise SpecError.at(None, f"cannot read spec '{path}': {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".json":
+        return parse_json(text, str(path))
     return parse(text, str(path))
+
+
+def parse_json(text: str, file: str = "<json>") -> ir.Spec:
+    """A spec IR in JSON; its mistakes are reported with their place in the JSON."""
+    from pydantic import ValidationError
+
+    try:
+        spec = ir.Spec.model_validate_json(text)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "the spec"
+            messages.append(Diagnostic(message=f"{file}: {where}: {err['msg']}"))
+        raise SpecError(messages) from None
+    path = None if file.startswith("<") else file
+    return spec.model_copy(update={"path": path})
