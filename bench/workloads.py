@@ -249,6 +249,7 @@ def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
     pass (`has_aux`), valid from `model.apply` (what mlspec does); "none": no metrics in
     the scan. All three evaluate the final params on train and valid after the scan."""
     import jax
+    import optax
     from jax import lax
 
     stats = make_stats(loss_of, predict, extra=True)
@@ -267,7 +268,7 @@ def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
             params, opt_state = carry
             (_, logits), grads = grad_fn(params, train_x, train_y)
             updates, opt_state = tx.update(grads, opt_state, params)
-            new_params = optax_apply(params, updates)
+            new_params = optax.apply_updates(params, updates)
             if metrics == "none":
                 return (new_params, opt_state), None
             if metrics == "aux":
@@ -285,12 +286,6 @@ def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
     return train
 
 
-def optax_apply(params, updates):
-    import optax
-
-    return optax.apply_updates(params, updates)
-
-
 # ------------------------------------------------------------- hand-written: minibatch W3
 
 
@@ -300,6 +295,7 @@ def make_minibatch(model, tx, loss_of, predict, epochs: int, batch: int, eval_ev
     full train and valid sets every `eval_every` steps (`lax.cond`) and at the end."""
     import jax
     import jax.numpy as jnp
+    import optax
     from jax import lax
 
     stats = make_stats(loss_of, predict, extra=False)
@@ -330,7 +326,7 @@ def make_minibatch(model, tx, loss_of, predict, epochs: int, batch: int, eval_ev
             updates, opt_state = tx.update(grads, opt_state, params)
             row = lax.cond(t % eval_every == 0, lambda p: evaluate_both(p, *both), no_eval,
                            params)
-            return (optax_apply(params, updates), opt_state), row
+            return (optax.apply_updates(params, updates), opt_state), row
 
         (params, _), history = lax.scan(update, (params, tx.init(params)),
                                         jnp.arange(epochs * per_epoch))
@@ -364,7 +360,7 @@ def make_lbfgs(model, loss_of, predict, steps: int):
             value, grad = value_and_grad(params, state=state)
             updates, state = tx.update(grad, state, params, value=value, grad=grad,
                                        value_fn=loss_fn)
-            return (optax_apply(params, updates), state), row
+            return (optax.apply_updates(params, updates), state), row
 
         (params, _), history = lax.scan(update, (params, tx.init(params)), None,
                                         length=steps)

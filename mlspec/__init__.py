@@ -31,8 +31,14 @@ __all__ = [
 
 
 def check(spec: Spec) -> Program:
-    """Validates a spec without training; raises SpecError listing every mistake."""
-    return resolve(spec)
+    """Validates a spec (every member of its sweep too) without training; raises
+    SpecError listing every mistake."""
+    from .sweep import expand
+
+    program = resolve(spec)
+    if spec.sweep is not None:
+        expand(spec)
+    return program
 
 
 def run(spec, overrides=None, **kwargs) -> Result:

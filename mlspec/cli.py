@@ -35,10 +35,15 @@ def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
 
+    from .sweep import expand
+
     status = 0
     for path in args.files:
         try:
-            program = resolve(_load(path))
+            spec = _load(path)
+            program = resolve(spec)
+            if spec.sweep is not None:
+                expand(spec)  # every member of the grid must be valid too
         except SpecError as exc:
             _err(exc.render())
             status = EXIT_SPEC_ERROR
@@ -159,14 +164,17 @@ def cmd_run(args) -> int:
         else:
             if not args.file:
                 raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
-            from .dsl.resolve import resolve
+            from .sweep import expand
 
-            program = resolve(_load(args.file), _parse_sets(args.set))
+            members = expand(_load(args.file), _parse_sets(args.set))
+            program = members[0].program
             if program.data is None or program.train is None:
                 missing = "data" if program.data is None else "train"
                 raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
             out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
             prepare_folder(out)
+            if len(members) > 1 or members[0].settings:
+                return _run_members(members, out, console, args.quiet)
             training = Training(program, updates=PROGRESS_UPDATES)
     except SpecError as exc:
         _err(exc.render())
@@ -212,6 +220,40 @@ def cmd_run(args) -> int:
         Console().print(_metrics_table(result.metrics_by_split()))
         if result.status == "early_stopped":
             print(f"early stopping at step {result.stopped_at}")
+        print(f"wrote {out}/")
+    return 0
+
+
+def _run_members(members, out: Path, console, quiet: bool) -> int:
+    """Seeds or a sweep: each group of members sharing a shape trains as one program."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .runner import Training, combine
+    from .runs import save_run
+    from .sweep import groups
+
+    results = []
+    shapes = groups(members)
+    for i, group in enumerate(shapes, 1):
+        training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
+        label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
+        with _Progress(console, training.schedule.total, label) as bar:
+            training.run(on_progress=bar.update)
+        results.extend(training.member_results())
+    result = combine(results)
+    save_run(result, out)
+    if not quiet:
+        keys = list(result.members[0].settings)
+        metric_keys = [k for k in result.members[0].metrics if "." in k]
+        table = Table(title=f"{len(members)} runs in {len(shapes)} compiled program(s), "
+                            "best first")
+        for key in keys + metric_keys:
+            table.add_column(key, justify="right")
+        for member in result.members:
+            table.add_row(*[str(member.settings[k]) for k in keys],
+                          *[f"{member.metrics[k]:.4f}" for k in metric_keys])
+        Console().print(table)
         print(f"wrote {out}/")
     return 0
 

@@ -124,7 +124,8 @@ def plot_hidden_units(result, x: np.ndarray, path: Path) -> Path | None:
 
 def draw_all(result, out: Path) -> list[Path]:
     """Every plot that fits the run; returns the files written."""
-    written = [plot_history(result.history, out / "history.png")]
+    best = result.members[0] if result.members else result  # a sweep: its best member
+    written = [plot_history(best.history, out / "history.png")]
     if tuple(result.program.model.input_shape) == (2,):
         from .data.loading import load_data
 

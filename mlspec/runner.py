@@ -50,6 +50,11 @@ class Result:
     wall_time: float = 0.0
     manifest: dict[str, Any] | None = field(default=None, repr=False)
     """For a run read back from its folder: its manifest.json."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """For a member of a sweep: its swept settings."""
+    members: list[Result] = field(default_factory=list, repr=False)
+    """For seeds or a sweep: every member's Result, best first; this Result is the best
+    member's, with the history of all members (a column per swept setting)."""
 
     @property
     def params(self):
@@ -117,7 +122,11 @@ def _chunk_size(blocks: int, updates: int) -> int:
 class Training:
     """One training run, advanced chunk by chunk; its state can be saved and resumed."""
 
-    def __init__(self, program: Program, *, updates: int = 1):
+    def __init__(self, program: Program, *, updates: int = 1,
+                 members: list | None = None):
+        """`members` (from `mlspec.sweep`): programs that share `program`'s structure and
+        train together, vmapped; each keeps its own seed, hyperparameters and weights."""
+        import jax
         import jax.numpy as jnp
 
         from .compiler.trainer import Trainer
@@ -132,12 +141,21 @@ class Training:
         except DataError as exc:
             raise SpecError.at(None, str(exc)) from None
         self.program = program
-        self.trainer = Trainer(program, len(self.dataset["train"][0]))
+        self.members = members or []
+        self.multi = len(self.members) > 1
+        n_train = len(self.dataset["train"][0])
+        self.trainer = Trainer(program, n_train, inject=self.multi)
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
         self.data = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in
                      self.dataset.splits.items() if split in ("train", "valid")}
-        self.state = self.trainer.init(program.train.seed, self.data["train"][0])
+        x = self.data["train"][0]
+        if self.multi:
+            states = [Trainer(m.program, n_train, inject=True).init(m.program.train.seed, x)
+                      for m in self.members]
+            self.state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+        else:
+            self.state = self.trainer.init(program.train.seed, x)
         schedule = self.trainer.schedule
         self.chunk = _chunk_size(schedule.blocks, updates)
         self.blocks_done = 0
@@ -165,16 +183,25 @@ class Training:
     def latest(self) -> dict[str, float]:
         if not self.rows:
             return {}
-        return {k: float(v[-1]) for k, v in self.rows[-1].items() if not k.startswith("_")}
+        return {k: float(np.asarray(v)[..., -1].min()) for k, v in self.rows[-1].items()
+                if not k.startswith("_")}
 
     # ---- advancing
 
-    def _jit(self, name: str):
+    def _jit(self, name: str, count: int):
+        """The jitted (and, for members, vmapped) `Trainer.run_blocks` or `finish`."""
         import jax
 
-        if name not in self._compiled:
-            self._compiled[name] = jax.jit(getattr(self.trainer, name), static_argnums=2)
-        return self._compiled[name]
+        key = (name, count)
+        if key not in self._compiled:
+            fn = getattr(self.trainer, name)
+
+            def call(state, data):
+                return fn(state, data, count)
+
+            self._compiled[key] = jax.jit(jax.vmap(call, in_axes=(0, None)) if self.multi
+                                          else call)
+        return self._compiled[key]
 
     def advance(self) -> None:
         """Runs the next chunk of blocks, or the final steps and evaluation."""
@@ -184,18 +211,23 @@ class Training:
         blocks = self.schedule.blocks
         if self.blocks_done < blocks:
             n = min(self.chunk, blocks - self.blocks_done)
-            self.state, rows = self._jit("run_blocks")(self.state, self.data, n)
+            self.state, rows = self._jit("run_blocks", n)(self.state, self.data)
             self.blocks_done += n
             final = False
         else:
-            self.state, rows = self._jit("finish")(self.state, self.data,
-                                                  self.schedule.remainder)
+            self.state, rows = self._jit("finish", self.schedule.remainder)(self.state,
+                                                                            self.data)
             final = True
         self.rows.append(jax.device_get(rows))
         self.wall_time += time.perf_counter() - started
         self._check_rows(final)
 
     def _check_rows(self, final: bool) -> None:
+        if self.multi:  # members run on together; each one's NaNs stay in its history
+            stopped = self.trainer.early_stop is not None and bool(
+                np.asarray(self.state["stop"]["stopped"]).all())
+            self.status = "early_stopped" if stopped else "completed" if final else None
+            return
         rows = self.rows[-1]
         before = sum(len(r["train.loss"]) for r in self.rows[:-1])
         losses = np.stack([v for k, v in rows.items() if k.endswith(".loss")])
@@ -231,24 +263,57 @@ class Training:
 
     # ---- results
 
-    def history(self) -> pd.DataFrame:
+    def history(self, member: int | None = None) -> pd.DataFrame:
+        """The rows so far; for members, one block of rows per member, with the swept
+        settings as columns (`seed` for `seeds = N`)."""
         trainer = self.trainer
         order = [f"{split}.{m}" for split in self.data for m in trainer.split_metrics]
         order += trainer.training_metrics
         if not self.rows:
             return pd.DataFrame(columns=["step", *order])
-        columns = {k: np.concatenate([r[k] for r in self.rows]) for k in self.rows[0]}
+        if self.multi and member is None:
+            return pd.concat([self.history(m) for m in range(len(self.members))],
+                             ignore_index=True)
+        columns = {k: np.concatenate([np.asarray(r[k]) if member is None
+                                      else np.asarray(r[k])[member] for r in self.rows])
+                   for k in self.rows[0]}
         n = len(columns["train.loss"])
         history = pd.DataFrame({"step": self.row_steps()[:n],
                                 **{k: columns[k].astype(np.float64) for k in order}})
         if "_stopped" in columns:  # rows after an early stop repeat the stopped model
             history = history[~columns["_stopped"]].reset_index(drop=True)
+        if member is not None:
+            settings = self.members[member].settings
+            for i, (key, value) in enumerate(settings.items()):
+                name = "seed" if key == "train.seed" else key
+                history.insert(i, name, [value] * len(history))
         return history
+
+    def member_results(self) -> list[Result]:
+        """One Result per member (for a single run, the run's own)."""
+        import jax
+
+        if not self.multi:
+            return [self.result()]
+        results = []
+        for i, member in enumerate(self.members):
+            state = jax.tree.map(lambda leaf: leaf[i], self.state)
+            single = Training.__new__(Training)
+            single.__dict__.update(self.__dict__)
+            single.__dict__.update(state=state, multi=False, members=[], program=member.program,
+                                   rows=[{k: np.asarray(v)[i] for k, v in r.items()}
+                                         for r in self.rows])
+            result = single.result()
+            result.settings = member.settings
+            results.append(result)
+        return results
 
     def result(self) -> Result:
         import jax
         import jax.numpy as jnp
 
+        if self.multi:
+            return combine(self.member_results())
         history = self.history()
         metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
             if len(history) else {}
@@ -263,6 +328,36 @@ class Training:
                       state=self.state, trainer=self.trainer, normalizer=normalizer,
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
                       wall_time=self.wall_time)
+
+
+def _rank_key(result: Result) -> tuple:
+    """Best first: by the first valid metric (or the train loss), in its direction."""
+    metrics = result.metrics
+    valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
+    key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
+    value = metrics.get(key, float("nan"))
+    higher_is_better = key.rpartition(".")[2] in HIGHER_IS_BETTER
+    value = -value if higher_is_better else value
+    return (np.isnan(value), value)
+
+
+HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
+
+
+def combine(results: list[Result]) -> Result:
+    """The results of members as one: the best member's, carrying all histories."""
+    ranked = sorted(results, key=_rank_key)
+    best = ranked[0]
+    history = pd.concat([r.history.assign(**{("seed" if k == "train.seed" else k): v
+                                             for k, v in r.settings.items()})
+                         [list(dict.fromkeys(["seed" if k == "train.seed" else k
+                                              for k in r.settings] + list(r.history.columns)))]
+                         for r in results], ignore_index=True)
+    return Result(program=best.program, history=history, metrics=best.metrics,
+                  state=best.state, trainer=best.trainer, normalizer=best.normalizer,
+                  status=best.status, stopped_at=best.stopped_at,
+                  wall_time=sum(r.wall_time for r in results), settings=best.settings,
+                  members=ranked)
 
 
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
@@ -281,8 +376,17 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
         SpecError: a mistake in the spec or its data.
         DivergedError: the loss became NaN or infinite; `.result` has the run so far.
     """
-    program = resolve(_as_spec(spec), overrides)
-    return train_program(program, on_progress=on_progress, updates=updates)
+    from .sweep import expand, groups
+
+    members = expand(_as_spec(spec), overrides)
+    if len(members) == 1 and not members[0].settings:
+        return train_program(members[0].program, on_progress=on_progress, updates=updates)
+    results = []
+    for group in groups(members):
+        training = Training(group[0].program, updates=updates, members=group)
+        training.run(on_progress)
+        results.extend(training.member_results())
+    return combine(results)
 
 
 def train_program(program: Program, *, on_progress=None, updates: int = 1) -> Result:

@@ -100,6 +100,10 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
     summary = {"model": program.name, **result.metrics_by_split(),
                "steps": result.steps_done, "status": result.status,
                "stopped_at": result.stopped_at}
+    if result.members:  # seeds or a sweep: every member, best first
+        summary["best"] = result.settings
+        summary["members"] = [{"settings": m.settings, **m.metrics_by_split(),
+                               "status": m.status} for m in result.members]
     atomic_write(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     text = spec_text(result)
     atomic_write(out / "spec.mlspec", text)

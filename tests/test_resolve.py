@@ -124,11 +124,11 @@ def test_imported_file_may_not_hold_a_model(tmp_path):
 
 
 def test_not_yet_supported_constructs_say_so_at_their_place():
-    text = BASE + "sweep {\n    lr = [0.1, 0.2]\n}\n"
+    text = BASE.replace("    steps     = 20\n", "    steps     = 20\n    devices   = 4\n")
     with pytest.raises(SpecError) as info:
         mlspec.resolve(mlspec.parse(text, "s.mlspec"))
-    assert "the sweep section is not supported yet" in str(info.value)
-    assert [(d.span.line, d.span.column) for d in info.value.diagnostics] == [(21, 1)]
+    assert "training on several devices is not supported yet" in str(info.value)
+    assert [(d.span.line, d.span.column) for d in info.value.diagnostics] == [(20, 5)]
 
 
 def test_python_api_run_with_overrides():

@@ -166,6 +166,22 @@ class OptaxCall(ir.Node):
 
         return getattr(optax, self.name)(**{k: value(v) for k, v in self.arguments.items()})
 
+    def numeric_arguments(self) -> dict[str, float]:
+        """The plain-number arguments: those a sweep can vary inside one program."""
+        return {k: v for k, v in self.arguments.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def build_injected(self):
+        """The optimizer with its numeric hyperparameters in its state
+        (`optax.inject_hyperparams`); everything else stays fixed."""
+        import optax
+
+        built = {k: (v.build() if isinstance(v, OptaxCall) else v)
+                 for k, v in self.arguments.items()}
+        static = [k for k in built if k not in self.numeric_arguments()]
+        factory = optax.inject_hyperparams(getattr(optax, self.name), static_args=static)
+        return factory(**built)
+
 
 def _is_pairs(value: Any) -> bool:
     return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2

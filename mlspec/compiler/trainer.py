@@ -24,9 +24,12 @@ State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
 
 
-def build_optimizer(program: Program) -> optax.GradientTransformation:
+def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTransformation:
+    """The optax transformation. With `inject`, the optimizer's numeric hyperparameters
+    live in its state (`optax.inject_hyperparams`), so members of a sweep that differ only
+    in them can share one compiled program, vmapped over their states."""
     train = program.train
-    tx = train.optimizer.build()
+    tx = train.optimizer.build_injected() if inject else train.optimizer.build()
     if train.clip_by_global_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(train.clip_by_global_norm), tx)
     return tx
@@ -67,14 +70,15 @@ class Trainer:
     """The compiled pieces of a program: flax module, optax transformation, and the pure
     functions that initialise and train a state."""
 
-    def __init__(self, program: Program, n_train: int):
+    def __init__(self, program: Program, n_train: int, inject: bool = False):
         self.program = program
         self.n_train = n_train
         self.module = build_module(program.model)
-        self.tx = build_optimizer(program)
+        self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
         train = program.train
-        self.terms = [(t.weight, t.loss) for t in train.loss]
+        self.terms = [t.loss for t in train.loss]
+        self.weights = [t.weight for t in train.loss]
         self.data_loss = train.data_loss
         self.split_metrics = ["loss"] + [m for m in train.metrics
                                          if m != "loss" and METRICS.get(m).scope == "split"]
@@ -95,6 +99,8 @@ class Trainer:
             "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
+            # in the state, so that sweep members may differ in them
+            "loss_weights": jnp.asarray(self.weights, jnp.float32),
         }
         if self.schedule.batch is not None:  # the current epoch's order of train rows
             state["order"] = self._epoch_order(shuffle_key, 0, self.n_train)
@@ -113,9 +119,10 @@ class Trainer:
                                 rngs={"dropout": rng} if rng is not None else None)
         return out, model_state
 
-    def objective(self, params, model_state, x, y, train: bool, rng=None):
+    def objective(self, params, model_state, x, y, train: bool, rng=None, weights=None):
         out, new_model_state = self.apply(params, model_state, x, train, rng)
-        loss = sum(w * term.value(out, y, params) for w, term in self.terms)
+        weights = self.weights if weights is None else weights
+        loss = sum(weights[i] * term.value(out, y, params) for i, term in enumerate(self.terms))
         return loss, (out, new_model_state)
 
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
@@ -123,7 +130,8 @@ class Trainer:
         return {name: METRICS.get(name).fn(inputs) for name in self.split_metrics}
 
     def evaluate(self, state: State, x, y) -> dict[str, jax.Array]:
-        loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False)
+        loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False,
+                                        weights=state.get("loss_weights"))
         return self.metrics_of(out, y, loss)
 
     def _epoch_order(self, shuffle_key, epoch, n: int):
@@ -150,13 +158,14 @@ class Trainer:
         state, x, y = self._batch(state, data)
         rng = jax.random.fold_in(state["dropout_key"], state["step"])
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
+        weights = state["loss_weights"]
         (loss, (out, model_state)), grads = grad_fn(state["params"], state["model_state"],
-                                                    x, y, True, rng)
+                                                    x, y, True, rng, weights)
         extra = {}
         if isinstance(self.tx, optax.GradientTransformationExtraArgs):
             # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
             extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
-                p, state["model_state"], x, y, True, rng)[0]}
+                p, state["model_state"], x, y, True, rng, weights)[0]}
         updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
                                             **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
@@ -186,7 +195,8 @@ class Trainer:
             if seen is None:
                 x, y = data["train"]
                 seen = {"grads": jax.grad(lambda p: self.objective(
-                    p, state["model_state"], x, y, False)[0])(state["params"])}
+                    p, state["model_state"], x, y, False, weights=state["loss_weights"])[0])(
+                    state["params"])}
             inputs = TrainingInputs(params=state["params"], grads=seen["grads"])
             row.update({m: METRICS.get(m).fn(inputs) for m in self.training_metrics})
         return row

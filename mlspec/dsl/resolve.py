@@ -544,7 +544,8 @@ def _not_yet(section: ir.Section | None, key: str, ok, errors: ErrorCollector, w
 
 def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
     """Validates a spec and returns its typed program; raises SpecError listing every
-    mistake found."""
+    mistake found. A `sweep` section is left to `mlspec.sweep.expand`, which resolves
+    every member."""
     errors = ErrorCollector()
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
@@ -580,10 +581,7 @@ def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Progra
             errors.extend(exc)
     if train is not None and data is not None and out_shape is not None:
         check_task(train, spec.train, data.info, out_shape, data.splits, errors)
-    _not_yet(spec.train, "seeds", lambda v: v == 1, errors, "training several seeds at once")
     _not_yet(spec.train, "devices", lambda v: v == 1, errors, "training on several devices")
-    if spec.sweep is not None:
-        errors.add(spec.sweep.span, f"the sweep section {NOT_YET}")
     errors.raise_if_any()
     return Program(
         model=ModelProgram(name=model.name, input_shape=input_shape, layers=layers,

@@ -1,7 +1,7 @@
 """Where mlspec's time goes, program by program, next to the hand-written program.
 
-    python bench/profile.py                # W1, W1b, W3
-    python bench/profile.py --only W3 --reps 3 --quick
+    python bench/programs.py                # W1, W1b, W3
+    python bench/programs.py --only W3 --reps 3 --quick
 
 In one process, for each workload: builds mlspec's Trainer (as `mlspec.run` does) and the
 hand-written training function, then, `--reps` times and alternating, times

@@ -1,0 +1,101 @@
+"""Many runs in one program: `seeds = N` and the sweep grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlspec
+from mlspec.dsl.errors import SpecError
+from mlspec.sweep import expand, groups
+
+BASE = """
+param lr = 0.01
+param hidden = 4
+model net {
+    dense(hidden) -> sigmoid
+    dense(2)
+}
+data {
+    train = hill(n=500, seed=0)
+    valid = hill(n=200, seed=1)
+}
+train {
+    loss       = softmax_cross_entropy + 1e-3 * l2
+    optimizer  = rmsprop(learning_rate=lr)
+    steps      = 60
+    eval_every = 20
+    metrics    = [accuracy]
+}
+"""
+
+
+def assert_same_history(member, single):
+    """Equal to float tolerance: vmapping reorders float sums (by about 1e-7), which
+    rmsprop's division by small gradient averages can grow to about 1e-4 over 60 steps,
+    and a point near the boundary may flip a prediction (1/200 of accuracy)."""
+    assert list(member.history["step"]) == list(single.history["step"])
+    for column in single.history.columns.drop("step"):
+        tolerance = {"rtol": 1e-3} if column.endswith("loss") else {"atol": 0.011}
+        np.testing.assert_allclose(member.history[column], single.history[column],
+                                   **tolerance, err_msg=column)
+
+
+def test_seeds_train_together_and_match_single_runs():
+    spec = mlspec.parse(BASE.replace("    steps      = 60", "    steps      = 60\n"
+                                     "    seeds      = 8\n    seed       = 3"))
+    members = expand(spec)
+    assert [m.settings for m in members] == [{"train.seed": s} for s in range(3, 11)]
+    assert len(groups(members)) == 1, "seeds share one compiled program"
+    result = mlspec.run(spec)
+    assert sorted(result.history["seed"].unique()) == list(range(3, 11))
+    assert len(result.history) == 8 * 4
+    for member in result.members[:3]:
+        single = mlspec.run(spec, {"train.seeds": 1,
+                                   "train.seed": member.settings["train.seed"]})
+        assert_same_history(member, single)
+
+
+def test_a_3x3_sweep_is_one_program_and_member_equals_single_run():
+    spec = mlspec.parse(BASE + "sweep {\n    lr = [0.003, 0.01, 0.03]\n"
+                               "    train.seed = [0, 1, 2]\n}\n")
+    members = expand(spec)
+    assert len(members) == 9 and len(groups(members)) == 1
+    result = mlspec.run(spec)
+    assert {"lr", "seed"} <= set(result.history.columns)
+    accuracies = [m.metrics["valid.accuracy"] for m in result.members]
+    assert accuracies == sorted(accuracies, reverse=True), "best first"
+    base = spec.model_copy(update={"sweep": None})
+    for member in (result.members[0], result.members[-1]):
+        single = mlspec.run(base, {"lr": member.settings["lr"],
+                                   "train.seed": member.settings["train.seed"]})
+        assert_same_history(member, single)
+
+
+def test_loss_weights_sweep_in_one_program():
+    spec = mlspec.parse(BASE.replace("1e-3 * l2", "w * l2").replace(
+        "param lr = 0.01", "param lr = 0.01\nparam w = 0.0") + "sweep {\n    w = [0.0, 0.1]\n}\n")
+    members = expand(spec)
+    assert len(groups(members)) == 1
+    result = mlspec.run(spec)
+    single = mlspec.run(spec.model_copy(update={"sweep": None}), {"w": 0.1})
+    member = next(m for m in result.members if m.settings["w"] == 0.1)
+    assert_same_history(member, single)
+
+
+def test_widths_compile_one_program_each():
+    spec = mlspec.parse(BASE + "sweep {\n    hidden = [2, 4, 8]\n    lr = [0.01, 0.03]\n}\n")
+    members = expand(spec)
+    assert len(members) == 6
+    assert [len(g) for g in groups(members)] == [2, 2, 2]
+    result = mlspec.run(spec)
+    assert sorted(result.history["hidden"].unique()) == [2, 4, 8]
+
+
+def test_unknown_sweep_key_is_reported_at_its_place():
+    spec = mlspec.parse(BASE + "sweep {\n    lrr = [0.1]\n}\n", "s.mlspec")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(spec)
+    diagnostic = info.value.diagnostics[0]
+    assert "did you mean 'lr'?" in diagnostic.message
+    assert (diagnostic.span.line, diagnostic.span.column) == (20, 5)
