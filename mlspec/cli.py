@@ -34,7 +34,6 @@ def _load(path: str):
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
-
     from .sweep import expand
 
     status = 0

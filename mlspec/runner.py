@@ -18,7 +18,6 @@ from .dsl import ir
 from .dsl.errors import SpecError
 from .dsl.parser import load
 from .dsl.program import Program
-from .dsl.resolve import resolve
 
 Status = str  # "completed", "early_stopped", "interrupted" or "diverged"
 
