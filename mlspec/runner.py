@@ -106,6 +106,23 @@ def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
     return load(spec)
 
 
+def _mesh(program: Program):
+    """A one-axis mesh over the local devices that `train { devices = N }` asks for."""
+    import jax
+
+    wanted = program.train.devices
+    available = jax.local_devices()
+    count = len(available) if wanted == "all" else wanted
+    if count == 1:
+        return None
+    if count > len(available):
+        raise SpecError.at(None, f"devices = {count}, but this machine has "
+                                 f"{len(available)} local device(s)")
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(available[:count]), ("batch",))
+
+
 def _chunk_size(blocks: int, updates: int) -> int:
     """Blocks per compiled chunk: about `blocks / updates`, preferring a divisor of
     `blocks` so that one compiled chunk function serves the whole run."""
@@ -146,8 +163,10 @@ class Training:
         self.trainer = Trainer(program, n_train, inject=self.multi)
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
-        self.data = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in
-                     self.dataset.splits.items() if split in ("train", "valid")}
+        self.mesh = _mesh(program)
+        self.data = {split: (self._place(x, rows=True), self._place(y, rows=True))
+                     for split, (x, y) in self.dataset.splits.items()
+                     if split in ("train", "valid")}
         x = self.data["train"][0]
         if self.multi:
             states = [Trainer(m.program, n_train, inject=True).init(m.program.train.seed, x)
@@ -155,6 +174,7 @@ class Training:
             self.state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
         else:
             self.state = self.trainer.init(program.train.seed, x)
+        self.state = self._place(self.state, rows=False)
         schedule = self.trainer.schedule
         self.chunk = _chunk_size(schedule.blocks, updates)
         self.blocks_done = 0
@@ -163,6 +183,19 @@ class Training:
         self.stopped_at: int | None = None
         self.wall_time = 0.0
         self._compiled: dict[str, Any] = {}
+
+    def _place(self, value, rows: bool):
+        """On one device as is; over several, data split along its rows (data parallel)
+        and everything else replicated."""
+        import jax
+        import jax.numpy as jnp
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        if self.mesh is None:
+            return jax.tree.map(jnp.asarray, value)
+        split = rows and len(value) % self.mesh.size == 0  # else kept whole on each device
+        spec = PartitionSpec("batch") if split else PartitionSpec()
+        return jax.device_put(value, NamedSharding(self.mesh, spec))
 
     # ---- progress
 

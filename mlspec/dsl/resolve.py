@@ -34,7 +34,6 @@ from .program import (
 
 TRAIN_KEYS = TrainProgram.argument_names()
 DATA_KEYS = ["train", "valid", "test", "source", "split_seed", "standardize"]
-NOT_YET = "is not supported yet"
 
 # ---------------------------------------------------------------------------- imports
 
@@ -533,12 +532,6 @@ def check_task(train: TrainProgram, section: ir.Section, info: DataInfo,
                                   f"{did_you_mean(stop.metric, known)}")
 
 
-def _not_yet(section: ir.Section | None, key: str, ok, errors: ErrorCollector, what: str):
-    setting = section.get(key) if section else None
-    if setting is not None and not ok(to_python(setting.value)):
-        errors.add(setting.span, f"{what} {NOT_YET}")
-
-
 # ---------------------------------------------------------------------------- program
 
 
@@ -581,7 +574,6 @@ def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Progra
             errors.extend(exc)
     if train is not None and data is not None and out_shape is not None:
         check_task(train, spec.train, data.info, out_shape, data.splits, errors)
-    _not_yet(spec.train, "devices", lambda v: v == 1, errors, "training on several devices")
     errors.raise_if_any()
     return Program(
         model=ModelProgram(name=model.name, input_shape=input_shape, layers=layers,
