@@ -106,6 +106,29 @@ def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
     return load(spec)
 
 
+_CACHE_SET = False
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache in the user's cache folder, so a second run of
+    the same spec skips compiling. MLSPEC_COMPILATION_CACHE=0 turns it off."""
+    global _CACHE_SET
+    if _CACHE_SET or os.environ.get("MLSPEC_COMPILATION_CACHE", "1") == "0":
+        return
+    import jax
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    try:
+        folder = os.path.join(base, "mlspec", "jax")
+        os.makedirs(folder, exist_ok=True)
+        if jax.config.jax_compilation_cache_dir is None:  # the user's own setting wins
+            jax.config.update("jax_compilation_cache_dir", folder)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    except OSError:
+        pass  # no writable cache folder: compile every time
+    _CACHE_SET = True
+
+
 def _mesh(program: Program):
     """A one-axis mesh over the local devices that `train { devices = N }` asks for."""
     import jax
@@ -152,6 +175,7 @@ class Training:
         if program.data is None or program.train is None:
             missing = "data" if program.data is None else "train"
             raise SpecError.at(program.model.span, f"run needs a '{missing}' section")
+        enable_compilation_cache()
         try:
             self.dataset = load_data(program.data)
         except DataError as exc:
