@@ -39,6 +39,9 @@ def _inputs() -> dict[str, np.ndarray]:
         "binary_y": binary_y,
         "class_out": (rng.standard_normal((N, C)) * 2.0).astype(np.float32),
         "class_y": class_y,
+        # two classes: the loss takes a closed form there, checked against the same reference
+        "class2_out": (rng.standard_normal((N, 2)) * 2.0).astype(np.float32),
+        "class2_y": binary_y,
     }
 
 
@@ -152,6 +155,7 @@ LOSS_TABLE = [
     ("sigmoid_bce", "sigmoid_binary_cross_entropy", {}, "binary", ref_sigmoid_bce,
      pred_sigmoid),
     ("softmax_ce", "softmax_cross_entropy", {}, "class", ref_softmax_ce, pred_softmax),
+    ("softmax_ce-2", "softmax_cross_entropy", {}, "class2", ref_softmax_ce, pred_softmax),
     ("l2", "l2", {}, "real", ref_l2, None),
     ("l1", "l1", {}, "real", ref_l1, None),
 ]
