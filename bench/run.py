@@ -4,6 +4,7 @@
     python bench/run.py --quick         # short runs, 1 repetition: a smoke test
     python bench/run.py --reps 5 --only W1,W3
     python bench/run.py --inprocess     # no subprocesses (see "Memory" below)
+    python bench/run.py --cached        # also mlspec with a warm persistent compile cache
 
 Workloads (bench/workloads.py; specs in specs/ and bench/specs/):
 
@@ -25,7 +26,7 @@ lax.scan with metrics from a separate model.apply, as in the tutorial), `hand_au
 the same, but the train metrics reuse the logits of the gradient's forward pass, as
 mlspec does; on W2 XLA merges the two identical forward passes by itself), `sklearn`
 (W2L), `keras` (Keras 3, JAX backend) and `torch` (eager), the last two only when
-importable (else a "not installed" row).
+importable (else a "not installed" row). With `--cached`, also `mlspec_cached`: see below.
 
 Method. The driver runs, for each repetition, every workload, and within it every way
 (rotating the order of the ways from one repetition to the next), each in a fresh
@@ -50,10 +51,18 @@ trivial jit (so the backend's start-up is not counted), then trains once:
 `--crosscheck` runs each jax way a second time in the same process with compilation and
 execution timed apart the usual way: `jax.jit(f).lower(*args).compile()`, then the
 compiled executable blocked on (mlspec: through its Trainer, new Trainer, new trace) and
-adds those medians as `compile2` and `train2`. jax's persistent compilation cache is not
-enabled. sklearn reports its `fit` as `train`; PyTorch its training loop; Keras its `fit`
-(compiles included) as `train` and jax's compile events over the whole worker as
-`compile`.
+adds those medians as `compile2` and `train2`. sklearn reports its `fit` as `train`;
+PyTorch its training loop; Keras its `fit` (compiles included) as `train` and jax's
+compile events over the whole worker as `compile`.
+
+Compilation cache. Every way compiles from scratch: the workers run without
+JAX_COMPILATION_CACHE_DIR and with MLSPEC_COMPILATION_CACHE=0, which turns off the
+persistent compilation cache that `mlspec.run` otherwise keeps in ~/.cache/mlspec/jax (a
+row's note says "persistent cache on" if one was active anyway). `--cached` adds the way
+`mlspec_cached`: mlspec with that cache on, in a private temporary cache folder that an
+untimed run of the same workload fills just before the timed one: what a user sees when
+running a spec again. The hand-written code could use jax's cache as well; it does not
+here, since a user following the tutorial would not.
 
 The table shows medians over the repetitions; `ratio` rows divide mlspec's medians by the
 other way's (>1: mlspec is slower or bigger). The load average is printed because this
@@ -76,6 +85,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,7 +103,9 @@ WORKLOADS: dict[str, tuple[str, list[str]]] = {
     "W3": ("MLP 256-256, 100k rows, batch 256, 2 epochs", ["mlspec", "hand", "keras", "torch"]),
 }
 OPTIONAL = {"keras": "keras", "torch": "torch"}
-JAX_WAYS = ("mlspec", "hand", "hand_aux", "keras")
+JAX_WAYS = ("mlspec", "mlspec_cached", "hand", "hand_aux", "keras")
+PAIRS = [("mlspec", "hand"), ("mlspec", "hand_aux"), ("mlspec", "sklearn"),
+         ("mlspec_cached", "hand")]
 MARK = "BENCH_RESULT "
 
 
@@ -114,8 +126,8 @@ def worker(workload: str, way: str, quick: bool, crosscheck: bool = False) -> di
 
         fn = {"keras": others.way_keras, "torch": others.way_torch}[way]
     else:
-        fn = workloads.WAYS[way]
-    if way in JAX_WAYS[:3]:
+        fn = workloads.WAYS["mlspec" if way == "mlspec_cached" else way]
+    if way in JAX_WAYS[:4]:
         import flax.linen  # noqa: F401
         import jax
         import jax.numpy as jnp
@@ -143,6 +155,10 @@ def worker(workload: str, way: str, quick: bool, crosscheck: bool = False) -> di
         out["compile_breakdown"] = timer.breakdown()
         if timer.patch_jit:
             out["train_s"] = timer.exec_s
+        import jax
+
+        if jax.config.jax_compilation_cache_dir:
+            out["note"] = (out.get("note", "") + " persistent cache on").strip()
     else:
         out = fn(workload, sizes)
     pieces = out.pop("_pieces", None)
@@ -163,10 +179,16 @@ def run_way(workload: str, way: str, quick: bool, inprocess: bool, crosscheck: b
             return {"error": f"{type(exc).__name__}: {exc}"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", workload, way]
     cmd += ["--quick"] * quick + ["--crosscheck"] * crosscheck
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    except subprocess.TimeoutExpired:
-        return {"error": "timed out after 1200 s"}
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env["MLSPEC_COMPILATION_CACHE"] = "0"
+    with tempfile.TemporaryDirectory(prefix="mlspec-bench-cache-") as cache:
+        try:
+            if way == "mlspec_cached":  # a private cache, filled by an untimed run
+                env |= {"MLSPEC_COMPILATION_CACHE": "1", "XDG_CACHE_HOME": cache}
+                subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
+        except subprocess.TimeoutExpired:
+            return {"error": "timed out after 1200 s"}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):
             return json.loads(line[len(MARK):])
@@ -206,18 +228,21 @@ def report(selected: list[str], results: dict, missing: set[str], reps: int,
              "a fresh worker process, imports included);",
              "load average (1 min) at start / end: "
              + " / ".join(f"{x:.2f}" for x in loads), ""]
-    header = f"{'workload':8} {'way':9} " + " ".join(h.rjust(n) for _, h, _, n in columns)
+    header = f"{'workload':8} {'way':13} " + " ".join(h.rjust(n) for _, h, _, n in columns)
     lines += [header + "  note", "-" * (len(header) + 6)]
     ratio_lines = []
     for w in selected:
-        for way in WORKLOADS[w][1]:
+        ways = list(WORKLOADS[w][1])
+        if (w, "mlspec_cached") in results:
+            ways.insert(1, "mlspec_cached")
+        for way in ways:
             if way in missing:
-                lines.append(f"{w:8} {way:9} not installed")
+                lines.append(f"{w:8} {way:13} not installed")
                 continue
             rs = [r for r in results.get((w, way), []) if "error" not in r]
             errors = [r["error"] for r in results.get((w, way), []) if "error" in r]
             if not rs:
-                lines.append(f"{w:8} {way:9} ERROR {errors[0] if errors else '?'}")
+                lines.append(f"{w:8} {way:13} ERROR {errors[0] if errors else '?'}")
                 continue
             note = rs[-1].get("note", "")
             if any(abs(r["check_valid_acc"] - r["valid_acc"]) > 1e-6 for r in rs
@@ -226,10 +251,10 @@ def report(selected: list[str], results: dict, missing: set[str], reps: int,
             if errors:
                 note += f" ({len(errors)} failed)"
             cells = " ".join(fmt(median(rs, k), d, n) for k, _, d, n in columns)
-            lines.append(f"{w:8} {way:9} {cells}  {note}".rstrip())
+            lines.append(f"{w:8} {way:13} {cells}  {note}".rstrip())
         lines.append("")
-        ours = [r for r in results.get((w, "mlspec"), []) if "error" not in r]
-        for other in ("hand", "hand_aux", "sklearn"):
+        for mine, other in PAIRS:
+            ours = [r for r in results.get((w, mine), []) if "error" not in r]
             theirs = [r for r in results.get((w, other), []) if "error" not in r]
             if not ours or not theirs:
                 continue
@@ -237,9 +262,9 @@ def report(selected: list[str], results: dict, missing: set[str], reps: int,
             for key in RATIOS:
                 a, b = median(ours, key), median(theirs, key)
                 cells.append(fmt(a / b, 2, 8) if a is not None and b else fmt(None))
-            ratio_lines.append(f"{w:8} {'mlspec / ' + other:18} " + " ".join(cells))
+            ratio_lines.append(f"{w:8} {mine + ' / ' + other:22} " + " ".join(cells))
     lines += ["ratios of medians (mlspec / other; >1: mlspec slower or bigger)",
-              f"{'workload':8} {'':18} " + " ".join(f"{h:>8}" for h in RATIOS.values())]
+              f"{'workload':8} {'':22} " + " ".join(f"{h:>8}" for h in RATIOS.values())]
     lines += ratio_lines
     return "\n".join(lines)
 
@@ -258,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crosscheck", action="store_true",
                         help="repeat each jax way with lower().compile() timing (compile2, "
                              "train2)")
+    parser.add_argument("--cached", action="store_true",
+                        help="add mlspec_cached: mlspec with its persistent compilation cache "
+                             "warm (a private cache folder, filled by an untimed run first)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", nargs=2, metavar=("WORKLOAD", "WAY"),
                         help=argparse.SUPPRESS)
@@ -272,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [w for w in selected if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+    if args.cached and args.inprocess:
+        parser.error("--cached needs a process per run; leave out --inprocess")
+    os.environ["MLSPEC_COMPILATION_CACHE"] = "0"  # for --inprocess; workers get it too
     reps = args.reps if args.reps is not None else (1 if args.quick else 3)
     missing = {way for way, module in OPTIONAL.items()
                if importlib.util.find_spec(module) is None}
@@ -281,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(reps):
         for w in selected:
             ways = [way for way in WORKLOADS[w][1] if way not in missing]
+            if args.cached:
+                ways.insert(1, "mlspec_cached")
             k = rep % len(ways)
             for way in ways[k:] + ways[:k]:
                 t0 = time.perf_counter()

@@ -68,7 +68,7 @@ def cmd_fmt(args) -> int:
             _err(f"{path}: would be reformatted")
             status = max(status, EXIT_FAILURE)
         else:
-            from .runs import atomic_write
+            from .files import atomic_write
 
             atomic_write(Path(path), text)
             print(f"reformatted {path}")
@@ -271,7 +271,7 @@ def cmd_predict(args) -> int:
     frame = predictions_frame(result, x)
     text = frame.to_csv(index=False)
     if args.out:
-        from .runs import atomic_write
+        from .files import atomic_write
 
         atomic_write(Path(args.out), text)
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import atomic_write
+from .files import atomic_write
 
 GRID = 200
 

@@ -9,9 +9,8 @@ ids of shape (n,); real targets are float32 of shape (n, k).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveInt
 
 from ..catalog.registry import Entry, Registry
@@ -36,7 +35,10 @@ class DataInfo(BaseModel):
         return self.target == "class" and self.classes == 2
 
 
-Arrays = tuple[np.ndarray, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+
+    Arrays = tuple[np.ndarray, np.ndarray]
 
 
 class Source(Entry):
@@ -51,10 +53,14 @@ SOURCES: Registry[type[Source]] = Registry("data source")
 
 
 def _classes(y: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return y.astype(np.int32)
 
 
 def _real(y: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     y = y.astype(np.float32)
     return y[:, None] if y.ndim == 1 else y
 
@@ -74,6 +80,8 @@ class Linear(Source):
         return DataInfo(features=(1,), target="real")
 
     def load(self, base):
+        import numpy as np
+
         rng = np.random.default_rng(self.seed)
         x = rng.standard_normal(self.n)
         y = self.intercept + self.slope * x + self.noise * rng.standard_normal(self.n)
@@ -95,6 +103,8 @@ class Hyperplane(Source):
         return DataInfo(features=(self.dim,), target="class", classes=2)
 
     def load(self, base):
+        import numpy as np
+
         beta = 1.0 + np.random.default_rng(self.truth).standard_normal(self.dim)
         rng = np.random.default_rng(self.seed)
         x = rng.standard_normal((self.n, self.dim))
@@ -115,6 +125,8 @@ class Radial(Source):
         return DataInfo(features=(self.dim,), target="class", classes=2)
 
     def load(self, base):
+        import numpy as np
+
         x = np.random.default_rng(self.seed).standard_normal((self.n, self.dim))
         y = np.sqrt(np.mean(x**2, axis=1)) < 1
         return x.astype(np.float32), _classes(y)
@@ -132,6 +144,8 @@ class Hill(Source):
         return DataInfo(features=(2,), target="class", classes=2)
 
     def load(self, base):
+        import numpy as np
+
         x = np.random.default_rng(self.seed).random((self.n, 2))
         y = x[:, 1] >= 2.5 * x[:, 0] * (1 - x[:, 0])
         return x.astype(np.float32), _classes(y)
@@ -148,6 +162,7 @@ class _Bundled(Source):
         return self.shape
 
     def load(self, base):
+        import numpy as np
         from sklearn import datasets
 
         bunch = getattr(datasets, self.loader)()
@@ -196,6 +211,8 @@ def _target_kind(y: np.ndarray, task: str, what: str) -> Literal["class", "real"
 
 def _encode_classes(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """Class ids for a target column: text labels in sorted order, integers as they are."""
+    import numpy as np
+
     if y.dtype.kind in "OUS":
         names, ids = np.unique(y.astype(str), return_inverse=True)
         return ids.astype(np.int32), tuple(str(n) for n in names)
@@ -265,6 +282,8 @@ class Csv(Source):
         return frame, features
 
     def _arrays(self, base: Path):
+        import numpy as np
+
         frame, features = self._frame(base)
         x = frame[features].to_numpy(np.float32)
         y = frame[self.target].to_numpy()
@@ -277,6 +296,8 @@ class Csv(Source):
         return x, _real(y), None
 
     def info(self, base):
+        import numpy as np
+
         x, y, names = self._arrays(base)
         if y.dtype == np.int32:
             classes = len(names) if names else int(y.max()) + 1
@@ -301,6 +322,8 @@ class Npz(Source):
     task: Task = "auto"
 
     def _arrays(self, base: Path):
+        import numpy as np
+
         path = (base / self.path).resolve()
         if not path.exists():
             raise DataError(f"cannot read '{self.path}': no such file {path}")
@@ -324,6 +347,8 @@ class Npz(Source):
         return x.astype(np.float32), _real(y)
 
     def info(self, base):
+        import numpy as np
+
         x, y = self._arrays(base)
         if y.dtype == np.int32:
             return DataInfo(features=x.shape[1:], target="class",
