@@ -228,7 +228,7 @@ def parse(text: str, file: str = "<spec>") -> ir.Spec:
     comments = tuple(
         ir.Comment(text=line[start:].rstrip(), line=i)
         for i, line in enumerate(text.splitlines(), start=1)
-        if (start := _comment_start(line)) is not None
+        if (start := comment_start(line)) is not None
     )
     items = _transform(tree, file).children
     errors = ErrorCollector()
@@ -251,7 +251,7 @@ def parse(text: str, file: str = "<spec>") -> ir.Spec:
     return ir.Spec(**fields, comments=comments, path=path)
 
 
-def _comment_start(line: str) -> int | None:
+def comment_start(line: str) -> int | None:
     """Where the line's comment starts: the first `#` outside a string literal."""
     in_string = escaped = False
     for i, ch in enumerate(line):

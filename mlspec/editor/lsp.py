@@ -36,7 +36,7 @@ from ..catalog.optimizers import OptaxFunction, optax_catalogue
 from ..data.sources import SOURCES
 from ..dsl import ir
 from ..dsl.errors import Diagnostic, SpecError
-from ..dsl.parser import parse
+from ..dsl.parser import comment_start, parse
 from ..dsl.program import EarlyStop
 from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
 
@@ -342,18 +342,7 @@ def complete(text: str, offset: int, names: Names | None = None) -> list[Item]:
 
 
 def _in_comment(prefix: str) -> bool:
-    line = prefix.rsplit("\n", 1)[-1]
-    in_string = escaped = False
-    for ch in line:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = in_string
-        elif ch == '"':
-            in_string = not in_string
-        elif ch == "#" and not in_string:
-            return True
-    return False
+    return comment_start(prefix.rsplit("\n", 1)[-1]) is not None
 
 
 def _unique(items: Iterable[str]) -> list[str]:
