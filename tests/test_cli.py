@@ -149,3 +149,20 @@ def test_tooling_commands_do_not_import_jax():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("source, message", [
+    ('csv("missing.csv", target="y")', "no such file"),
+    ('csv("IRIS", target="specis")', "has no column 'specis'; did you mean 'species'?"),
+])
+def test_bad_csv_is_a_spec_error_at_the_command_line(source, message, tmp_path):
+    source = source.replace("IRIS", str(ROOT / "specs" / "data" / "iris.csv"))
+    path = tmp_path / "bad.mlspec"
+    path.write_text(f"model m {{\n    dense(classes)\n}}\ndata {{\n    source = {source}\n"
+                    "    valid = 0.2\n}\ntrain {\n    loss = softmax_cross_entropy\n"
+                    "    optimizer = sgd(0.1)\n    steps = 1\n}\n")
+    for command in ("check", "run"):
+        extra = ["--out", tmp_path / "r"] if command == "run" else []
+        result = mlspec(command, path, *extra)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr and "bad.mlspec:5:14" in result.stderr
