@@ -321,7 +321,7 @@ class Repeat(Composite):
     """The body `times` times in a row, each copy with its own weights."""
 
     kind: Literal["repeat"] = "repeat"
-    times: PositiveInt
+    times: PositiveInt = Field(le=10_000)
 
     def output_shape(self, shape):
         for _ in range(self.times):

@@ -59,7 +59,9 @@ def as_expr(value: Any) -> Any:
 
 class Number(Node):
     kind: Literal["number"] = "number"
-    value: int | float
+    value: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Annotated[
+        float, Field(allow_inf_nan=False)]
+    """A 64-bit integer or a finite float."""
 
 
 class String(Node):

@@ -31,13 +31,22 @@ _TERMINAL_TEXT = {
 }
 
 
+# Comment tokens of the text being parsed, gathered by the lexer (comments are ignored
+# by the grammar, but the formatter keeps them).
+_comments: list[Token] = []
+
+
 @functools.cache
 def _parser() -> Lark:
     grammar = resources.files("mlspec").joinpath(GRAMMAR_FILE).read_text()
     return Lark(
         grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
-        maybe_placeholders=True, cache=True,
+        maybe_placeholders=True, cache=True, lexer_callbacks={"COMMENT": _comments.append},
     )
+
+
+# Integer literals are kept to 64 bits, floats to finite values.
+MAX_INT = 2**63 - 1
 
 
 def _span(meta_or_token, file: str) -> Span:
@@ -61,7 +70,12 @@ class _ToIR(Transformer):
     # values
     def number(self, meta, children):
         text = str(children[0])
-        value = float(text) if any(c in text for c in ".eE") else int(text)
+        is_float = any(c in text for c in ".eE")
+        value = float(text) if is_float else int(text) if len(text) <= 19 else None
+        if value is None or (not is_float and value > MAX_INT) or value in (
+                float("inf"), float("-inf")):
+            raise SpecError.at(self._s(meta), f"the number {text[:20]}"
+                                              f"{'...' if len(text) > 20 else ''} is too large")
         return ir.Number(value=value, span=self._s(meta))
 
     def string(self, meta, children):
@@ -211,7 +225,16 @@ def _transform(tree, file: str):
     except VisitError as exc:
         if isinstance(exc.orig_exc, SpecError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise _too_deep(file) from None
         raise
+    except RecursionError:
+        raise _too_deep(file) from None
+
+
+def _too_deep(file: str) -> SpecError:
+    return SpecError.at(None, f"{file}: a value is nested too deeply (or is a sum of too "
+                              "many terms) to read; split it into params")
 
 
 def _lark_parse(text: str, file: str, start: str):
@@ -223,13 +246,13 @@ def _lark_parse(text: str, file: str, start: str):
 
 def parse(text: str, file: str = "<spec>") -> ir.Spec:
     """Parses .mlspec text into the spec IR; raises SpecError with every location."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # lines end at \n only
     remember_source(file, text)
+    _comments.clear()
     tree = _lark_parse(text, file, "start")
-    comments = tuple(
-        ir.Comment(text=line[start:].rstrip(), line=i)
-        for i, line in enumerate(text.splitlines(), start=1)
-        if (start := comment_start(line)) is not None
-    )
+    comments = tuple(ir.Comment(text=str(token).rstrip(), line=token.line)
+                     for token in _comments)
+    _comments.clear()
     items = _transform(tree, file).children
     errors = ErrorCollector()
     fields: dict = {"imports": [], "params": [], "blocks": []}

@@ -8,6 +8,7 @@ entry, then shapes and task fit are checked. Independent mistakes are collected 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -210,22 +211,32 @@ class Scope:
         if isinstance(expr, ir.BinOp):
             left, right = self.evaluate(expr.left), self.evaluate(expr.right)
             if isinstance(left, ir.Number) and isinstance(right, ir.Number):
-                return ir.Number(value=_arithmetic(expr, left.value, right.value),
-                                 span=expr.span)
+                return number(_arithmetic(expr, left.value, right.value), expr.span)
             return expr.model_copy(update={"left": left, "right": right})
         return expr
 
 
 def _arithmetic(expr: ir.BinOp, a, b):
-    if expr.op == "+":
-        return a + b
-    if expr.op == "-":
-        return a - b
-    if expr.op == "*":
-        return a * b
-    if b == 0:
-        raise SpecError.at(expr.span, "division by zero")
-    return a / b
+    try:
+        if expr.op == "+":
+            return a + b
+        if expr.op == "-":
+            return a - b
+        if expr.op == "*":
+            return a * b
+        if b == 0:
+            raise SpecError.at(expr.span, "division by zero")
+        return a / b
+    except OverflowError:
+        raise SpecError.at(expr.span, "the result is too large") from None
+
+
+def number(value, span) -> ir.Number:
+    """A folded number, if it is one the IR can hold (64-bit integer, finite float)."""
+    if (isinstance(value, int) and abs(value) > 2**63 - 1) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise SpecError.at(span, "the result is too large")
+    return ir.Number(value=value, span=span)
 
 
 # ------------------------------------------------------------------------------ model
@@ -431,6 +442,8 @@ def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call
         if isinstance(expr.right, ir.Number):
             return _loss_terms(expr.left, weight * expr.right.value)
     if isinstance(expr, ir.BinOp) and expr.op == "/" and isinstance(expr.right, ir.Number):
+        if expr.right.value == 0:
+            raise SpecError.at(expr.span, "division by zero")
         return _loss_terms(expr.left, weight / expr.right.value)
     if isinstance(expr, ir.Neg):
         return _loss_terms(expr.operand, -weight)
@@ -439,8 +452,12 @@ def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call
 
 
 def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
-    terms = [LossTerm(weight=float(w), loss=instantiate(LOSSES, call), span=call.span)
-             for w, call in _loss_terms(scope.evaluate(setting.value))]
+    terms = []
+    for weight, call in _loss_terms(scope.evaluate(setting.value)):
+        if not math.isfinite(weight):
+            raise SpecError.at(call.span, "the weight of this loss term is too large")
+        terms.append(LossTerm(weight=float(weight), loss=instantiate(LOSSES, call),
+                              span=call.span))
     if all(t.loss.regulariser for t in terms):
         raise SpecError.at(setting.value.span, "the loss needs a data term (such as mse or "
                                                "softmax_cross_entropy), not only regularisers")
@@ -539,6 +556,13 @@ def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Progra
     """Validates a spec and returns its typed program; raises SpecError listing every
     mistake found. A `sweep` section is left to `mlspec.sweep.expand`, which resolves
     every member."""
+    try:
+        return _resolve(spec, overrides)
+    except RecursionError:
+        raise SpecError.at(None, "a value or block is nested too deeply to resolve") from None
+
+
+def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     errors = ErrorCollector()
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
