@@ -159,12 +159,15 @@ class OptaxCall(ir.Node):
         """The optax object (imports optax)."""
         import optax
 
+        return getattr(optax, self.name)(**self._built_arguments())
+
+    def _built_arguments(self) -> dict[str, Any]:
         def value(v):
             if isinstance(v, list):
                 return [value(item) for item in v]
             return v.build() if isinstance(v, OptaxCall) else v
 
-        return getattr(optax, self.name)(**{k: value(v) for k, v in self.arguments.items()})
+        return {k: value(v) for k, v in self.arguments.items()}
 
     def numeric_arguments(self) -> dict[str, float]:
         """The plain-number arguments: those a sweep can vary inside one program."""
@@ -176,8 +179,7 @@ class OptaxCall(ir.Node):
         (`optax.inject_hyperparams`); everything else stays fixed."""
         import optax
 
-        built = {k: (v.build() if isinstance(v, OptaxCall) else v)
-                 for k, v in self.arguments.items()}
+        built = self._built_arguments()
         static = [k for k in built if k not in self.numeric_arguments()]
         factory = optax.inject_hyperparams(getattr(optax, self.name), static_args=static)
         return factory(**built)
