@@ -1,10 +1,10 @@
 """Benchmark: mlspec against the same training written by hand (and other tools).
 
-    python bench/run.py                 # every workload, 3 repetitions (about 10 minutes)
+    python bench/run.py                 # every workload, 3 repetitions (~5 min on 2 cores)
     python bench/run.py --quick         # short runs, 1 repetition: a smoke test
     python bench/run.py --reps 5 --only W1,W3
     python bench/run.py --inprocess     # no subprocesses (see "Memory" below)
-    python bench/run.py --cached        # also mlspec with a warm persistent compile cache
+    python bench/run.py --cached        # also mlspec with a warm persistent cache (~8 min)
 
 Workloads (bench/workloads.py; specs in specs/ and bench/specs/):
 

@@ -193,14 +193,15 @@ class Training:
                      if split in ("train", "valid")}
         x = self.data["train"][0]
         if self.multi:
-            states = [Trainer(m.program, n_train, inject=True).init(m.program.train.seed, x)
-                      for m in self.members]
+            shared = self.trainer.module_init(jit=True)
+            states = [Trainer(m.program, n_train, inject=True).init(
+                m.program.train.seed, x, module_init=shared) for m in self.members]
             self.state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
         else:
-            self.state = self.trainer.init(program.train.seed, x)
+            self.state = self.trainer.init(program.train.seed, x, jit=True)
         self.state = self._place(self.state, rows=False)
-        schedule = self.trainer.schedule
-        self.chunk = _chunk_size(schedule.blocks, updates)
+        self.counts = self.trainer.schedule.counts()
+        self.chunk = _chunk_size(len(self.counts), updates)
         self.blocks_done = 0
         self.rows: list[dict[str, np.ndarray]] = []
         self.status: Status | None = None
@@ -229,8 +230,8 @@ class Training:
 
     @property
     def steps_done(self) -> int:
-        return min(self.blocks_done * self.schedule.eval_every, self.schedule.total) \
-            if self.status is None else self.schedule.total
+        return int(self.counts[:self.blocks_done].sum()) if self.status is None \
+            else self.schedule.total
 
     @property
     def done(self) -> bool:
@@ -244,35 +245,35 @@ class Training:
 
     # ---- advancing
 
-    def _jit(self, name: str, count: int):
-        """The jitted (and, for members, vmapped) `Trainer.run_blocks` or `finish`."""
+    def _jit(self, name: str):
+        """The jitted (and, for members, vmapped) `Trainer.run_all`, `run_blocks` or
+        `finish`; one compiled program per distinct number of blocks."""
         import jax
 
-        key = (name, count)
-        if key not in self._compiled:
+        if name not in self._compiled:
             fn = getattr(self.trainer, name)
-
-            def call(state, data):
-                return fn(state, data, count)
-
-            self._compiled[key] = jax.jit(jax.vmap(call, in_axes=(0, None)) if self.multi
-                                          else call)
-        return self._compiled[key]
+            axes = (0, None) if name == "finish" else (0, None, None)
+            self._compiled[name] = jax.jit(jax.vmap(fn, in_axes=axes) if self.multi else fn)
+        return self._compiled[name]
 
     def advance(self) -> None:
-        """Runs the next chunk of blocks, or the final steps and evaluation."""
+        """Runs the next chunk of blocks, or the final evaluation; a run in one chunk is
+        one compiled program from start to end."""
         import jax
 
         started = time.perf_counter()
-        blocks = self.schedule.blocks
-        if self.blocks_done < blocks:
-            n = min(self.chunk, blocks - self.blocks_done)
-            self.state, rows = self._jit("run_blocks", n)(self.state, self.data)
-            self.blocks_done += n
+        total = len(self.counts)
+        if self.blocks_done == 0 and self.chunk >= total:
+            self.state, rows = self._jit("run_all")(self.state, self.data, self.counts)
+            self.blocks_done = total
+            final = True
+        elif self.blocks_done < total:
+            counts = self.counts[self.blocks_done:self.blocks_done + self.chunk]
+            self.state, rows = self._jit("run_blocks")(self.state, self.data, counts)
+            self.blocks_done += len(counts)
             final = False
         else:
-            self.state, rows = self._jit("finish", self.schedule.remainder)(self.state,
-                                                                            self.data)
+            self.state, rows = self._jit("finish")(self.state, self.data)
             final = True
         self.rows.append(jax.device_get(rows))
         self.wall_time += time.perf_counter() - started

@@ -10,7 +10,7 @@ from mlspec.dsl.errors import SpecError
 from mlspec.sweep import expand, groups
 
 BASE = """
-param lr = 0.01
+param lr = 0.5
 param hidden = 4
 model net {
     dense(hidden) -> sigmoid
@@ -22,7 +22,7 @@ data {
 }
 train {
     loss       = softmax_cross_entropy + 1e-3 * l2
-    optimizer  = rmsprop(learning_rate=lr)
+    optimizer  = sgd(learning_rate=lr, momentum=0.9)
     steps      = 60
     eval_every = 20
     metrics    = [accuracy]
@@ -31,12 +31,12 @@ train {
 
 
 def assert_same_history(member, single):
-    """Equal to float tolerance: vmapping reorders float sums (by about 1e-7), which
-    rmsprop's division by small gradient averages can grow to about 1e-4 over 60 steps,
-    and a point near the boundary may flip a prediction (1/200 of accuracy)."""
+    """Equal to float tolerance: vmapping may reorder float sums (by about 1e-7); with
+    plain momentum SGD that stays small. (Adaptive optimizers divide by small gradient
+    averages and can grow it to 1e-4 in a few dozen steps on this task.)"""
     assert list(member.history["step"]) == list(single.history["step"])
     for column in single.history.columns.drop("step"):
-        tolerance = {"rtol": 1e-3} if column.endswith("loss") else {"atol": 0.011}
+        tolerance = {"rtol": 1e-5} if column.endswith("loss") else {"atol": 0.006}
         np.testing.assert_allclose(member.history[column], single.history[column],
                                    **tolerance, err_msg=column)
 
@@ -57,7 +57,7 @@ def test_seeds_train_together_and_match_single_runs():
 
 
 def test_a_3x3_sweep_is_one_program_and_member_equals_single_run():
-    spec = mlspec.parse(BASE + "sweep {\n    lr = [0.003, 0.01, 0.03]\n"
+    spec = mlspec.parse(BASE + "sweep {\n    lr = [0.1, 0.3, 1.0]\n"
                                "    train.seed = [0, 1, 2]\n}\n")
     members = expand(spec)
     assert len(members) == 9 and len(groups(members)) == 1
@@ -74,7 +74,7 @@ def test_a_3x3_sweep_is_one_program_and_member_equals_single_run():
 
 def test_loss_weights_sweep_in_one_program():
     spec = mlspec.parse(BASE.replace("1e-3 * l2", "w * l2").replace(
-        "param lr = 0.01", "param lr = 0.01\nparam w = 0.0") + "sweep {\n    w = [0.0, 0.1]\n}\n")
+        "param lr = 0.5", "param lr = 0.5\nparam w = 0.0") + "sweep {\n    w = [0.0, 0.1]\n}\n")
     members = expand(spec)
     assert len(groups(members)) == 1
     result = mlspec.run(spec)
@@ -84,7 +84,7 @@ def test_loss_weights_sweep_in_one_program():
 
 
 def test_widths_compile_one_program_each():
-    spec = mlspec.parse(BASE + "sweep {\n    hidden = [2, 4, 8]\n    lr = [0.01, 0.03]\n}\n")
+    spec = mlspec.parse(BASE + "sweep {\n    hidden = [2, 4, 8]\n    lr = [0.1, 0.3]\n}\n")
     members = expand(spec)
     assert len(members) == 6
     assert [len(g) for g in groups(members)] == [2, 2, 2]

@@ -45,20 +45,13 @@ class Compiled:
     def train(self, state, data=None):
         """The whole run as one jitted call: the final state and the metric rows (a dict
         of arrays, one entry per evaluation)."""
-        import jax
-        import jax.numpy as jnp
-
         data = self.data if data is None else data
-        schedule = self.trainer.schedule
-        state, rows = self._run_blocks(state, data, schedule.blocks)
-        state, last = self._finish(state, data, schedule.remainder)
-        return state, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), rows, last)
+        return self._run_all(state, data, self.trainer.schedule.counts())
 
     def __post_init__(self):
         import jax
 
-        self._run_blocks = jax.jit(self.trainer.run_blocks, static_argnums=2)
-        self._finish = jax.jit(self.trainer.finish, static_argnums=2)
+        self._run_all = jax.jit(self.trainer.run_all)
 
 
 def compile_program(program: Program) -> Compiled:

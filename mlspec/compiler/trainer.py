@@ -57,6 +57,13 @@ class Schedule:
         """Every `eval_every` steps from 0, and at the end."""
         return list(range(0, self.total, self.eval_every)) + [self.total]
 
+    def counts(self):
+        """Steps in each block: `eval_every`, and what is left over in a last one."""
+        import numpy as np
+
+        return np.array([self.eval_every] * self.blocks + ([self.remainder] if self.remainder
+                                                           else []), np.int32)
+
 
 def make_schedule(program: Program, n_train: int) -> Schedule:
     train = program.train
@@ -89,10 +96,25 @@ class Trainer:
 
     # ---- pieces
 
-    def init(self, seed: int, x_example: jax.Array) -> State:
+    def module_init(self, jit: bool = False):
+        """`(key, x) -> variables` of the flax module; with `jit`, one compiled program
+        (much quicker than flax's op-by-op initialisation in a fresh process)."""
+        def init(key, x):
+            return self.module.init(key, x, train=False)
+
+        if not jit:
+            return init
+        if not hasattr(self, "_jitted_module_init"):
+            self._jitted_module_init = jax.jit(init)
+        return self._jitted_module_init
+
+    def init(self, seed: int, x_example: jax.Array, jit: bool = False,
+             module_init=None) -> State:
+        """A fresh state for `seed`. Members of a sweep pass one shared `module_init`, so
+        that their parameters start exactly as the single runs' do."""
         key = jax.random.PRNGKey(seed)
         init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
-        variables = self.module.init(init_key, x_example[:1], train=False)
+        variables = (module_init or self.module_init(jit))(init_key, x_example[:1])
         params = variables["params"]
         model_state = {k: v for k, v in variables.items() if k != "params"}
         state: State = {
@@ -228,20 +250,20 @@ class Trainer:
 
     # ---- whole runs
 
-    def run_blocks(self, state: State, data: Data, blocks: int):
-        """`blocks` blocks of `eval_every` steps as one scan: the state and stacked rows."""
-        return jax.lax.scan(lambda s, _: self._block(s, data, self.schedule.eval_every),
-                            state, None, length=blocks)
+    def run_blocks(self, state: State, data: Data, counts):
+        """One block per entry of `counts` (its number of steps), as one scan: the state
+        and the stacked rows. Full and left-over blocks share the compiled body."""
+        return jax.lax.scan(lambda s, steps: self._block(s, data, steps), state, counts)
 
-    def finish(self, state: State, data: Data, remainder: int):
-        """The steps left after the last full block (with the row that starts them), then
-        the final evaluation; rows stacked."""
-        rows = []
-        if remainder:
-            state, row = self._block(state, data, remainder)
-            rows.append(row)
+    def finish(self, state: State, data: Data):
+        """The final evaluation, as a stack of one row."""
         row = self._row(state, data, None)
         if self.early_stop is not None:
             row["_stopped"] = state["stop"]["stopped"]
-        rows.append(row)
-        return state, jax.tree.map(lambda *r: jnp.stack(r), *rows)
+        return state, jax.tree.map(lambda value: value[None], row)
+
+    def run_all(self, state: State, data: Data, counts):
+        """The whole run as one program: every block, then the final evaluation."""
+        state, rows = self.run_blocks(state, data, counts)
+        state, last = self.finish(state, data)
+        return state, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), rows, last)
