@@ -123,12 +123,16 @@ def test_imported_file_may_not_hold_a_model(tmp_path):
         mlspec.resolve(mlspec.load(main))
 
 
-def test_not_yet_supported_constructs_say_so_at_their_place():
-    text = BASE.replace("    steps     = 20\n", "    steps     = 20\n    devices   = 4\n")
+def test_devices_setting_is_validated():
+    text = BASE.replace("    steps     = 20\n", "    steps     = 20\n    devices   = 0\n")
     with pytest.raises(SpecError) as info:
         mlspec.resolve(mlspec.parse(text, "s.mlspec"))
-    assert "training on several devices is not supported yet" in str(info.value)
-    assert [(d.span.line, d.span.column) for d in info.value.diagnostics] == [(20, 5)]
+    assert "setting 'devices' of train" in str(info.value)
+    assert [(d.span.line, d.span.column) for d in info.value.diagnostics] == [(20, 17)]
+    for value in ("4", "all"):
+        program = mlspec.resolve(mlspec.parse(text.replace("devices   = 0",
+                                                           f"devices   = {value}")))
+        assert program.train.devices == (4 if value == "4" else "all")
 
 
 def test_python_api_run_with_overrides():

@@ -28,7 +28,7 @@ T = TypeVar("T")
 class Entry(ir.Node):
     """A typed catalogue node: `kind` names it, the other fields are its arguments."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     @classmethod
     def entry_name(cls) -> str:
@@ -146,8 +146,12 @@ def validate_entry(
         return cls.model_validate({**values, **extra, "span": span})
     except ValidationError as exc:
         problems = []
+        reported = set()
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else None
+            if field in reported:  # a union reports once per member type: keep the first
+                continue
+            reported.add(field)
             if err["type"] == "missing":
                 problems.append((span, f"{label} needs argument '{field}'"))
                 continue

@@ -27,7 +27,9 @@ from .errors import Span
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use, so that `check` pays only for the nodes and
+    # catalogue entries a spec uses.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
     """Where the node came from in its source file, when it came from one."""
