@@ -48,8 +48,20 @@ def cmd_check(args) -> int:
             status = EXIT_SPEC_ERROR
             continue
         if args.resolved:
-            sys.stdout.write(resolved_spec(program).to_text())
+            _write_spec_text(resolved_spec(program).to_text())
     return status
+
+
+def _write_spec_text(text: str) -> None:
+    """Spec text to stdout, coloured by the .mlspec Pygments lexer on a terminal."""
+    if sys.stdout.isatty() and os.environ.get("NO_COLOR") is None:
+        from pygments import highlight
+        from pygments.formatters import TerminalFormatter
+
+        from .editor.lexer import MlspecLexer
+
+        text = highlight(text, MlspecLexer(), TerminalFormatter())
+    sys.stdout.write(text)
 
 
 def cmd_fmt(args) -> int:
