@@ -210,17 +210,24 @@ class Training:
         self._compiled: dict[str, Any] = {}
 
     def _place(self, value, rows: bool):
-        """On one device as is; over several, data split along its rows (data parallel)
-        and everything else replicated."""
+        """On one device as is. Over several: a single run is data parallel (the data
+        split along its rows, the state replicated); the members of a sweep are spread
+        over the devices instead (their stacked states split, the data replicated). A
+        size that does not divide evenly is kept whole on every device."""
         import jax
         import jax.numpy as jnp
         from jax.sharding import NamedSharding, PartitionSpec
 
         if self.mesh is None:
             return jax.tree.map(jnp.asarray, value)
-        split = rows and len(value) % self.mesh.size == 0  # else kept whole on each device
-        spec = PartitionSpec("batch") if split else PartitionSpec()
-        return jax.device_put(value, NamedSharding(self.mesh, spec))
+        split_leading = rows != self.multi
+
+        def place(leaf):
+            split = split_leading and jnp.ndim(leaf) > 0 and len(leaf) % self.mesh.size == 0
+            spec = PartitionSpec("batch") if split else PartitionSpec()
+            return jax.device_put(leaf, NamedSharding(self.mesh, spec))
+
+        return jax.tree.map(place, value)
 
     # ---- progress
 

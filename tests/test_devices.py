@@ -1,4 +1,5 @@
-"""Data parallel training over several devices gives the history of one device."""
+"""Several devices give the history of one: data parallel for a single run, members
+spread over the devices for seeds and sweeps."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ for devices in (4, "all"):
     assert len(many.params["Dense_0"]["kernel"].sharding.device_set) == 4
     difference = (one.history - many.history).abs().max().max()
     assert difference < 1e-5, difference
+# a sweep spreads its members over the devices instead
+seeds = mlspec.run(spec, {"train.seeds": 4})
+spread = mlspec.run(spec, {"train.seeds": 4, "train.devices": 4})
+from mlspec.runner import Training
+from mlspec.sweep import expand
+members = expand(spec, {"train.seeds": 4, "train.devices": 4})
+training = Training(members[0].program, members=members)
+kernel = training.state["params"]["Dense_0"]["kernel"]
+assert kernel.shape[0] == 4 and kernel.sharding.spec[0] == "batch", kernel.sharding
+difference = (seeds.history - spread.history).abs().max().max()
+assert difference < 1e-5, difference
 print("ok")
 """
 
