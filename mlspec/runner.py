@@ -367,6 +367,12 @@ class Training:
             single.__dict__.update(state=state, multi=False, members=[], program=member.program,
                                    rows=[{k: np.asarray(v)[i] for k, v in r.items()}
                                          for r in self.rows])
+            if self.trainer.early_stop is not None:  # each member stops on its own
+                stopped = np.concatenate([r["_stopped"] for r in single.rows])
+                if stopped.any():
+                    single.status = "early_stopped"
+                    single.stopped_at = int(np.asarray(
+                        self.row_steps()[:len(stopped)])[~stopped][-1])
             result = single.result()
             result.settings = member.settings
             results.append(result)

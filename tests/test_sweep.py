@@ -99,3 +99,17 @@ def test_unknown_sweep_key_is_reported_at_its_place():
     diagnostic = info.value.diagnostics[0]
     assert "did you mean 'lr'?" in diagnostic.message
     assert (diagnostic.span.line, diagnostic.span.column) == (20, 5)
+
+
+def test_each_member_stops_early_on_its_own():
+    spec = mlspec.parse(BASE.replace("    steps      = 60", "    steps      = 2000\n"
+                                     "    early_stop = early_stop(metric=valid.loss, "
+                                     "patience=5)").replace("eval_every = 20", "eval_every = 10")
+                        + "sweep {\n    lr = [0.5, 5.0]\n}\n")
+    result = mlspec.run(spec)
+    base = spec.model_copy(update={"sweep": None})
+    for member in result.members:
+        single = mlspec.run(base, {"lr": member.settings["lr"]})
+        assert member.status == single.status == "early_stopped"
+        assert member.stopped_at == single.stopped_at
+        assert member.history["step"].iloc[-1] == member.stopped_at
