@@ -244,8 +244,9 @@ class Trainer:
             stepped = jax.tree.map(lambda kept, moved: jnp.where(
                 watched["stop"]["stopped"], kept, moved), watched, {**stepped,
                                                                     "stop": watched["stop"]})
-        stepped = jax.lax.fori_loop(0, steps - 1, lambda _, s: self._guarded_step(s, data),
-                                    stepped)
+        if self.schedule.eval_every > 1:  # with a row every step there is nothing more
+            stepped = jax.lax.fori_loop(0, steps - 1,
+                                        lambda _, s: self._guarded_step(s, data), stepped)
         return stepped, row
 
     # ---- whole runs
