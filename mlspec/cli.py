@@ -326,11 +326,7 @@ def cmd_summary(args) -> int:
     from .dsl.resolve import resolve
     from .summary import layer_rows
 
-    try:
-        program = resolve(_load(args.file))
-    except SpecError as exc:
-        _err(exc.render())
-        return EXIT_SPEC_ERROR
+    program = resolve(_load(args.file))  # a SpecError is reported by main()
     table = Table(title=f"model {program.name}: input {list(program.model.input_shape)}")
     table.add_column("layer")
     table.add_column("output shape", justify="right")
@@ -354,11 +350,7 @@ def cmd_export(args) -> int:
     from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
 
-    try:
-        program = resolve(_load(args.file))
-    except SpecError as exc:
-        _err(exc.render())
-        return EXIT_SPEC_ERROR
+    program = resolve(_load(args.file))  # a SpecError is reported by main()
     if args.program:
         print(program.model_dump_json(indent=2))
     else:  # the spec IR, every default filled in: loadable wherever a .mlspec is

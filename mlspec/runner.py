@@ -199,7 +199,7 @@ class Training:
             self.state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
         else:
             self.state = self.trainer.init(program.train.seed, x, jit=True)
-        self.state = self._place(self.state, rows=False)
+        self.state = self.place_state(self.state)
         self.counts = self.trainer.schedule.counts()
         self.chunk = _chunk_size(len(self.counts), updates)
         self.blocks_done = 0
@@ -228,6 +228,10 @@ class Training:
             return jax.device_put(leaf, NamedSharding(self.mesh, spec))
 
         return jax.tree.map(place, value)
+
+    def place_state(self, state):
+        """A training state where this run keeps it (see `_place`)."""
+        return self._place(state, rows=False)
 
     # ---- progress
 
@@ -349,8 +353,7 @@ class Training:
         if member is not None:
             settings = self.members[member].settings
             for i, (key, value) in enumerate(settings.items()):
-                name = "seed" if key == "train.seed" else key
-                history.insert(i, name, [value] * len(history))
+                history.insert(i, _setting_column(key), [value] * len(history))
         return history
 
     def member_results(self) -> list[Result]:
@@ -414,18 +417,23 @@ def _rank_key(result: Result) -> tuple:
 HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
 
 
+def _setting_column(key: str) -> str:
+    return "seed" if key == "train.seed" else key
+
+
 def combine(results: list[Result]) -> Result:
-    """The results of members as one: the best member's, carrying all histories."""
+    """The results of members as one: the best member's, carrying all histories, each
+    with its swept settings as leading columns."""
     ranked = sorted(results, key=_rank_key)
     best = ranked[0]
-    history = pd.concat([r.history.assign(**{("seed" if k == "train.seed" else k): v
-                                             for k, v in r.settings.items()})
-                         [list(dict.fromkeys(["seed" if k == "train.seed" else k
-                                              for k in r.settings] + list(r.history.columns)))]
-                         for r in results], ignore_index=True)
-    return Result(program=best.program, history=history, metrics=best.metrics,
-                  state=best.state, trainer=best.trainer, normalizer=best.normalizer,
-                  status=best.status, stopped_at=best.stopped_at,
+    histories = []
+    for r in results:
+        settings = pd.DataFrame({_setting_column(k): [v] * len(r.history)
+                                 for k, v in r.settings.items()})
+        histories.append(pd.concat([settings, r.history], axis=1))
+    return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
+                  metrics=best.metrics, state=best.state, trainer=best.trainer,
+                  normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
                   members=ranked)
 

@@ -148,29 +148,16 @@ def read_state(path: Path) -> dict:
 def load_run(folder) -> Any:
     """Reads a run folder back into a Result that can predict and evaluate; its
     `manifest` says how the run went."""
-    from flax import serialization
-
-    from .runner import Result
-
-    folder = Path(folder)
-    if not (folder / "manifest.json").exists():
-        raise RunFolderError(f"{folder} is not a run folder (no manifest.json)")
-    manifest = _read_json(folder / "manifest.json")
-    program = _program_of(folder, manifest)
-    saved = read_state(folder / STATE_FILE)
-    from .compiler.trainer import Trainer
-
-    trainer = Trainer(program, manifest["n_train"])
     import jax.numpy as jnp
 
+    from .compiler.trainer import Trainer
+    from .runner import Result
+
+    folder, manifest, program = _open(folder)
+    saved = read_state(folder / STATE_FILE)
+    trainer = Trainer(program, manifest["n_train"])
     example = jnp.zeros((1, *program.model.input_shape), jnp.float32)
-    template = trainer.init(program.train.seed, example)
-    try:
-        state = serialization.from_state_dict(template, saved["train"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RunFolderError(f"{folder / STATE_FILE} does not fit the spec's model: "
-                             f"{exc}") from None
-    state = {k: v for k, v in state.items()}
+    state = _restore(trainer.init(program.train.seed, example), saved, folder)
     normalizer = None
     if "normalizer" in saved:
         normalizer = (np.asarray(saved["normalizer"]["mean"]),
@@ -178,42 +165,52 @@ def load_run(folder) -> Any:
     history = pd.read_csv(folder / "history.csv")
     metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
         if len(history) else {}
-    result = Result(program=program, history=history, metrics=metrics, state=state,
-                    trainer=trainer, normalizer=normalizer, status=manifest["status"],
-                    stopped_at=manifest.get("stopped_at"),
-                    wall_time=manifest.get("wall_time_s", 0.0), manifest=manifest)
-    return result
+    return Result(program=program, history=history, metrics=metrics, state=state,
+                  trainer=trainer, normalizer=normalizer, status=manifest["status"],
+                  stopped_at=manifest.get("stopped_at"),
+                  wall_time=manifest.get("wall_time_s", 0.0), manifest=manifest)
 
 
-def _program_of(folder: Path, manifest: dict):
+def _open(folder) -> tuple[Path, dict, Any]:
+    """The folder, its manifest and the program of the spec that was run."""
     from .dsl.parser import parse
     from .dsl.resolve import resolve
-
-    text = (folder / "spec.mlspec").read_text()
-    # Relative data paths resolve against the folder of the spec that was run.
-    spec = parse(text, str(folder / "spec.mlspec"))
-    spec = spec.model_copy(update={"path": str(Path(manifest["spec_folder"]) / "spec.mlspec")})
-    return resolve(spec)
-
-
-def resume_training(folder) -> Any:
-    """A Training that continues an interrupted run from its folder, chunk for chunk as
-    the original, so it ends with the same history as an uninterrupted run."""
-    from flax import serialization
-
-    from .runner import Training
 
     folder = Path(folder)
     if not (folder / "manifest.json").exists():
         raise RunFolderError(f"{folder} is not a run folder (no manifest.json)")
     manifest = _read_json(folder / "manifest.json")
+    text = (folder / "spec.mlspec").read_text()
+    # Relative data paths resolve against the folder of the spec that was run.
+    spec = parse(text, str(folder / "spec.mlspec"))
+    spec = spec.model_copy(update={"path": str(Path(manifest["spec_folder"]) / "spec.mlspec")})
+    return folder, manifest, resolve(spec)
+
+
+def _restore(template, saved: dict, folder: Path):
+    """The saved training state, in the structure of a fresh one."""
+    from flax import serialization
+
+    try:
+        return serialization.from_state_dict(template, saved["train"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunFolderError(f"{folder / STATE_FILE} does not fit the spec's model: "
+                             f"{exc}") from None
+
+
+def resume_training(folder) -> Any:
+    """A Training that continues an interrupted run from its folder, chunk for chunk as
+    the original, so it ends with the same history as an uninterrupted run."""
+    from .runner import Training
+
+    folder, manifest, program = _open(folder)
     if manifest["status"] != "interrupted":
         raise RunFolderError(f"the run in {folder} is {manifest['status']}; only an "
                              "interrupted run can be resumed")
-    training = Training(_program_of(folder, manifest))
+    training = Training(program)
     training.chunk = manifest["chunk"]
     saved = read_state(folder / STATE_FILE)
-    training.state = serialization.from_state_dict(training.state, saved["train"])
+    training.state = training.place_state(_restore(training.state, saved, folder))
     training.blocks_done = manifest["blocks_done"]
     training.wall_time = manifest.get("wall_time_s", 0.0)
     history = pd.read_csv(folder / "history.csv")

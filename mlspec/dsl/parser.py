@@ -79,8 +79,7 @@ class _ToIR(Transformer):
         return ir.Number(value=value, span=self._s(meta))
 
     def string(self, meta, children):
-        raw = str(children[0])[1:-1]
-        return ir.String(value=raw.replace('\\"', '"').replace("\\\\", "\\"), span=self._s(meta))
+        return ir.String(value=ir_string(children[0]), span=self._s(meta))
 
     def true(self, meta, children):
         return ir.Bool(value=True, span=self._s(meta))
@@ -193,6 +192,7 @@ class _ToIR(Transformer):
 
 
 def ir_string(token: Token) -> str:
+    """A string literal's text, its quotes removed and `\\"`, `\\\\` unescaped."""
     return str(token)[1:-1].replace('\\"', '"').replace("\\\\", "\\")
 
 
