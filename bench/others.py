@@ -1,8 +1,8 @@
 """Keras 3 (JAX backend) and PyTorch (eager) versions of W1, W1b, W2 and W3.
 
-run.py only calls these when the package can be imported (neither is installed on the
-machine this benchmark was written on, so this code has not been run there; run.py then
-prints "not installed" rows). Neither has a separate compile step worth timing: Keras
+run.py only calls these when the package can be imported (else it prints "not installed"
+rows); neither is a dependency of mlspec. Measured with keras 3.15.1 and torch 2.13.0+cpu
+(`pip install keras torch==2.13.0`). Neither has a separate compile step worth timing: Keras
 compiles inside `fit` and PyTorch eager does not compile, so only `total_s` (wall time of
 the whole run, data generation included) and `train_s` (the training loop alone) are
 reported. Differences from the jax ways: Keras evaluates the train metrics on the batch

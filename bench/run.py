@@ -2,7 +2,7 @@
 
     python bench/run.py                 # every workload, 3 repetitions (~5 min on 2 cores)
     python bench/run.py --quick         # short runs, 1 repetition: a smoke test
-    python bench/run.py --reps 5 --only W1,W3
+    python bench/run.py --reps 5 --only W1,W3 --ways mlspec,hand
     python bench/run.py --inprocess     # no subprocesses (see "Memory" below)
     python bench/run.py --cached        # also mlspec with a warm persistent cache (~8 min)
 
@@ -22,11 +22,15 @@ Workloads (bench/workloads.py; specs in specs/ and bench/specs/):
          10,000-row valid set every 100 steps
 
 Ways: `mlspec` (mlspec.run on the spec file), `hand` (flax.linen + optax + one jitted
-lax.scan with metrics from a separate model.apply, as in the tutorial), `hand_aux` (W1:
-the same, but the train metrics reuse the logits of the gradient's forward pass, as
-mlspec does; on W2 XLA merges the two identical forward passes by itself), `sklearn`
-(W2L), `keras` (Keras 3, JAX backend) and `torch` (eager), the last two only when
-importable (else a "not installed" row). With `--cached`, also `mlspec_cached`: see below.
+lax.scan with metrics from a separate model.apply, as in the tutorial; on W1 and W1b the
+tutorial's loss too, `optax.softmax_cross_entropy` against one-hot targets made once before
+the loop), `hand_aux` (W1: the same, but the train metrics reuse the logits of the
+gradient's forward pass, as mlspec does; on W2 XLA merges the two identical forward passes
+by itself), `hand_int` (W1, W1b: `hand` with optax's integer-label loss,
+`softmax_cross_entropy_with_integer_labels`, a stronger baseline than the tutorial's),
+`sklearn` (W2L), `keras` (Keras 3, JAX backend) and `torch` (eager), the last two only
+when importable (else a "not installed" row). With `--cached`, also `mlspec_cached`: see
+below. `--ways mlspec,hand` runs only those ways.
 
 Method. The driver runs, for each repetition, every workload, and within it every way
 (rotating the order of the ways from one repetition to the next), each in a fresh
@@ -95,17 +99,18 @@ if str(HERE) not in sys.path:
 
 WORKLOADS: dict[str, tuple[str, list[str]]] = {
     "W1": ("hill net, 4000 steps, metrics every step",
-           ["mlspec", "hand", "hand_aux", "keras", "torch"]),
-    "W1b": ("hill net, 4000 steps, no per-step metrics", ["mlspec", "hand", "keras", "torch"]),
+           ["mlspec", "hand", "hand_aux", "hand_int", "keras", "torch"]),
+    "W1b": ("hill net, 4000 steps, no per-step metrics",
+            ["mlspec", "hand", "hand_int", "keras", "torch"]),
     "W2": ("100-d logit, sgd, 5000 steps, metrics every step",
            ["mlspec", "hand", "keras", "torch"]),
     "W2L": ("100-d logit, L-BFGS", ["mlspec", "hand", "sklearn"]),
     "W3": ("MLP 256-256, 100k rows, batch 256, 2 epochs", ["mlspec", "hand", "keras", "torch"]),
 }
 OPTIONAL = {"keras": "keras", "torch": "torch"}
-JAX_WAYS = ("mlspec", "mlspec_cached", "hand", "hand_aux", "keras")
-PAIRS = [("mlspec", "hand"), ("mlspec", "hand_aux"), ("mlspec", "sklearn"),
-         ("mlspec_cached", "hand")]
+JAX_WAYS = ("mlspec", "mlspec_cached", "hand", "hand_aux", "hand_int", "keras")
+PAIRS = [("mlspec", "hand"), ("mlspec", "hand_aux"), ("mlspec", "hand_int"), ("mlspec", "sklearn"),
+         ("mlspec", "keras"), ("mlspec", "torch"), ("mlspec_cached", "hand")]
 MARK = "BENCH_RESULT "
 
 
@@ -127,7 +132,7 @@ def worker(workload: str, way: str, quick: bool, crosscheck: bool = False) -> di
         fn = {"keras": others.way_keras, "torch": others.way_torch}[way]
     else:
         fn = workloads.WAYS["mlspec" if way == "mlspec_cached" else way]
-    if way in JAX_WAYS[:4]:
+    if way in JAX_WAYS and way != "keras":
         import flax.linen  # noqa: F401
         import jax
         import jax.numpy as jnp
@@ -239,6 +244,8 @@ def report(selected: list[str], results: dict, missing: set[str], reps: int,
             if way in missing:
                 lines.append(f"{w:8} {way:13} not installed")
                 continue
+            if (w, way) not in results:  # left out with --ways
+                continue
             rs = [r for r in results.get((w, way), []) if "error" not in r]
             errors = [r["error"] for r in results.get((w, way), []) if "error" in r]
             if not rs:
@@ -277,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None,
                         help="repetitions (default 3, or 1 with --quick)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
+    parser.add_argument("--ways", default="",
+                        help="comma-separated ways to run, e.g. mlspec,hand (default: all)")
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--inprocess", action="store_true",
                         help="run every way in this process (RSS then only a running peak)")
@@ -303,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cached and args.inprocess:
         parser.error("--cached needs a process per run; leave out --inprocess")
     os.environ["MLSPEC_COMPILATION_CACHE"] = "0"  # for --inprocess; workers get it too
+    only_ways = {way.strip() for way in args.ways.split(",") if way.strip()}
     reps = args.reps if args.reps is not None else (1 if args.quick else 3)
     missing = {way for way, module in OPTIONAL.items()
                if importlib.util.find_spec(module) is None}
@@ -311,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for rep in range(reps):
         for w in selected:
-            ways = [way for way in WORKLOADS[w][1] if way not in missing]
+            ways = [way for way in WORKLOADS[w][1] if way not in missing
+                    and (not only_ways or way in only_ways)]
             if args.cached:
                 ways.insert(1, "mlspec_cached")
             k = rep % len(ways)

@@ -194,19 +194,34 @@ def hand_modules():
 # ---------------------------------------------------------- hand-written: losses, stats
 
 
-def softmax_task():
-    """Two logits, integer labels (the tutorial one-hot encodes; integer labels are the
-    idiomatic optax form and what mlspec uses)."""
+def softmax_task(labels: str = "onehot"):
+    """Two logits. `onehot`: the tutorial's form, `optax.softmax_cross_entropy` against
+    one-hot targets made once before the loop; `integer`: optax's integer-label form,
+    `softmax_cross_entropy_with_integer_labels` (cheaper on the CPU)."""
+    import jax
     import jax.numpy as jnp
     import optax
-
-    def loss_of(logits, y):
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     def predict(logits):
         return jnp.argmax(logits, axis=-1)
 
-    return loss_of, predict
+    if labels == "onehot":
+        def encode(y):
+            return jax.nn.one_hot(y.astype(jnp.int32), 2)
+
+        def loss_of(logits, target):
+            return optax.softmax_cross_entropy(logits, target).mean()
+
+        return loss_of, predict, encode
+
+    def loss_of(logits, y):
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    return loss_of, predict, identity
+
+
+def identity(y):
+    return y
 
 
 def sigmoid_task():
@@ -218,17 +233,18 @@ def sigmoid_task():
     def predict(logits):
         return logits[:, 0] >= 0.0
 
-    return loss_of, predict
+    return loss_of, predict, identity
 
 
 def make_stats(loss_of, predict, extra: bool):
     """The tutorial's `fancy_stats` (plus the loss): metrics of logits against labels."""
     import jax.numpy as jnp
 
-    def stats(logits, y):
+    def stats(logits, y, encoded=None):
         pred = predict(logits).astype(bool)
         target = y.astype(bool)
-        out = {"loss": loss_of(logits, y), "accuracy": jnp.mean(pred == target)}
+        out = {"loss": loss_of(logits, y if encoded is None else encoded),
+               "accuracy": jnp.mean(pred == target)}
         if extra:
             out |= {"false_pos": jnp.mean(pred & ~target),
                     "false_neg": jnp.mean(~pred & target),
@@ -241,8 +257,9 @@ def make_stats(loss_of, predict, extra: bool):
 # ------------------------------------------------- hand-written: full-batch (W1, W1b, W2)
 
 
-def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
-    """A full-batch training run as one jitted scan, tutorial style.
+def make_full_batch(model, tx, task, steps: int, metrics: str):
+    """A full-batch training run as one jitted scan, tutorial style: `task` is (loss_of,
+    predict, encode), the labels encoded once before the scan (one-hot, as the tutorial).
 
     metrics: "apply": train and valid metrics every step from a separate `model.apply`
     (the tutorial); "aux": the train metrics from the logits of the gradient's own forward
@@ -252,35 +269,39 @@ def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
     import optax
     from jax import lax
 
+    loss_of, predict, encode = task
     stats = make_stats(loss_of, predict, extra=True)
 
-    def objective(params, x, y):
+    def objective(params, x, target):
         logits = model.apply(params, x)
-        return loss_of(logits, y), logits
+        return loss_of(logits, target), logits
 
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
-    def evaluate(params, x, y):
-        return stats(model.apply(params, x), y)
+    def evaluate(params, x, y, target):
+        return stats(model.apply(params, x), y, target)
 
     def train(params, train_x, train_y, valid_x, valid_y):
+        train_t, valid_t = encode(train_y), encode(valid_y)
+
         def update(carry, _):
             params, opt_state = carry
-            (_, logits), grads = grad_fn(params, train_x, train_y)
+            (_, logits), grads = grad_fn(params, train_x, train_t)
             updates, opt_state = tx.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
             if metrics == "none":
                 return (new_params, opt_state), None
             if metrics == "aux":
-                train_stats = stats(logits, train_y)
+                train_stats = stats(logits, train_y, train_t)
             else:
-                train_stats = evaluate(params, train_x, train_y)
-            valid_stats = evaluate(params, valid_x, valid_y)
+                train_stats = evaluate(params, train_x, train_y, train_t)
+            valid_stats = evaluate(params, valid_x, valid_y, valid_t)
             return (new_params, opt_state), (train_stats, valid_stats)
 
         (params, _), history = lax.scan(update, (params, tx.init(params)), None,
                                         length=steps)
-        final = (evaluate(params, train_x, train_y), evaluate(params, valid_x, valid_y))
+        final = (evaluate(params, train_x, train_y, train_t),
+                 evaluate(params, valid_x, valid_y, valid_t))
         return params, history, final
 
     return train
@@ -289,7 +310,7 @@ def make_full_batch(model, tx, loss_of, predict, steps: int, metrics: str):
 # ------------------------------------------------------------- hand-written: minibatch W3
 
 
-def make_minibatch(model, tx, loss_of, predict, epochs: int, batch: int, eval_every: int):
+def make_minibatch(model, tx, task, epochs: int, batch: int, eval_every: int):
     """Minibatches of `batch` rows, reshuffled every epoch (the permutations drawn once,
     before the scan), `epochs * (n // batch)` steps as one scan; loss and accuracy on the
     full train and valid sets every `eval_every` steps (`lax.cond`) and at the end."""
@@ -298,6 +319,7 @@ def make_minibatch(model, tx, loss_of, predict, epochs: int, batch: int, eval_ev
     import optax
     from jax import lax
 
+    loss_of, predict, _ = task
     stats = make_stats(loss_of, predict, extra=False)
 
     def loss_fn(params, x, y):
@@ -339,12 +361,13 @@ def make_minibatch(model, tx, loss_of, predict, epochs: int, batch: int, eval_ev
 # ------------------------------------------------------------ hand-written: lbfgs (W2L)
 
 
-def make_lbfgs(model, loss_of, predict, steps: int):
+def make_lbfgs(model, task, steps: int):
     """optax's documented L-BFGS loop (value_and_grad_from_state reuses the line search's
     value and gradient), with the train accuracy recorded every step like mlspec."""
     import optax
     from jax import lax
 
+    loss_of, predict, _ = task
     stats = make_stats(loss_of, predict, extra=False)
     tx = optax.lbfgs()
 
@@ -386,42 +409,39 @@ class HandSetup:
     minibatch: bool = False
 
 
-def hand_setup(workload: str, sizes: Sizes, metrics: str = "apply") -> HandSetup:
+def hand_setup(workload: str, sizes: Sizes, metrics: str = "apply",
+               labels: str = "onehot") -> HandSetup:
     import optax
 
     HillNet, Logit, MLP = hand_modules()
     if workload in ("W1", "W1b"):
-        loss_of, predict = softmax_task()
         model = HillNet()
         return HandSetup(hill_data, model, 42, lambda: make_full_batch(
-            model, optax.rmsprop(learning_rate=0.01), loss_of, predict, sizes.hill_steps,
+            model, optax.rmsprop(learning_rate=0.01), softmax_task(labels), sizes.hill_steps,
             "none" if workload == "W1b" else metrics))
     if workload == "W2":
-        loss_of, predict = sigmoid_task()
         model = Logit()
         return HandSetup(logit_data, model, 0, lambda: make_full_batch(
-            model, optax.sgd(learning_rate=2.0), loss_of, predict, sizes.logit_steps,
-            metrics))
+            model, optax.sgd(learning_rate=2.0), sigmoid_task(), sizes.logit_steps, metrics))
     if workload == "W2L":
-        loss_of, predict = sigmoid_task()
         model = Logit()
         return HandSetup(logit_data, model, 0, lambda: make_lbfgs(
-            model, loss_of, predict, sizes.lbfgs_steps))
+            model, sigmoid_task(), sizes.lbfgs_steps))
     if workload == "W3":
-        loss_of, predict = sigmoid_task()
         model = MLP()
         return HandSetup(lambda: mlp_data(sizes.mlp_n), model, 0, lambda: make_minibatch(
-            model, optax.adam(learning_rate=1e-3), loss_of, predict, sizes.mlp_epochs, 256,
+            model, optax.adam(learning_rate=1e-3), sigmoid_task(), sizes.mlp_epochs, 256,
             100), minibatch=True)
     raise KeyError(workload)
 
 
-def way_hand(workload: str, sizes: Sizes, metrics: str = "apply") -> dict[str, Any]:
+def way_hand(workload: str, sizes: Sizes, metrics: str = "apply",
+             labels: str = "onehot") -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
     import pandas as pd
 
-    setup = hand_setup(workload, sizes, metrics)
+    setup = hand_setup(workload, sizes, metrics, labels)
 
     def prepare():
         (x, y), (xv, yv) = setup.load()
@@ -481,5 +501,6 @@ WAYS: dict[str, Callable[[str, Sizes], dict[str, Any]]] = {
     "mlspec": way_mlspec,
     "hand": way_hand,
     "hand_aux": lambda w, s: way_hand(w, s, metrics="aux"),
+    "hand_int": lambda w, s: way_hand(w, s, labels="integer"),
     "sklearn": way_sklearn,
 }

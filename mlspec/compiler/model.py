@@ -5,34 +5,92 @@ from __future__ import annotations
 import functools
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 from ..catalog.layers import BuildContext, Layer
 from ..dsl.program import ModelProgram
 
+FEATURES_FIRST_MAX_WIDTH = 32
+"""The widest output of a layer that runs features-first. Measured on a 2-core CPU with
+10,000 rows (rows-first time / features-first time of a training step): a whole 2-2-2
+net 3.1x; 2-8-1 and 4-16-3 nets 1.5x; 8-32-2 1.06x; 10-64-1 1.0x; 100-256-1 0.8x. For one
+dense layer from 100 features to 1 or 2 (logistic regression), the kernel's gradient
+(x^T g, a matrix-vector product) is 4-10x quicker from the transposed data."""
 
-class Stack(nn.Module):
-    """Applies layers in order; composites build their bodies as nested stacks."""
 
-    layers: tuple[Layer, ...]
+class Dense(nn.Module):
+    """`nn.Dense` on activations laid out (features, rows): the same parameters under the
+    same names (so the same initial values from the same key), `kernel.T @ x + bias`.
+    Named Dense so that flax names its instances Dense_0, Dense_1 as it does nn.Dense's."""
+
+    features: int
+    use_bias: bool = True
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (x.shape[0], self.features), jnp.float32)
+        y = jax.lax.dot_general(kernel, x, (((0,), (0,)), ((), ())))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,),
+                               jnp.float32)[:, None]
+        return y
+
+
+class Stack(nn.Module):
+    """Applies layers in order; composites build their bodies as nested stacks.
+
+    The first `features_first` layers run on activations laid out (features, rows): the
+    top stack transposes its input (rows, features) before them (unless the caller passes
+    it transposed already, `transposed=True`: the trainer transposes constant data once
+    per run, not once per step) and their output back after them."""
+
+    layers: tuple[Layer, ...]
+    features_first: int = 0
+    top: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool = False, transposed: bool = False):
         uses: dict[str, int] = {}
 
-        def stack(layers, name=None):
+        def stack(layers, name=None, features_first=False):
             if name is not None:  # a block's params live under its name: mlp_0, mlp_1
                 uses[name] = uses.get(name, -1) + 1
                 name = f"{name}_{uses[name]}"
-            return functools.partial(Stack(tuple(layers), name=name), train=train)
+            return functools.partial(Stack(tuple(layers), len(layers) * features_first,
+                                           top=False, name=name), train=train)
 
-        ctx = BuildContext(nn=nn, train=train, stack=stack)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            features_first = i < self.features_first
+            if self.top and features_first and i == 0 and not transposed:
+                x = x.T
+            ctx = BuildContext(nn=nn, train=train, features_first=features_first,
+                               dense_features_first=Dense,
+                               stack=functools.partial(stack, features_first=features_first))
             x = layer.build(ctx)(x)
+            if self.top and i + 1 == self.features_first:
+                x = x.T
         return x
 
 
+def features_first_layers(model: ModelProgram) -> int:
+    """How many leading layers run features-first: those that can, while each one's output
+    is at most FEATURES_FIRST_MAX_WIDTH wide (narrow nets, and a narrow first dense layer
+    over many input features); none for inputs that are not vectors."""
+    if len(model.input_shape) != 1:
+        return 0
+    count, shape = 0, model.input_shape
+    for layer in model.layers:
+        if not layer.features_first or max(layer.widths(shape), default=0) \
+                > FEATURES_FIRST_MAX_WIDTH:
+            break
+        count, shape = count + 1, layer.output_shape(shape)
+    return count
+
+
 def build_module(model: ModelProgram) -> Stack:
-    return Stack(tuple(model.layers))
+    return Stack(tuple(model.layers), features_first_layers(model))
 
 
 def uses_train_mode(layers) -> bool:
