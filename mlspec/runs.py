@@ -187,12 +187,21 @@ def _open(folder) -> tuple[Path, dict, Any]:
     return folder, manifest, resolve(spec)
 
 
+SPEC_DECIDED = ("loss_weights", "dropout_keep")
+
+
 def _restore(template, saved: dict, folder: Path):
-    """The saved training state, in the structure of a fresh one."""
+    """The saved training state, in the structure of a fresh one. Entries that the spec
+    alone decides (and that older versions did not save) come from the fresh state."""
     from flax import serialization
 
+    train = dict(saved["train"]) if isinstance(saved.get("train"), dict) else saved["train"]
+    if isinstance(train, dict):
+        for key in SPEC_DECIDED:
+            if key in template and key not in train:
+                train[key] = serialization.to_state_dict(template[key])
     try:
-        return serialization.from_state_dict(template, saved["train"])
+        return serialization.from_state_dict(template, train)
     except (KeyError, ValueError, TypeError) as exc:
         raise RunFolderError(f"{folder / STATE_FILE} does not fit the spec's model: "
                              f"{exc}") from None

@@ -1,9 +1,9 @@
 """Many runs from one spec: `seeds = N` and the `sweep` grid.
 
 Every combination of the swept values is a member. Members whose programs differ only in
-values that keep every array shape (seeds, optimizer hyperparameters, loss weights) form a
-group that trains as one compiled program, vmapped over their states; values that change
-shapes (widths, depths, data) give one compiled program per distinct shape.
+values that keep every array shape (seeds, optimizer hyperparameters, loss weights, dropout
+rates) form a group that trains as one compiled program, vmapped over their states; values
+that change shapes (widths, depths, data) give one compiled program per distinct shape.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Me
 
 def structure(program: Program) -> str:
     """What must be equal for members to share one compiled program: everything but
-    seeds, the optimizer's numeric hyperparameters and the loss weights."""
+    seeds, the optimizer's numeric hyperparameters, the loss weights and dropout rates."""
     data = program.model_dump(mode="json")
     train = data.get("train") or {}
     train["seed"] = train["seeds"] = None
@@ -88,7 +88,15 @@ def structure(program: Program) -> str:
         train["optimizer"]["arguments"][name] = None
     for term in train.get("loss", []):
         term["weight"] = None
+    _forget_dropout_rates(data["model"]["layers"])
     return json.dumps(data, sort_keys=True)
+
+
+def _forget_dropout_rates(layers: list[dict]) -> None:
+    for layer in layers:
+        if layer.get("kind") == "dropout":
+            layer["rate"] = None
+        _forget_dropout_rates(layer.get("body", []))
 
 
 def groups(members: list[Member]) -> list[list[Member]]:

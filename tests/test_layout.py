@@ -107,3 +107,25 @@ def test_training_features_first_matches_rows_first(monkeypatch, train):
     assert list(features.history.columns) == list(rows.history.columns)
     np.testing.assert_allclose(features.history.to_numpy(), rows.history.to_numpy(),
                                rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_dropout_masks_as_flax_does(rate):
+    """The compiler's dropout (its keep probability may be traced, for sweeps) draws the
+    same mask from the same key as flax.linen.Dropout, and scales the same way."""
+    import flax.linen as nn
+
+    from mlspec.compiler.model import Dropout
+
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(50, 7)), jnp.float32)
+    rngs = {"dropout": jax.random.PRNGKey(5)}
+    expected = nn.Dropout(rate, deterministic=False).apply({}, x, rngs=rngs)
+    ours = Dropout(rate).apply({}, x, rngs=rngs)
+    traced = jax.jit(lambda keep: Dropout(rate, keep=keep).apply({}, x, rngs=rngs))(
+        jnp.float32(1.0 - rate))
+    np.testing.assert_array_equal(ours, expected)
+    # the same mask; the scaling may differ in the last bit (XLA may multiply by the
+    # reciprocal of a constant keep probability but must divide by a traced one)
+    np.testing.assert_array_equal(traced == 0, expected == 0)
+    np.testing.assert_allclose(traced, expected, rtol=1e-6)
+    np.testing.assert_array_equal(Dropout(rate, deterministic=True).apply({}, x), x)

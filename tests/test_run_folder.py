@@ -177,3 +177,21 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     blocker.write_text("not a folder")
     result = cli("run", "specs/hill.mlspec", "--out", blocker / "run")
     assert result.returncode == 1 and "cannot write to the output folder" in result.stderr
+
+
+def test_a_state_saved_without_spec_decided_entries_still_loads(hill_run, tmp_path):
+    """Folders written before the state carried dropout keep probabilities (which the spec
+    alone decides) load with those taken from the spec."""
+    import shutil
+
+    from flax import serialization
+
+    copy = tmp_path / "older"
+    shutil.copytree(hill_run, copy)
+    state = serialization.msgpack_restore((copy / "state.msgpack").read_bytes())
+    del state["train"]["dropout_keep"]
+    (copy / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
+    result = cli("evaluate", copy, "valid", "--json")
+    assert result.returncode == 0, result.stderr
+    final = json.loads((hill_run / "metrics.json").read_text())["valid"]
+    assert json.loads(result.stdout) == pytest.approx(final, rel=1e-5)

@@ -83,6 +83,23 @@ def test_loss_weights_sweep_in_one_program():
     assert_same_history(member, single)
 
 
+def test_dropout_rates_sweep_in_one_program():
+    text = BASE.replace("dense(hidden) -> sigmoid", "dense(hidden) -> sigmoid\n"
+                        "    repeat(2) { dense(hidden) -> dropout(rate) }").replace(
+        "param lr = 0.5", "param lr = 0.1\nparam rate = 0.1")  # 0.5 diverges with dropout
+    spec = mlspec.parse(text + "sweep {\n    rate = [0.0, 0.2, 0.5]\n}\n")
+    members = expand(spec)
+    assert len(groups(members)) == 1, "dropout rates share one compiled program"
+    result = mlspec.run(spec)
+    base = spec.model_copy(update={"sweep": None})
+    losses = []
+    for member in result.members:
+        single = mlspec.run(base, {"rate": member.settings["rate"]})
+        assert_same_history(member, single)
+        losses.append(single.history["train.loss"].iloc[-1])
+    assert len(set(losses)) == 3, "each member trained with its own rate"
+
+
 def test_widths_compile_one_program_each():
     spec = mlspec.parse(BASE + "sweep {\n    hidden = [2, 4, 8]\n    lr = [0.1, 0.3]\n}\n")
     members = expand(spec)

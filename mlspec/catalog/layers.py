@@ -37,6 +37,11 @@ class BuildContext:
     `Layer.features_first`."""
     dense_features_first: Any = None
     """The flax module that `dense` builds in that layout (same parameters as nn.Dense)."""
+    dropout: Any = None
+    """The compiler's dropout module: nn.Dropout's mask and scaling, with a keep
+    probability that may be traced (so that sweep members may differ in it)."""
+    dropout_keep: Any = None
+    """This layer's keep probability (1 - rate) as a traced value, or None for its own."""
 
 
 class Layer(Entry):
@@ -224,7 +229,20 @@ class Dropout(Layer):
     rate: NonNegativeFloat = Field(lt=1)
 
     def build(self, ctx):
-        return ctx.nn.Dropout(self.rate, deterministic=not ctx.train)
+        return ctx.dropout(self.rate, keep=ctx.dropout_keep, deterministic=not ctx.train)
+
+
+def dropout_layers(layers) -> list[Dropout]:
+    """The dropout layers in build order, a composite's body counted once (the copies of a
+    `repeat` share their rate); the index of each is where its keep probability sits in
+    the trainer's state."""
+    found = []
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            found.append(layer)
+        elif layer.composite:
+            found += dropout_layers(layer.body)
+    return found
 
 
 @LAYERS.register

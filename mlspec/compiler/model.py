@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ..catalog.layers import BuildContext, Layer
+from ..catalog.layers import BuildContext, Layer, dropout_layers
+from ..catalog.layers import Dropout as DropoutLayer
 from ..dsl.program import ModelProgram
 
 FEATURES_FIRST_MAX_WIDTH = 32
@@ -38,6 +40,30 @@ class Dense(nn.Module):
         return y
 
 
+class Dropout(nn.Module):
+    """`nn.Dropout` (the same key, mask and scaling, so the same results) with the keep
+    probability given as `keep`, which may be a traced value: the members of a sweep
+    over dropout rates then share one compiled program. Named Dropout so that flax names
+    its instances, and derives their keys, as it does nn.Dropout's."""
+
+    rate: float
+    keep: Any = None
+    deterministic: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        if self.deterministic:
+            return x
+        keep = 1.0 - self.rate if self.keep is None else self.keep
+        mask = jax.random.bernoulli(self.make_rng("dropout"), p=keep, shape=x.shape)
+        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
+
+
+def keep_probabilities(layers) -> list[float]:
+    """1 - rate of each dropout layer, in the order that `dropout_keep` follows."""
+    return [1.0 - layer.rate for layer in dropout_layers(layers)]
+
+
 class Stack(nn.Module):
     """Applies layers in order; composites build their bodies as nested stacks.
 
@@ -49,26 +75,37 @@ class Stack(nn.Module):
     layers: tuple[Layer, ...]
     features_first: int = 0
     top: bool = True
+    dropout_offset: int = 0
+    """Where this stack's first dropout layer's keep probability sits in `dropout_keep`."""
 
     @nn.compact
-    def __call__(self, x, train: bool = False, transposed: bool = False):
+    def __call__(self, x, train: bool = False, transposed: bool = False,
+                 dropout_keep=None):
+        """`dropout_keep`: the keep probabilities of the dropout layers (see
+        `keep_probabilities`), or None for the layers' own rates."""
         uses: dict[str, int] = {}
 
-        def stack(layers, name=None, features_first=False):
+        def stack(layers, name=None, features_first=False, offset=0):
             if name is not None:  # a block's params live under its name: mlp_0, mlp_1
                 uses[name] = uses.get(name, -1) + 1
                 name = f"{name}_{uses[name]}"
             return functools.partial(Stack(tuple(layers), len(layers) * features_first,
-                                           top=False, name=name), train=train)
+                                           top=False, dropout_offset=offset, name=name),
+                                     train=train, dropout_keep=dropout_keep)
 
+        offset = self.dropout_offset
         for i, layer in enumerate(self.layers):
             features_first = i < self.features_first
             if self.top and features_first and i == 0 and not transposed:
                 x = x.T
-            ctx = BuildContext(nn=nn, train=train, features_first=features_first,
-                               dense_features_first=Dense,
-                               stack=functools.partial(stack, features_first=features_first))
+            ctx = BuildContext(
+                nn=nn, train=train, features_first=features_first, dense_features_first=Dense,
+                dropout=Dropout,
+                dropout_keep=dropout_keep[offset] if isinstance(layer, DropoutLayer)
+                and dropout_keep is not None else None,
+                stack=functools.partial(stack, features_first=features_first, offset=offset))
             x = layer.build(ctx)(x)
+            offset += len(dropout_layers([layer]))
             if self.top and i + 1 == self.features_first:
                 x = x.T
         return x

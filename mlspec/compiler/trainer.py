@@ -18,7 +18,7 @@ import optax
 
 from ..catalog.metrics import METRICS, SplitInputs, TrainingInputs
 from ..dsl.program import Program
-from .model import build_module, features_first_layers, uses_train_mode
+from .model import build_module, features_first_layers, keep_probabilities, uses_train_mode
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
@@ -138,6 +138,8 @@ class Trainer:
             "shuffle_key": shuffle_key,
             # in the state, so that sweep members may differ in them
             "loss_weights": jnp.asarray(self.weights, jnp.float32),
+            "dropout_keep": jnp.asarray(keep_probabilities(self.program.model.layers),
+                                        jnp.float32),
         }
         if self.schedule.batch is not None:  # the current epoch's order of train rows
             state["order"] = self._epoch_order(shuffle_key, 0, self.n_train)
@@ -147,20 +149,23 @@ class Trainer:
         return state
 
     def apply(self, params, model_state, x, train: bool = False, rng=None,
-              transposed: bool = False):
+              transposed: bool = False, dropout_keep=None):
         """The model's outputs (and, in training, its updated model state). `x` is (rows,
-        features), or its transpose with `transposed` (inside a run, see `_laid_out`)."""
+        features), or its transpose with `transposed` (inside a run, see `_laid_out`);
+        `dropout_keep` overrides the dropout layers' keep probabilities (the state's)."""
         variables = {"params": params, **model_state}
+        kwargs = {"train": train, "transposed": transposed, "dropout_keep": dropout_keep}
         if train and model_state:
-            return self.module.apply(variables, x, train=True, transposed=transposed,
-                                     rngs={"dropout": rng}, mutable=list(model_state))
-        out = self.module.apply(variables, x, train=train, transposed=transposed,
+            return self.module.apply(variables, x, **kwargs, rngs={"dropout": rng},
+                                     mutable=list(model_state))
+        out = self.module.apply(variables, x, **kwargs,
                                 rngs={"dropout": rng} if rng is not None else None)
         return out, model_state
 
     def objective(self, params, model_state, x, y, train: bool, rng=None, weights=None,
-                  transposed: bool = False):
-        out, new_model_state = self.apply(params, model_state, x, train, rng, transposed)
+                  transposed: bool = False, dropout_keep=None):
+        out, new_model_state = self.apply(params, model_state, x, train, rng, transposed,
+                                          dropout_keep)
         weights = self.weights if weights is None else weights
         loss = sum(weights[i] * term.value(out, y, params) for i, term in enumerate(self.terms))
         return loss, (out, new_model_state)
@@ -208,14 +213,15 @@ class Trainer:
         state, x, y = self._batch(state, data)
         rng = jax.random.fold_in(state["dropout_key"], state["step"])
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
-        weights = state["loss_weights"]
-        (loss, (out, model_state)), grads = grad_fn(state["params"], state["model_state"],
-                                                    x, y, True, rng, weights, self.transposed)
+        weights, keep = state["loss_weights"], state["dropout_keep"]
+        (loss, (out, model_state)), grads = grad_fn(
+            state["params"], state["model_state"], x, y, True, rng, weights, self.transposed,
+            keep)
         extra = {}
         if isinstance(self.tx, optax.GradientTransformationExtraArgs):
             # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
             extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
-                p, state["model_state"], x, y, True, rng, weights, self.transposed)[0]}
+                p, state["model_state"], x, y, True, rng, weights, self.transposed, keep)[0]}
         updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
                                             **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
