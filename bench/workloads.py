@@ -105,8 +105,8 @@ def mlspec_overrides(workload: str, sizes: Sizes) -> tuple[Path, dict[str, Any]]
 
 def mlspec_pieces(path: Path, overrides: dict[str, Any]) -> dict[str, float]:
     """What `mlspec.run` does with the default `updates=1` (the whole run as one
-    `run_blocks` call and one `finish` call), through its Trainer, with compilation
-    (`lower().compile()`) and execution timed apart."""
+    `Trainer.run_all` call), through its Trainer, with compilation (`lower().compile()`)
+    and execution timed apart."""
     import jax
     import jax.numpy as jnp
 
@@ -120,31 +120,18 @@ def mlspec_pieces(path: Path, overrides: dict[str, Any]) -> dict[str, float]:
     trainer = Trainer(program, len(dataset["train"][0]))
     data = {split: (jnp.asarray(x), jnp.asarray(y)) for split, (x, y) in
             dataset.splits.items() if split in ("train", "valid")}
-    state = trainer.init(program.train.seed, data["train"][0])
+    state = trainer.init(program.train.seed, data["train"][0], jit=True)
+    counts = trainer.schedule.counts()
     jax.block_until_ready((state, data))
-    schedule = trainer.schedule
 
     t0 = now()
-    run_blocks = None
-    if schedule.blocks:
-        run_blocks = jax.jit(trainer.run_blocks, static_argnums=2).lower(
-            state, data, schedule.blocks).compile()
-    finish = jax.jit(trainer.finish, static_argnums=2).lower(
-        state, data, schedule.remainder).compile()
+    run_all = jax.jit(trainer.run_all).lower(state, data, counts).compile()
     compile_s = now() - t0
-
     t0 = now()
-    chunks = []
-    if run_blocks is not None:
-        state, rows = run_blocks(state, data)
-        chunks.append(rows)
-    state, final = finish(state, data)
-    chunks.append(final)
-    jax.block_until_ready((state, chunks))
+    state, rows = jax.block_until_ready(run_all(state, data, counts))
     train_s = now() - t0
-    last = jax.device_get(chunks[-1])
     return {"compile2_s": compile_s, "train2_s": train_s,
-            "check_valid_acc": float(last["valid.accuracy"][-1])}
+            "check_valid_acc": float(jax.device_get(rows["valid.accuracy"][-1]))}
 
 
 def way_mlspec(workload: str, sizes: Sizes) -> dict[str, Any]:

@@ -169,7 +169,7 @@ class Training:
         import jax.numpy as jnp
 
         from .compiler.trainer import Trainer
-        from .data.loading import load_data
+        from .data.loading import Dataset, load_data
         from .data.sources import DataError
 
         if program.data is None or program.train is None:
@@ -191,6 +191,10 @@ class Training:
         self.data = {split: (self._place(x, rows=True), self._place(y, rows=True))
                      for split, (x, y) in self.dataset.splits.items()
                      if split in ("train", "valid")}
+        # The host copies of what went to the device are not needed again (the test split
+        # is evaluated at the end, from the host): dropping them keeps peak memory down.
+        self.dataset = Dataset({split: arrays for split, arrays in self.dataset.splits.items()
+                                if split not in self.data}, self.dataset.mean, self.dataset.std)
         x = self.data["train"][0]
         if self.multi:
             shared = self.trainer.module_init(jit=True)

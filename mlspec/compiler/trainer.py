@@ -141,8 +141,10 @@ class Trainer:
             "dropout_keep": jnp.asarray(keep_probabilities(self.program.model.layers),
                                         jnp.float32),
         }
-        if self.schedule.batch is not None:  # the current epoch's order of train rows
-            state["order"] = self._epoch_order(shuffle_key, 0, self.n_train)
+        if self.schedule.batch is not None:
+            # The current epoch's order of train rows, drawn at each epoch's first step
+            # (`_batch`); until then a placeholder of its shape, which compiles quicker.
+            state["order"] = jnp.zeros(self.n_train, jnp.int32)
         if self.early_stop is not None:
             state["stop"] = {"best": jnp.array(jnp.inf, jnp.float32), "wait": jnp.int32(0),
                              "stopped": jnp.bool_(False)}
