@@ -413,3 +413,26 @@ def test_r2_is_uniform_not_variance_weighted():
     per_column = 1 - ((y - out) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
     weighted = np.average(per_column, weights=((y - y.mean(0)) ** 2).sum(0))
     assert abs(got - weighted) > 1e-3
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e4])
+def test_two_class_losses_and_gradients_match_optax(scale):
+    """The closed forms (a softplus of a signed margin, with sigmoid as its derivative)
+    against optax's general ones: values and gradients, also for huge logits."""
+    import jax
+    import optax
+
+    rng = np.random.default_rng(7)
+    out = jnp.asarray(rng.standard_normal((40, 2)) * scale, jnp.float32)
+    y = jnp.asarray(rng.integers(0, 2, 40), jnp.int32)
+    pairs = [
+        (lambda o: LOSSES.get("softmax_cross_entropy")().value(o, y, {}),
+         lambda o: optax.softmax_cross_entropy_with_integer_labels(o, y).mean()),
+        (lambda o: LOSSES.get("sigmoid_binary_cross_entropy")().value(o[:, :1], y, {}),
+         lambda o: optax.sigmoid_binary_cross_entropy(o[:, 0], y.astype(o.dtype)).mean()),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours(out), theirs(out), rtol=1e-5, atol=1e-6)
+        got, want = jax.grad(ours)(out), jax.grad(theirs)(out)
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -8,6 +8,7 @@ spec is compiled.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 from pydantic import PositiveFloat
@@ -33,6 +34,36 @@ class Loss(Entry):
 
 
 LOSSES: Registry[type[Loss]] = Registry("loss")
+
+
+@functools.cache
+def _softplus():
+    """`log(1 + exp(s))` as `max(s, 0) + log1p(exp(-|s|))` (exact and stable), with its
+    derivative given as `sigmoid(s)`. The two-class cross-entropies are the mean softplus
+    of a signed margin; on a CPU this form and its gradient take about a third of the time
+    of `logaddexp`'s (whose derivative XLA builds from several selects), with the same
+    values."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def softplus(s):
+        return jnp.maximum(s, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(s)))
+
+    @softplus.defjvp
+    def softplus_jvp(primals, tangents):
+        (s,), (ds,) = primals, tangents
+        return softplus(s), jax.nn.sigmoid(s) * ds
+
+    return softplus
+
+
+def signed_margin_loss(margin, y):
+    """The mean of `softplus(-margin)` where y is 1 and `softplus(margin)` where y is 0: the
+    cross-entropy of a logit `margin` for class 1 against 0/1 targets."""
+    import jax.numpy as jnp
+
+    return jnp.mean(_softplus()(jnp.where(y == 1, -margin, margin)))
 
 
 class _RealLoss(Loss):
@@ -88,7 +119,8 @@ class Huber(_RealLoss):
 
 @LOSSES.register
 class SigmoidBinaryCrossEntropy(Loss):
-    """`optax.sigmoid_binary_cross_entropy` of one logit per example and 0/1 targets."""
+    """`optax.sigmoid_binary_cross_entropy` of one logit per example and 0/1 targets, in
+    closed form: `softplus(-logit)` for 1, `softplus(logit)` for 0."""
 
     kind: Literal["sigmoid_binary_cross_entropy"] = "sigmoid_binary_cross_entropy"
     target: ClassVar = "binary"
@@ -104,10 +136,7 @@ class SigmoidBinaryCrossEntropy(Loss):
         return None
 
     def value(self, out, y, params):
-        import jax.numpy as jnp
-        import optax
-
-        return jnp.mean(optax.sigmoid_binary_cross_entropy(out[:, 0], y.astype(out.dtype)))
+        return signed_margin_loss(out[:, 0], y)
 
     def predict(self, out):
         return (out[:, 0] >= 0).astype("int32")
@@ -136,8 +165,7 @@ class SoftmaxCrossEntropy(Loss):
         if out.shape[-1] == 2:
             # The same value in closed form: softplus of the other logit minus the picked
             # one. On small arrays XLA pays per operation, and this form has far fewer.
-            margin = out[:, 1] - out[:, 0]
-            return jnp.mean(jnp.logaddexp(0.0, jnp.where(y == 1, -margin, margin)))
+            return signed_margin_loss(out[:, 1] - out[:, 0], y)
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
 
     def predict(self, out):
