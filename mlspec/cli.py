@@ -8,8 +8,10 @@ never import jax.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -158,8 +160,6 @@ PROGRESS_UPDATES = 50
 
 
 def cmd_run(args) -> int:
-    import signal
-
     from rich.console import Console
 
     from .runner import Training
@@ -194,23 +194,11 @@ def cmd_run(args) -> int:
         _err(f"error: {exc}")
         return EXIT_FAILURE
 
-    stop_requested = []
-
-    def request_stop(signum, frame):
-        if stop_requested:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        stop_requested.append(signum)
-        console.print("stopping at the end of this chunk; the run folder will be written")
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _stop_on_signal(console) as stop_requested:
         with _Progress(console, training.schedule.total, training.program.name) as bar:
             bar.update(training)
             result = training.run(on_progress=bar.update,
                                   should_stop=lambda: bool(stop_requested))
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     try:
         save_run(result, out, blocks_done=training.blocks_done, chunk=training.chunk)
     except (RunFolderError, OSError) as exc:
@@ -235,8 +223,30 @@ def cmd_run(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stop_on_signal(console):
+    """While inside, Ctrl-C and SIGTERM ask the run to stop at the end of its chunk (the
+    yielded list fills); a second one stops at once."""
+    stop_requested: list[int] = []
+
+    def request_stop(signum, frame):
+        if stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop_requested.append(signum)
+        console.print("stopping at the end of this chunk; the run folder will be written")
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop_requested
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _run_members(members, out: Path, console, quiet: bool) -> int:
-    """Seeds or a sweep: each group of members sharing a shape trains as one program."""
+    """Seeds or a sweep: each group of members sharing a shape trains as one program. An
+    interrupted sweep writes its folder with the members trained so far (the members of
+    programs not started are left out); it cannot be resumed."""
     from rich.console import Console
     from rich.table import Table
 
@@ -246,14 +256,23 @@ def _run_members(members, out: Path, console, quiet: bool) -> int:
 
     results = []
     shapes = groups(members)
-    for i, group in enumerate(shapes, 1):
-        training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
-        label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
-        with _Progress(console, training.schedule.total, label) as bar:
-            training.run(on_progress=bar.update)
-        results.extend(training.member_results())
+    with _stop_on_signal(console) as stop_requested:
+        for i, group in enumerate(shapes, 1):
+            if stop_requested:
+                break
+            training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
+            label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
+            with _Progress(console, training.schedule.total, label) as bar:
+                training.run(on_progress=bar.update, should_stop=lambda: bool(stop_requested))
+            results.extend(training.member_results())
     result = combine(results)
+    if stop_requested:
+        result.status = "interrupted"
     save_run(result, out)
+    if result.status == "interrupted":
+        _err(f"interrupted: {len(results)} of {len(members)} runs trained, some partly; "
+             f"wrote {out}/ (a sweep cannot be resumed: run the spec again)")
+        return EXIT_INTERRUPTED
     if not quiet:
         keys = list(result.members[0].settings)
         metric_keys = [k for k in result.members[0].metrics if "." in k]

@@ -103,6 +103,7 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
         "stopped_at": result.stopped_at,
         "blocks_done": blocks_done,
         "chunk": chunk,
+        "members": len(result.members),
         "n_train": result.trainer.n_train,
         "seed": program.train.seed,
         "wall_time_s": round(result.wall_time, 3),
@@ -216,6 +217,10 @@ def resume_training(folder) -> Any:
     if manifest["status"] != "interrupted":
         raise RunFolderError(f"the run in {folder} is {manifest['status']}; only an "
                              "interrupted run can be resumed")
+    if manifest.get("members"):
+        raise RunFolderError(f"the run in {folder} is a sweep (or seeds) of "
+                             f"{manifest['members']} runs, which cannot be resumed; run its "
+                             "spec again")
     training = Training(program)
     training.chunk = manifest["chunk"]
     saved = read_state(folder / STATE_FILE)

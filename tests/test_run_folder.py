@@ -195,3 +195,30 @@ def test_a_state_saved_without_spec_decided_entries_still_loads(hill_run, tmp_pa
     assert result.returncode == 0, result.stderr
     final = json.loads((hill_run / "metrics.json").read_text())["valid"]
     assert json.loads(result.stdout) == pytest.approx(final, rel=1e-5)
+
+
+def test_sigint_during_a_sweep_writes_the_members_so_far(tmp_path):
+    spec = tmp_path / "sweep.mlspec"
+    spec.write_text(LONG.replace("dense(8)", "dense(width)").replace(
+        "model hill_net", "param width = 8\nmodel hill_net")
+        + "sweep {\n    width = [4, 8]\n    train.seed = [0, 1]\n}\n")
+    out = tmp_path / "sweep"
+    process = subprocess.Popen([sys.executable, "-m", "mlspec", "run", spec, "--out", out],
+                               stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=ROOT)
+    deadline = time.time() + 120
+    for line in process.stderr:  # wait for the first program's first chunk
+        if "step " in line or time.time() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "cannot be resumed" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["members"] == 2
+    history = pd.read_csv(out / "history.csv")
+    assert set(history["width"]) == {4} and set(history["seed"]) == {0, 1}
+    assert 0 < history["step"].max() < 8000
+    resumed = cli("run", "--resume", out)
+    assert resumed.returncode == 1 and "cannot be resumed" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
