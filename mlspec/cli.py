@@ -264,14 +264,20 @@ def _run_members(members, out: Path, console, quiet: bool) -> int:
             label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
             with _Progress(console, training.schedule.total, label) as bar:
                 training.run(on_progress=bar.update, should_stop=lambda: bool(stop_requested))
-            results.extend(training.member_results())
+            if training.blocks_done:  # a program stopped before its first step is left out
+                results.extend(training.member_results())
+    finished = sum(r.status != "interrupted" for r in results)
+    if not results:
+        _err("interrupted before any run trained; nothing was written")
+        return EXIT_INTERRUPTED
     result = combine(results)
-    if stop_requested:
+    if finished < len(members):
         result.status = "interrupted"
     save_run(result, out)
     if result.status == "interrupted":
-        _err(f"interrupted: {len(results)} of {len(members)} runs trained, some partly; "
-             f"wrote {out}/ (a sweep cannot be resumed: run the spec again)")
+        _err(f"interrupted: {finished} of {len(members)} runs finished, "
+             f"{len(results) - finished} partly trained; wrote {out}/ (a sweep cannot be "
+             "resumed: run the spec again)")
         return EXIT_INTERRUPTED
     if not quiet:
         keys = list(result.members[0].settings)

@@ -365,7 +365,10 @@ class Training:
         import jax
 
         if not self.multi:
-            return [self.result()]
+            result = self.result()
+            if self.members:  # a group of one member keeps its swept settings
+                result.settings = self.members[0].settings
+            return [result]
         results = []
         for i, member in enumerate(self.members):
             state = jax.tree.map(lambda leaf: leaf[i], self.state)

@@ -222,3 +222,64 @@ def test_sigint_during_a_sweep_writes_the_members_so_far(tmp_path):
     resumed = cli("run", "--resume", out)
     assert resumed.returncode == 1 and "cannot be resumed" in resumed.stderr
     assert "Traceback" not in resumed.stderr
+
+
+SMALL_SWEEP = LONG.replace("dense(8)", "dense(width)").replace(
+    "model hill_net", "param width = 8\nmodel hill_net").replace(
+    "steps      = 8000", "steps      = 40").replace("eval_every = 100", "eval_every = 10") \
+    + "sweep {\n    width = [4, 8]\n}\n"
+
+
+def _sweep_stopped_when(monkeypatch, tmp_path, when, text=SMALL_SWEEP):
+    """Runs a sweep in process with a Ctrl-C simulated `when` ("after" each program's
+    training, or "before" the second program's first step)."""
+    import contextlib
+
+    import mlspec.cli
+    from mlspec.runner import Training
+
+    stop: list[int] = []
+    monkeypatch.setattr(mlspec.cli, "_stop_on_signal",
+                        contextlib.contextmanager(lambda console: (yield stop)))
+    original = Training.run
+    calls = []
+
+    def run(self, *args, **kwargs):
+        calls.append(1)
+        if when == "before" and len(calls) == 2:
+            stop.append(2)
+        result = original(self, *args, **kwargs)
+        if when == "after":
+            stop.append(2)
+        return result
+
+    monkeypatch.setattr(Training, "run", run)
+    spec = tmp_path / "sweep.mlspec"
+    spec.write_text(text)
+    out = tmp_path / "out"
+    code = mlspec.cli.main(["run", str(spec), "--out", str(out), "--quiet"])
+    return code, out
+
+
+def test_a_stop_in_a_sweeps_last_chunk_leaves_finished_runs(monkeypatch, tmp_path):
+    code, out = _sweep_stopped_when(monkeypatch, tmp_path, "after")
+    # the first program finished; the second was never started and is left out
+    assert code == 130
+    history = pd.read_csv(out / "history.csv")
+    assert set(history["width"]) == {4} and history["step"].max() == 40
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+
+
+def test_a_program_stopped_before_its_first_step_is_left_out(monkeypatch, tmp_path):
+    code, out = _sweep_stopped_when(monkeypatch, tmp_path, "before")
+    assert code == 130
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [m["settings"] for m in metrics["members"]] == [{"width": 4}]
+    assert metrics["members"][0]["status"] == "completed"
+
+
+def test_a_stop_after_every_run_finished_is_not_an_interruption(monkeypatch, tmp_path):
+    one_program = SMALL_SWEEP.replace("width = [4, 8]", "train.seed = [0, 1]")
+    code, out = _sweep_stopped_when(monkeypatch, tmp_path, "after", one_program)
+    assert code == 0
+    assert json.loads((out / "manifest.json").read_text())["status"] == "completed"

@@ -86,6 +86,9 @@ class Stack(nn.Module):
                  dropout_keep=None):
         """`dropout_keep`: the keep probabilities of the dropout layers (see
         `keep_probabilities`), or None for the layers' own rates."""
+        if transposed and not (self.top and self.features_first):
+            raise ValueError("transposed input is for a model whose first layers run "
+                             "features-first")
         uses: dict[str, int] = {}
 
         def stack(layers, name=None, features_first=False, offset=0):
@@ -130,7 +133,9 @@ def features_first_layers(model: ModelProgram) -> int:
 
 
 def build_module(model: ModelProgram) -> Stack:
-    return Stack(tuple(model.layers), features_first_layers(model))
+    # The layout was measured on CPUs; GPUs and TPUs keep flax's rows-first layout.
+    cpu = jax.default_backend() == "cpu"
+    return Stack(tuple(model.layers), features_first_layers(model) if cpu else 0)
 
 
 def uses_train_mode(layers) -> bool:

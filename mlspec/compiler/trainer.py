@@ -18,7 +18,7 @@ import optax
 
 from ..catalog.metrics import METRICS, SplitInputs, TrainingInputs
 from ..dsl.program import Program
-from .model import build_module, features_first_layers, keep_probabilities, uses_train_mode
+from .model import build_module, keep_probabilities, uses_train_mode
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
@@ -95,8 +95,7 @@ class Trainer:
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
         # once per call (see `_laid_out`); a minibatch is transposed by the model.
-        self.transposed = (features_first_layers(program.model) > 0
-                           and self.schedule.batch is None)
+        self.transposed = self.module.features_first > 0 and self.schedule.batch is None
 
     # ---- pieces
 
@@ -115,10 +114,9 @@ class Trainer:
     def init(self, seed: int, x_example: jax.Array, jit: bool = False,
              module_init=None) -> State:
         """A fresh state for `seed`. With `jit`, the whole state is made by one compiled
-        program (parameters, optimizer state, keys and the first epoch's order), which
-        compiles in a fraction of the time of the dozen small programs that building it op
-        by op takes. Members of a sweep pass one shared `module_init`, so that their
-        parameters start exactly as the single runs' do."""
+        program (parameters, optimizer state, keys), which compiles quicker than the dozen
+        small programs that building it op by op takes. Members of a sweep pass one shared
+        `module_init`, so that their parameters start exactly as the single runs' do."""
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
         if module_init is None and jit:
             if not hasattr(self, "_jitted_fresh_state"):
