@@ -13,6 +13,7 @@ import pytest
 
 import mlspec
 from mlspec.catalog.optimizers import names, optax_catalogue
+from mlspec.dsl.errors import SpecError
 
 SPEC = """\
 model tiny {{
@@ -103,11 +104,7 @@ VARIANTS = [
     pytest.param("adam(learning_rate=0.1, nesterov=true)", id="adam-nesterov"),
     pytest.param("rmsprop(learning_rate=0.1, centered=true, momentum=0.5)",
                  id="rmsprop-centered"),
-    pytest.param("adadelta()", id="adadelta-default-lr",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "adadelta's learning_rate is optional in optax's signature, so check "
-                     "accepts adadelta(); optax then applies scale_by_learning_rate(None) "
-                     "= identity, without the sign flip, so training ascends the loss"))),
+    pytest.param("adadelta(learning_rate=1.0)", id="adadelta-paper-lr"),
 ]
 
 
@@ -354,3 +351,15 @@ def test_catalogue_matches_optax():
         for arg in fn.arguments:
             parameter = signature.parameters[arg.name]
             assert arg.required == (parameter.default is inspect.Parameter.empty), (name, arg)
+
+
+def test_adadelta_without_a_learning_rate_is_refused():
+    """optax's adadelta makes learning_rate optional, but without one it applies the update
+    without the descent's sign flip and training climbs the loss: refused at check."""
+    text = ("model m { dense(1) }\ndata { train = hyperplane(n=50, dim=3) }\n"
+            "train {\n    loss = sigmoid_binary_cross_entropy\n"
+            "    optimizer = adadelta(rho=0.9)\n    steps = 2\n}\n")
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(text))
+    message = info.value.render()
+    assert "needs argument 'learning_rate'" in message and ":5:" in message

@@ -240,6 +240,14 @@ def _scalar_type(annotation: str):
     return None
 
 
+LEARNING_RATE_NEEDED = {
+    # optax makes learning_rate optional here, but without one it applies the update
+    # as is, without the descent's change of sign, so training climbs the loss.
+    "adadelta": "without one optax's adadelta does not descend (the paper's value is "
+                "learning_rate=1.0)",
+}
+
+
 def resolve_optax(call: ir.Call, kind: Literal["optimizer", "schedule"]) -> OptaxCall:
     """Checks a resolved call against optax's signature and returns its typed form."""
     catalogue = optax_catalogue()
@@ -265,6 +273,9 @@ def resolve_optax(call: ir.Call, kind: Literal["optimizer", "schedule"]) -> Opta
     missing = [a.name for a in fn.arguments if a.required and a.name not in given]
     if missing:
         raise SpecError.at(call.span, f"{label} needs argument '{missing[0]}'")
+    if fn.name in LEARNING_RATE_NEEDED and given.get("learning_rate", (None,))[0] is None:
+        raise SpecError.at(call.span, f"{label} needs argument 'learning_rate': "
+                                      f"{LEARNING_RATE_NEEDED[fn.name]}")
     arguments = {}
     for name, (expr, span) in given.items():
         value = expr if isinstance(expr, ir.Call) and expr.has_arguments else to_python(expr)
