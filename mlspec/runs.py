@@ -196,11 +196,10 @@ def _restore(template, saved: dict, folder: Path):
     alone decides (and that older versions did not save) come from the fresh state."""
     from flax import serialization
 
-    train = dict(saved["train"]) if isinstance(saved.get("train"), dict) else saved["train"]
+    train = saved["train"]
     if isinstance(train, dict):
-        for key in SPEC_DECIDED:
-            if key in template and key not in train:
-                train[key] = serialization.to_state_dict(template[key])
+        train = {**{key: serialization.to_state_dict(template[key]) for key in SPEC_DECIDED
+                    if key in template}, **train}
     try:
         return serialization.from_state_dict(template, train)
     except (KeyError, ValueError, TypeError) as exc:
