@@ -86,7 +86,8 @@ TOKEN_RE = re.compile(
 )
 
 # Characters that end a line for str.splitlines() (and so for the comment scanner) but not
-# for the grammar: pinned in the xfails below and kept out of generated strings/comments.
+# for the grammar: pinned in the regression tests below and kept out of generated
+# strings/comments.
 LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 # ------------------------------------------------------------------- 1. no crashes
@@ -254,7 +255,7 @@ def make_strings(alphabet: str):
     return st.text(alphabet=chars, max_size=12).map(lambda s: ir.String(value=s))
 
 
-# A string may span lines, and may hold `#`, but not both: see the xfails.
+# A string may span lines, and may hold `#`, but not both: see the regression tests.
 strings = make_strings('"\\#ab /.-\t')
 multiline_strings = make_strings('"\\\nab /.-\t')
 booleans = st.booleans().map(lambda b: ir.Bool(value=b))
@@ -564,13 +565,9 @@ def test_fmt_round_trips_every_mutated_spec_that_parses(name, data):
     printed = spec.to_text()
     again = mlspec.parse(printed)
     assert again == spec
-    # Word by word: comments on the lines of one multi-line value get merged (an xfail).
-    assert _comment_words(again) == _comment_words(spec), printed
+    assert Counter(c.text for c in again.comments) == Counter(c.text for c in spec.comments), \
+        printed
     assert again.to_text() == printed
-
-
-def _comment_words(spec: ir.Spec) -> Counter:
-    return Counter(word for comment in spec.comments for word in comment.text.split())
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_TEXTS))
@@ -589,8 +586,8 @@ def test_fmt_keeps_comments_and_is_idempotent(name, data):
 
 
 # ---------------------------------------------------------------- bugs found here
-# Each test pins one bug that the properties above found, with a minimal input: fixed ones
-# as regression tests, the one still open as a strict xfail.
+# Each test pins one bug that the properties above found, with a minimal input, as a
+# regression test.
 
 
 def _with_train(loss: str) -> str:
@@ -638,16 +635,17 @@ def test_huge_integer_cannot_enter_the_ir():
         ir.Spec(params=(ir.Param(name="x", value=10**5000),))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "trailing comments of every line a value spans are joined on the one line it is "
-    "printed on, so two comments become one (`# a # b`) and cannot be told apart again"))
 @pytest.mark.parametrize("text", [
     "train {\n    loss = mse +  # a\n        l2  # b\n}\n",
     "model m {\n    dense(1,  # a\n        use_bias=false)  # b\n}\n",
 ])
-def test_bug_comments_on_a_multiline_value_are_merged(text):
+def test_comments_on_a_multiline_value_stay_apart(text):
+    """A value over several lines prints on one; its earlier lines' comments go above it,
+    each on its own line, rather than merging into one (`# a # b`)."""
     before = sorted(c.text for c in mlspec.parse(text).comments)
-    assert sorted(c.text for c in mlspec.parse(mlspec.parse(text).to_text()).comments) == before
+    printed = mlspec.parse(text).to_text()
+    assert sorted(c.text for c in mlspec.parse(printed).comments) == before
+    assert mlspec.parse(printed).to_text() == printed
 
 
 @pytest.mark.parametrize("value", [

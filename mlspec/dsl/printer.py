@@ -96,7 +96,10 @@ class _Writer:
         while trailing_comments and self.pending and first is not None \
                 and self.pending[0].line <= (last or first):
             trailing.append(self.pending.pop(0).text)
-        self.lines.append(indent + text + ("  " + " ".join(trailing) if trailing else ""))
+        # A value that spanned several lines is printed on one: the comments of its earlier
+        # lines go above it, each on its own line, so that none merges into another.
+        self.lines.extend(indent + comment for comment in trailing[:-1])
+        self.lines.append(indent + text + ("  " + trailing[-1] if trailing else ""))
 
     def blank(self) -> None:
         if self.lines and self.lines[-1] != "":
