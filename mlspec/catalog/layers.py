@@ -41,7 +41,10 @@ class BuildContext:
     """The compiler's dropout module: nn.Dropout's mask and scaling, with a keep
     probability that may be traced (so that sweep members may differ in it)."""
     dropout_keep: Any = None
-    """This layer's keep probability (1 - rate) as a traced value, or None for its own."""
+    """The keep probabilities (1 - rate) of the model's dropout layers as a traced array
+    (see `dropout_layers`), or None for each layer's own rate."""
+    dropout_index: int = 0
+    """Where the next dropout layer's keep probability sits in `dropout_keep`."""
 
 
 class Layer(Entry):
@@ -229,7 +232,8 @@ class Dropout(Layer):
     rate: NonNegativeFloat = Field(lt=1)
 
     def build(self, ctx):
-        return ctx.dropout(self.rate, keep=ctx.dropout_keep, deterministic=not ctx.train)
+        keep = None if ctx.dropout_keep is None else ctx.dropout_keep[ctx.dropout_index]
+        return ctx.dropout(self.rate, keep=keep, deterministic=not ctx.train)
 
 
 def dropout_layers(layers) -> list[Dropout]:

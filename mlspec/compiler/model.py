@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 
 from ..catalog.layers import BuildContext, Layer, dropout_layers
-from ..catalog.layers import Dropout as DropoutLayer
 from ..dsl.program import ModelProgram
 
 FEATURES_FIRST_MAX_WIDTH = 32
@@ -106,9 +105,7 @@ class Stack(nn.Module):
                 x = x.T
             ctx = BuildContext(
                 nn=nn, train=train, features_first=features_first, dense_features_first=Dense,
-                dropout=Dropout,
-                dropout_keep=dropout_keep[offset] if isinstance(layer, DropoutLayer)
-                and dropout_keep is not None else None,
+                dropout=Dropout, dropout_keep=dropout_keep, dropout_index=offset,
                 stack=functools.partial(stack, features_first=features_first, offset=offset))
             x = layer.build(ctx)(x)
             offset += len(dropout_layers([layer]))

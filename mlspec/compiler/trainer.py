@@ -288,18 +288,24 @@ class Trainer:
     def run_blocks(self, state: State, data: Data, counts):
         """One block per entry of `counts` (its number of steps), as one scan: the state
         and the stacked rows. Full and left-over blocks share the compiled body."""
-        data = self._laid_out(data)
-        return jax.lax.scan(lambda s, steps: self._block(s, data, steps), state, counts)
+        return self._scan_blocks(state, self._laid_out(data), counts)
 
     def finish(self, state: State, data: Data):
         """The final evaluation, as a stack of one row."""
-        row = self._row(state, self._laid_out(data), None)
-        if self.early_stop is not None:
-            row["_stopped"] = state["stop"]["stopped"]
-        return state, jax.tree.map(lambda value: value[None], row)
+        return self._final_row(state, self._laid_out(data))
 
     def run_all(self, state: State, data: Data, counts):
         """The whole run as one program: every block, then the final evaluation."""
-        state, rows = self.run_blocks(state, data, counts)
-        state, last = self.finish(state, data)
+        data = self._laid_out(data)
+        state, rows = self._scan_blocks(state, data, counts)
+        state, last = self._final_row(state, data)
         return state, jax.tree.map(lambda a, b: jnp.concatenate([a, b]), rows, last)
+
+    def _scan_blocks(self, state: State, data: Data, counts):
+        return jax.lax.scan(lambda s, steps: self._block(s, data, steps), state, counts)
+
+    def _final_row(self, state: State, data: Data):
+        row = self._row(state, data, None)
+        if self.early_stop is not None:
+            row["_stopped"] = state["stop"]["stopped"]
+        return state, jax.tree.map(lambda value: value[None], row)
