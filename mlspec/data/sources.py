@@ -504,10 +504,15 @@ class Npz(Source):
                 raise DataError(f"'{self.path}' has no array '{missing[0]}'"
                                 f"{did_you_mean(missing[0], archive.files)}")
             try:
-                return [archive[k] for k in names] + [None] * (2 - len(names))
+                arrays = [archive[k] for k in names]
             except unreadable as exc:
                 raise DataError(f"cannot read '{self.path}' as a NumPy archive: "
                                 f"{str(exc)[:200]}") from None
+        for key, array in zip(names, arrays, strict=True):
+            if not isinstance(array, np.ndarray):  # a member that is not a .npy file
+                raise DataError(f"cannot read '{self.path}' as a NumPy archive: its member "
+                                f"'{key}' is not a NumPy array")
+        return arrays + [None] * (2 - len(arrays))
 
     def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
         x, y = self._read(base, targets)
