@@ -8,10 +8,14 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import mlspec
 from mlspec.cli import main
 from mlspec.data.loading import load_data
+from mlspec.data.sources import DataError
 from mlspec.dsl.errors import SpecError
 
 SPEC = "model m {{\n    dense(1)\n}}\ndata {{\n    train = {source}\n}}\n"
@@ -155,6 +159,9 @@ GOOD = {
         "d.npz", _npz(x=np.arange(4.0), y=Y4), "", ((1,), "class", 2, 1)),
     "text y holds class names": (
         "d.npz", _npz(x=X4, y=np.array(["b", "a", "c", "a"])), "", ((2,), "class", 3, 1)),
+    "bytes labels need not be UTF-8": (
+        "d.npz", _npz(x=X4, y=np.array([b"\x80", b"a", b"\x80", b"b"])), "",
+        ((2,), "class", 3, 1)),
     "boolean columns are 0/1": (
         "d.csv", _bytes(b"a,b,y\nTrue,1.5,True\nFalse,2.5,False\n"), ', target="y"',
         ((2,), "class", 2, 1)),
@@ -199,3 +206,178 @@ def test_a_feature_with_inf_is_refused_before_training(tmp_path):
         "    optimizer = adam(learning_rate=0.01)\n    steps = 5\n}\n")
     with pytest.raises(SpecError, match="holds the value inf"):
         mlspec.run(spec)
+
+
+# ------------------------------------------------------------------------------ fuzzing
+
+DTYPES = st.sampled_from(["f8", "f4", "f2", "i8", "u8", "i1", "?", "c8", "U2", "S2", "M8[D]",
+                          np.dtype([("a", "f4")])])
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+ARRAYS = st.builds(lambda dtype, shape: (dtype, shape), DTYPES, SHAPES).flatmap(
+    lambda spec: hnp.arrays(spec[0], spec[1]))
+CELLS = st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e400", "4294967297", "1000000000",
+                                   "True", "false", "", '"', "a,b", "x", "\u00e9"]),
+                  st.text(max_size=5))
+# capsys is read (and so emptied) by every example
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+
+
+NUMBERS = st.one_of(st.integers(-3, 3), st.integers(-(2**70), 2**70),
+                    st.floats(allow_nan=True, allow_infinity=True)).map(str)
+
+
+@st.composite
+def csv_bytes(draw) -> bytes:
+    """A CSV file, mostly well formed (a target column y and rows of the header's width),
+    sometimes ragged, re-encoded or plain random bytes."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=200))
+    header = draw(st.sampled_from([["a"], ["a", "b"], ["b", "a", "c"]]))
+    if draw(st.integers(0, 4)) == 0:
+        header += draw(st.lists(st.sampled_from(["a", "a.1", "y", ""]), max_size=2))
+    if draw(st.integers(0, 4)):
+        header.append("y")
+    width = len(header)
+    ragged = draw(st.integers(0, 4)) == 0
+    small = st.one_of(st.integers(0, 3), st.floats(-10, 10)).map(str)
+    kinds = [small] if draw(st.booleans()) else [small, NUMBERS, CELLS]
+    cells = st.sampled_from(kinds).flatmap(
+        lambda pick: st.lists(pick, min_size=width - ragged, max_size=width + ragged))
+    rows = draw(st.lists(cells, max_size=8))
+    text = "\n".join(",".join(row) for row in [header, *rows])
+    return text.encode("utf-8" if draw(st.integers(0, 4)) else "latin-1", errors="replace")
+
+
+@st.composite
+def npz_writers(draw):
+    """Something that writes a .npz file: arrays x and y, or damaged bytes."""
+    if draw(st.booleans()):  # rows that match, so that the values and dtypes get tested
+        n = draw(st.integers(1, 5))
+        x = draw(hnp.arrays(DTYPES, st.sampled_from([(n,), (n, 1), (n, 3), (n, 2, 2)])))
+        y = draw(hnp.arrays(DTYPES, st.sampled_from([(n,), (n, 1), (n, 2)])))
+    else:
+        x, y = draw(ARRAYS), draw(ARRAYS)
+    damage = draw(st.sampled_from(["none", "none", "truncate", "bytes", "npy"]))
+    cut = draw(st.integers(0, 400))
+    noise = draw(st.binary(max_size=100))
+
+    def write(path):
+        if damage == "bytes":
+            path.write_bytes(noise)
+            return
+        if damage == "npy":
+            with open(path, "wb") as f:
+                np.save(f, x)
+            return
+        np.savez(path, x=x, y=y)
+        if damage == "truncate":
+            path.write_bytes(path.read_bytes()[:cut])
+    return write
+
+
+_count = iter(range(10**9))
+
+
+def _fresh(folder, suffix: str):
+    """A new file name each example (the CSV cache keys on name, time and size)."""
+    return folder / f"f{next(_count)}{suffix}"
+
+
+@pytest.fixture(scope="module")
+def fuzz_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _check_exit(folder, path, source: str, capsys) -> int:
+    spec = folder / "s.mlspec"
+    spec.write_text(SPEC.format(source=source.format(name=path.name)))
+    code = main(["check", str(spec)])
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    if code == 2:
+        assert "Traceback" not in err and "error:" in err
+    return code
+
+
+@FUZZ
+@given(content=csv_bytes(), task=st.sampled_from(["auto", "class", "real"]))
+def test_fuzzed_csv_files_only_give_data_errors(content, task, fuzz_folder, capsys):
+    path = _fresh(fuzz_folder, ".csv")
+    path.write_bytes(content)
+    source = 'csv("{name}", target="y", task="' + task + '")'
+    code = _check_exit(fuzz_folder, path, source, capsys)
+    event(f"exit {code}")
+    if code == 0:
+        program = mlspec.resolve(mlspec.load(fuzz_folder / "s.mlspec"))
+        x, y = load_data(program.data)["train"]
+        assert x.dtype == np.float32 and np.isfinite(x).all()
+        assert y.dtype in (np.int32, np.float32) and np.isfinite(y).all()
+
+
+@FUZZ
+@given(write=npz_writers(), task=st.sampled_from(["auto", "class", "real"]))
+def test_fuzzed_npz_files_only_give_data_errors(write, task, fuzz_folder, capsys):
+    path = _fresh(fuzz_folder, ".npz")
+    write(path)
+    code = _check_exit(fuzz_folder, path, 'npz("{name}", task="' + task + '")', capsys)
+    event(f"exit {code}")
+    if code == 0:
+        program = mlspec.resolve(mlspec.load(fuzz_folder / "s.mlspec"))
+        x, y = load_data(program.data)["train"]
+        info = program.data.info
+        assert x.dtype == np.float32 and x.shape[1:] == info.features and len(x) == len(y)
+        if info.target == "class":
+            assert y.dtype == np.int32 and y.ndim == 1 and 0 <= y.min() <= y.max() \
+                < info.classes <= max(len(y), 1000)
+        else:
+            assert y.dtype == np.float32 and y.shape == (len(x), info.target_dim)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """Runs trained on a CSV (columns a, b and target y) and on an NPZ (x of width 2)."""
+    folder = tmp_path_factory.mktemp("runs")
+    (folder / "t.csv").write_text("a,b,y\n0,1,0\n1,0,1\n2,2,0\n3,1,1\n")
+    np.savez(folder / "t.npz", x=np.eye(4)[:, :2], y=np.array([0, 1, 0, 1]))
+    runs = {}
+    for kind, source in (("csv", 'csv("t.csv", target="y")'), ("npz", 'npz("t.npz")')):
+        spec = folder / f"{kind}.mlspec"
+        spec.write_text(SPEC.format(source=source).replace("dense(1)", "dense(2)")
+                        + "train {\n    loss = softmax_cross_entropy\n"
+                        "    optimizer = sgd(learning_rate=0.1)\n    steps = 2\n}\n")
+        runs[kind] = mlspec.run(spec)
+    return runs
+
+
+def _rows_or_data_error(result, path, need_targets: bool):
+    from mlspec.predict import evaluate, rows_for
+
+    try:
+        x, y = rows_for(result, str(path), need_targets=need_targets)
+        assert result.predict(x).shape == (len(x),)
+        if need_targets:
+            evaluate(result, x, y)
+    except (DataError, SpecError):
+        pass
+
+
+@FUZZ
+@given(content=csv_bytes(), need_targets=st.booleans())
+def test_fuzzed_csv_rows_for_a_run_only_give_data_errors(content, need_targets, tiny_runs,
+                                                          fuzz_folder):
+    path = _fresh(fuzz_folder, ".csv")
+    path.write_bytes(content)
+    for result in tiny_runs.values():
+        _rows_or_data_error(result, path, need_targets)
+
+
+@FUZZ
+@given(write=npz_writers(), need_targets=st.booleans())
+def test_fuzzed_npz_rows_for_a_run_only_give_data_errors(write, need_targets, tiny_runs,
+                                                          fuzz_folder):
+    path = _fresh(fuzz_folder, ".npz")
+    write(path)
+    for result in tiny_runs.values():
+        _rows_or_data_error(result, path, need_targets)

@@ -318,7 +318,8 @@ def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
     import numpy as np
 
     if y.dtype.kind in "OUS":
-        labels = y.astype(str)
+        labels = np.char.decode(y, "utf-8", "backslashreplace") if y.dtype.kind == "S" \
+            else y.astype(str)
         if fit is None:
             names, ids = np.unique(labels, return_inverse=True)
             return ids.astype(np.int32), tuple(str(n) for n in names)
