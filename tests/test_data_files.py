@@ -381,3 +381,33 @@ def test_fuzzed_npz_rows_for_a_run_only_give_data_errors(write, need_targets, ti
     write(path)
     for result in tiny_runs.values():
         _rows_or_data_error(result, path, need_targets)
+
+
+def test_valid_and_test_files_are_encoded_as_the_train_file(tmp_path):
+    """Their text labels get the train file's ids even where a class is missing, and their
+    feature columns are read in the train file's order."""
+    (tmp_path / "train.csv").write_text("a,b,y\n1,10,ant\n2,20,bee\n3,30,cat\n")
+    (tmp_path / "valid.csv").write_text("b,y,a\n40,cat,4\n50,ant,5\n")
+    (tmp_path / "test.csv").write_text("a,b,y\n6,60,cat\n")
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='csv("train.csv", target="y")\n'
+                                '    valid = csv("valid.csv", target="y")\n'
+                                '    test = csv("test.csv", target="y")'))
+    data = load_data(mlspec.resolve(mlspec.load(spec)).data)
+    np.testing.assert_array_equal(data["valid"][0], [[4, 40], [5, 50]])
+    np.testing.assert_array_equal(data["valid"][1], [2, 0])
+    np.testing.assert_array_equal(data["test"][1], [2])
+
+
+@pytest.mark.parametrize("valid, message", [
+    ("a,y\n1,dog\n", "labels the training data does not have: 'dog'"),
+    ("a,y\n1,5\n", "class id 5, but the training data has 2 classes"),
+])
+def test_a_valid_file_with_other_classes_is_a_data_error(valid, message, tmp_path):
+    (tmp_path / "train.csv").write_text("a,y\n1,ant\n2,bee\n")
+    (tmp_path / "valid.csv").write_text(valid)
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='csv("train.csv", target="y")\n'
+                                '    valid = csv("valid.csv", target="y")'))
+    with pytest.raises(DataError, match=message):
+        load_data(mlspec.resolve(mlspec.load(spec)).data)

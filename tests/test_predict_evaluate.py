@@ -219,12 +219,12 @@ MISFITS = {
     "npz of width 5": ((np.zeros((4, 5)), np.zeros(4, int)), "npz",
                        "rows of 2 features, but was given 5"),
     "source of width 3": ("hyperplane(n=10, dim=3)", "call", "but was given 3 features"),
-    "real targets": ("linear(n=10)", "call", "linear(...) are real values, but the run's "
-                     "are class ids"),
+    "real targets": ("linear(n=10)", "call", "linear(...) are real values, but the "
+                     "training data's are class ids"),
     "class id too large": ((np.zeros((4, 2)), np.arange(4)), "npz",
-                           "class id 3, but the run has 2 classes"),
+                           "class id 3, but the training data has 2 classes"),
     "text labels": ((np.zeros((2, 2)), np.array(["a", "b"])), "npz",
-                    "text labels such as 'a', but the run's classes are the ids 0 to 1"),
+                    "text labels such as 'a', but the training data's classes are the ids 0 to 1"),
     "real targets for classes": ((np.zeros((2, 2)), np.array([0.5, 1.0])), "npz",
                                  "non-integer values"),
 }

@@ -51,16 +51,17 @@ class Source(Entry):
         raise NotImplementedError
 
     def rows(self, base: Path, fit: DataInfo, targets: bool = True):
-        """(x, y) for a run whose data is `fit`: the targets encoded as the run's (its task,
-        class names, number of classes, target width), or None when not asked for."""
+        """(x, y) encoded as the training data `fit` (a run's, or the train split's for
+        the other splits): its task, class names, number of classes and target width; y
+        is None when not asked for."""
         x, y = self.load(base)
         if not targets:
             return x, None
         what = f"the targets of {self.kind}(...)"
         if self.info(base).target != fit.target:
             kinds = {"class": "class ids", "real": "real values"}
-            raise DataError(f"{what} are {kinds[self.info(base).target]}, but the run's are "
-                            f"{kinds[fit.target]}")
+            raise DataError(f"{what} are {kinds[self.info(base).target]}, but the training "
+                            f"data's are {kinds[fit.target]}")
         return x, _targets(y, fit.target, what, fit)[0]
 
 
@@ -307,14 +308,14 @@ def _targets(y: np.ndarray, task: str, what: str, fit: DataInfo | None = None):
     y = _finite_float32(y, what)
     y = y[:, None] if y.ndim == 1 else y
     if fit is not None and y.shape[1] != fit.target_dim:
-        raise DataError(f"{what} has {y.shape[1]} target columns but the run predicts "
+        raise DataError(f"{what} has {y.shape[1]} target columns but the training data has "
                         f"{fit.target_dim}")
     return y, None
 
 
 def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
-    """Class ids for a target column: text labels in sorted order (or as the run `fit`
-    named them), integers as they are."""
+    """Class ids for a target column: text labels in sorted order (or as the training
+    data `fit` named them), integers as they are."""
     import numpy as np
 
     if y.dtype.kind in "OUS":
@@ -325,11 +326,11 @@ def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
             return ids.astype(np.int32), tuple(str(n) for n in names)
         if fit.class_names is None:
             raise DataError(f"{what} holds text labels such as {_short(labels[0])}, but the "
-                            f"run's classes are the ids 0 to {fit.classes - 1}")
+                            f"training data's classes are the ids 0 to {fit.classes - 1}")
         lookup = {name: i for i, name in enumerate(fit.class_names)}
         unknown = sorted(set(labels) - lookup.keys())
         if unknown:
-            raise DataError(f"{what} has labels the run never saw: "
+            raise DataError(f"{what} has labels the training data does not have: "
                             f"{', '.join(map(_short, unknown[:5]))}")
         return np.array([lookup[label] for label in labels], np.int32), fit.class_names
     if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
@@ -347,7 +348,7 @@ def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
                             f"ids must be 0, 1, 2, ... (more than {FEW_CLASSES} classes, and "
                             "more classes than rows, mean they are not)")
         if fit is not None and high >= fit.classes:
-            raise DataError(f"{what} has the class id {high}, but the run has "
+            raise DataError(f"{what} has the class id {high}, but the training data has "
                             f"{fit.classes} classes (ids 0 to {fit.classes - 1})")
     return y.astype(np.int32), fit.class_names if fit is not None else None
 
