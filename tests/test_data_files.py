@@ -170,6 +170,14 @@ GOOD = {
 }
 
 
+@pytest.mark.parametrize("name", ["a\x00b.csv", "", ".", "x" * 5000 + ".csv"])
+def test_unusable_data_path_names_are_data_errors(name, tmp_path):
+    from mlspec.data.sources import Csv
+
+    with pytest.raises(DataError, match="cannot read"):
+        Csv(path=name, target="y").info(tmp_path)
+
+
 @pytest.mark.parametrize("case", GOOD)
 def test_odd_but_meaningful_files_load_as_documented(case, tmp_path):
     name, write, arguments, (features, target, classes, width) = GOOD[case]

@@ -240,7 +240,7 @@ def _data_file(base: Path, name: str) -> Path:
     try:
         path = (base / name).resolve()
         exists, regular = path.exists(), path.is_file()
-    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long, ...
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, ...
         raise DataError(f"cannot read '{name}': {exc}") from None
     if not exists:
         raise DataError(f"cannot read '{name}': no such file {path}")
