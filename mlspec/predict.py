@@ -1,7 +1,8 @@
 """Using a trained run on rows: `mlspec predict` and `mlspec evaluate`.
 
 DATA may be a split of the run's own data (`train`, `valid`, `test`), a CSV or NPZ file,
-or a data-source call in spec syntax (`hill(n=100, seed=5)`).
+or a data-source call in spec syntax (`hill(n=100, seed=5)`). Its rows are read by the
+same source code as the run's training data, and encoded as the run's targets.
 """
 
 from __future__ import annotations
@@ -20,39 +21,18 @@ def _run_sources(result):
     return [s for s in (data.source, data.train, data.valid, data.test) if s is not None]
 
 
-def _from_csv(result, path: Path, need_targets: bool):
-    """Feature columns as in training (a csv source's own), the target if present."""
-    csv_source = next((s for s in _run_sources(result) if isinstance(s, Csv)), None)
-    if csv_source is not None:
-        source = Csv(path=str(path.resolve()), target=csv_source.target,
-                     features=csv_source.features, task=csv_source.task)
-        try:
-            frame, features = source._frame(Path("/"))
-        except DataError as exc:
-            if need_targets or f"no column '{csv_source.target}'" not in str(exc):
-                raise
-            frame = pd.read_csv(path)
-            features = list(csv_source.features or frame.columns)
-        x = frame[features].to_numpy(np.float32)
-        y = None
-        if csv_source.target in frame.columns:
-            y = frame[csv_source.target].to_numpy()
-            names = result.program.data.info.class_names
-            if names is not None:
-                lookup = {n: i for i, n in enumerate(names)}
-                unknown = sorted({str(v) for v in y} - set(lookup))
-                if unknown:
-                    raise DataError(f"'{path}' has target values the run never saw: "
-                                    f"{unknown[:5]}")
-                y = np.array([lookup[str(v)] for v in y], np.int32)
-        return x, y
-    frame = pd.read_csv(path)
-    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
-    return frame[numeric].to_numpy(np.float32), None
+def _file_source(result, path: str, kind: type[Csv] | type[Npz]):
+    """The run's own source of that kind (its target column, feature columns, array names
+    and task) reading `path` instead; without one, a source that reads every CSV column as
+    a feature (no target) or the arrays `x` and `y`."""
+    own = next((s for s in _run_sources(result) if isinstance(s, kind)), None)
+    if own is not None:
+        return own.model_copy(update={"path": path})
+    return Csv(path=path, target="") if kind is Csv else Npz(path=path)
 
 
 def rows_for(result, data: str, *, need_targets: bool):
-    """(x, y) for DATA; y is None where the rows carry no targets."""
+    """(x, y) for DATA; y is None unless `need_targets`."""
     if data in ("train", "valid", "test"):
         from .data.loading import load_data
 
@@ -61,29 +41,65 @@ def rows_for(result, data: str, *, need_targets: bool):
         if data not in dataset:
             raise DataError(f"the run's data has no '{data}' split")
         return dataset[data]
-    path = Path(data)
-    if path.suffix.lower() == ".csv":
-        if not path.exists():
-            raise DataError(f"cannot read '{data}': no such file")
-        x, y = _from_csv(result, path, need_targets)
-    elif path.suffix.lower() == ".npz":
-        npz = next((s for s in _run_sources(result) if isinstance(s, Npz)), Npz(path=data))
-        source = npz.model_copy(update={"path": str(path.resolve())})
-        x, y = source.load(Path("/"))
-    else:
-        from .catalog.registry import instantiate
-        from .dsl.ir import Call
-        from .dsl.parser import parse_expr
+    info = result.program.data.info
+    suffix = Path(data).suffix.lower()
+    if suffix in (".csv", ".npz"):
+        source = _file_source(result, data, Csv if suffix == ".csv" else Npz)
+        if need_targets and isinstance(source, Csv) and not source.target:
+            raise DataError(f"the run was not trained on a CSV file, so which column of "
+                            f"'{data}' holds the targets is unknown; evaluate a split, an "
+                            "NPZ file or a data source call")
+        return source.rows(Path.cwd(), info, need_targets)
+    from .catalog.registry import instantiate
+    from .dsl.ir import Call
+    from .dsl.parser import parse_expr
 
-        call = parse_expr(data, file="DATA")
-        if not isinstance(call, Call):
-            raise SpecError.at(call.span, "DATA should be a split name, a .csv or .npz file, "
-                                          "or a data source call such as hill(n=100)")
-        source = instantiate(SOURCES, call)
-        x, y = source.load(Path(result.program.data.folder))
-    if need_targets and y is None:
-        raise DataError(f"'{data}' has no target column, so it cannot be evaluated")
-    return x, y
+    call = parse_expr(data, file="DATA")
+    if not isinstance(call, Call):
+        raise SpecError.at(call.span, "DATA should be a split name, a .csv or .npz file, "
+                                      "or a data source call such as hill(n=100)")
+    source = instantiate(SOURCES, call)
+    return source.rows(Path(result.program.data.folder), info, need_targets)
+
+
+def _width(shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return f"{shape[0]} feature" + ("s" if shape[0] != 1 else "")
+    return f"features of shape {list(shape)}"
+
+
+def model_input(result, x) -> np.ndarray:
+    """Rows `x` as the run's model takes them (normalized where the run was); rows of
+    another width are a DataError naming both."""
+    x = np.asarray(x, np.float32)
+    expected = tuple(result.program.model.input_shape)
+    if x.ndim == 0 or x.shape[1:] != expected:
+        given = "a single value" if x.ndim == 0 else (
+            f"a 1-D array of {len(x)} values" if x.ndim == 1 else _width(x.shape[1:]))
+        raise DataError(f"the run's model takes rows of {_width(expected)}, but was given "
+                        f"{given}" + (f" (for one row, give shape (1, {expected[0]}))"
+                                      if x.ndim == 1 and len(expected) == 1 else ""))
+    if result.normalizer is not None:
+        mean, std = result.normalizer
+        x = (x - mean) / std
+    return x
+
+
+def _check_targets(result, n: int, y: np.ndarray) -> None:
+    """Targets as the run's own: class ids (n,) below its number of classes, or real
+    values (n, k) of its width. Anything else would broadcast into wrong metrics."""
+    info = result.program.data.info
+    if info.target == "class":
+        expected, ok = (n,), y.dtype.kind in "iub"
+    else:
+        expected, ok = (n, info.target_dim), y.dtype.kind in "iubf"
+    if y.shape != expected or not ok:
+        what = "class ids" if info.target == "class" else "real targets"
+        raise DataError(f"the run takes {what} of shape {expected} for these {n} rows, but "
+                        f"was given {y.dtype.name} targets of shape {y.shape}")
+    if info.target == "class" and n and not 0 <= y.min() <= y.max() < info.classes:
+        raise DataError(f"the targets hold class ids {int(y.min())} to {int(y.max())}, but "
+                        f"the run has {info.classes} classes (ids 0 to {info.classes - 1})")
 
 
 def predictions_frame(result, x) -> pd.DataFrame:
@@ -101,8 +117,9 @@ def evaluate(result, x, y) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
-    x = np.asarray(x, np.float32)
-    if result.normalizer is not None:
-        x = (x - result.normalizer[0]) / result.normalizer[1]
+    x = model_input(result, x)
+    y = np.asarray(y)
+    _check_targets(result, len(x), y)
+    y = y.astype(np.int32 if result.program.data.info.target == "class" else np.float32)
     values = jax.jit(result.trainer.evaluate)(result.state, jnp.asarray(x), jnp.asarray(y))
     return {k: float(values[k]) for k in result.trainer.split_metrics}

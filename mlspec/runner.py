@@ -69,10 +69,9 @@ class Result:
         """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
         import jax.numpy as jnp
 
-        x = np.asarray(x, np.float32)
-        if self.normalizer is not None:
-            mean, std = self.normalizer
-            x = (x - mean) / std
+        from .predict import model_input  # rows of another width are a DataError
+
+        x = model_input(self, x)
         out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
         return np.asarray(out)
 

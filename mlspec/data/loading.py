@@ -46,7 +46,9 @@ def load_data(data: DataProgram) -> Dataset:
                 "test": order[n_valid:n_valid + n_test]}
         splits = {name: (x[idx], y[idx]) for name, idx in cuts.items() if len(idx)}
     else:
-        splits = {name: getattr(data, name).load(folder) for name in data.splits}
+        # Every split is encoded as the train source (`data.info`): its class ids, its
+        # feature columns in its order.
+        splits = {name: getattr(data, name).rows(folder, data.info) for name in data.splits}
     if not data.standardize:
         return Dataset(splits)
     x_train = splits["train"][0]

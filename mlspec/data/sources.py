@@ -29,6 +29,8 @@ class DataInfo(BaseModel):
     target_dim: int = 1
     """Width of real targets."""
     class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+    """The feature columns of a CSV source, in order."""
 
     @property
     def binary(self) -> bool:
@@ -47,6 +49,20 @@ class Source(Entry):
 
     def load(self, base: Path) -> Arrays:
         raise NotImplementedError
+
+    def rows(self, base: Path, fit: DataInfo, targets: bool = True):
+        """(x, y) encoded as the training data `fit` (a run's, or the train split's for
+        the other splits): its task, class names, number of classes and target width; y
+        is None when not asked for."""
+        x, y = self.load(base)
+        if not targets:
+            return x, None
+        what = f"the targets of {self.kind}(...)"
+        if self.info(base).target != fit.target:
+            kinds = {"class": "class ids", "real": "real values"}
+            raise DataError(f"{what} are {kinds[self.info(base).target]}, but the training "
+                            f"data's are {kinds[fit.target]}")
+        return x, _targets(y, fit.target, what, fit)[0]
 
 
 SOURCES: Registry[type[Source]] = Registry("data source")
@@ -200,32 +216,167 @@ class DataError(ValueError):
 
 Task = Literal["auto", "class", "real"]
 
+MAX_CLASS_ID = 2**31 - 2
+"""Class ids are int32, and so is their count (the largest id + 1)."""
+FEW_CLASSES = 1000
+"""Up to this many classes are allowed however few the rows; beyond it, a class id may not
+exceed the number of rows (ids that large do not number classes 0, 1, 2, ...)."""
 
-def _target_kind(y: np.ndarray, task: str, what: str) -> Literal["class", "real"]:
-    if task != "auto":
-        return task  # type: ignore[return-value]
-    if y.dtype.kind in "biuOUS":
-        return "class"
-    return "real"
+_HOLDS = {"U": "text", "S": "bytes", "O": "Python objects", "V": "structured records",
+          "c": "complex numbers", "M": "dates", "m": "time spans"}
 
 
-def _encode_classes(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    """Class ids for a target column: text labels in sorted order, integers as they are."""
+def _short(value) -> str:
+    text = repr(value.item() if hasattr(value, "item") else value)  # 'a', not np.str_('a')
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _holds(a: np.ndarray) -> str:
+    return _HOLDS.get(a.dtype.kind, str(a.dtype))
+
+
+def _data_file(base: Path, name: str) -> Path:
+    """The regular file `name` (relative to `base`), or a DataError saying why not."""
+    try:
+        path = (base / name).resolve()
+        exists, regular = path.exists(), path.is_file()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, ...
+        raise DataError(f"cannot read '{name}': {exc}") from None
+    if not exists:
+        raise DataError(f"cannot read '{name}': no such file {path}")
+    if not regular:
+        what = "a directory" if path.is_dir() else "not a regular file"
+        raise DataError(f"cannot read '{name}': {path} is {what}")
+    return path
+
+
+def _finite_float32(a: np.ndarray, what: str) -> np.ndarray:
+    """float32 values of a numeric array; NaN, infinities and values beyond float32 are
+    data errors (training on them would only look like a diverging learning rate)."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = a.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = a[where].item()
+        problem = f"the value {value!r}" if not np.isfinite(value) \
+            else f"{value!r}, too large for float32"
+        raise DataError(f"{what} holds {problem} (at row {where[0]}"
+                        + (f", column {where[1]}" if len(where) > 1 else "") + "); "
+                        "values must be finite numbers")
+    return out
+
+
+def _features(x: np.ndarray, what: str) -> np.ndarray:
+    """float32 features of shape (n, *features); a 1-D array is one feature per row."""
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{what} holds {_holds(x)}; features must be numbers")
+    if x.ndim == 1:
+        x = x[:, None]
+    if 0 in x.shape[1:]:
+        raise DataError(f"{what} has shape {x.shape}: its rows hold no features")
+    return _finite_float32(x, what)
+
+
+def _targets(y: np.ndarray, task: str, what: str, fit: DataInfo | None = None):
+    """Targets as training takes them, and class names: int32 class ids (n,) or float32
+    real targets (n, k). With `fit` (a run's data), encoded as that run's targets."""
+    if fit is not None:
+        task = fit.target
+    if y.dtype.kind not in "biufOUS":
+        raise DataError(f"{what} holds {_holds(y)}; targets must be numbers or text labels")
+    if y.ndim > 2:
+        raise DataError(f"{what} has shape {y.shape}; targets must be one value per row or "
+                        "a table of real values (rows, k)")
+    if task == "auto":
+        task = "class" if y.dtype.kind in "biOUS" else "real"
+        if task == "class" and y.ndim == 2 and y.shape[1] != 1:
+            raise DataError(f"{what} is a table of {y.shape[1]} integer columns; a class "
+                            f"target is one id per row (give task=real for {y.shape[1]} "
+                            "real targets)")
+    if task == "class":
+        if y.ndim == 2:
+            if y.shape[1] != 1:
+                raise DataError(f"{what} has {y.shape[1]} columns; a class target is one "
+                                "id per row")
+            y = y[:, 0]
+        return _encode_classes(y, what, fit)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{what} is not numeric, so it cannot be a real target")
+    y = _finite_float32(y, what)
+    y = y[:, None] if y.ndim == 1 else y
+    if fit is not None and y.shape[1] != fit.target_dim:
+        raise DataError(f"{what} has {y.shape[1]} target columns but the training data has "
+                        f"{fit.target_dim}")
+    return y, None
+
+
+def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
+    """Class ids for a target column: text labels in sorted order (or as the training
+    data `fit` named them), integers as they are."""
     import numpy as np
 
     if y.dtype.kind in "OUS":
-        names, ids = np.unique(y.astype(str), return_inverse=True)
-        return ids.astype(np.int32), tuple(str(n) for n in names)
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"{what} has non-integer values; class targets must be ids "
-                            "0, 1, 2, ... (or give task=real)")
-    if y.size and y.min() < 0:
-        raise DataError(f"{what} has negative values; class ids start at 0")
-    return y.astype(np.int32), None
+        labels = np.char.decode(y, "utf-8", "backslashreplace") if y.dtype.kind == "S" \
+            else y.astype(str)
+        if fit is None:
+            names, ids = np.unique(labels, return_inverse=True)
+            return ids.astype(np.int32), tuple(str(n) for n in names)
+        if fit.class_names is None:
+            raise DataError(f"{what} holds text labels such as {_short(labels[0])}, but the "
+                            f"training data's classes are the ids 0 to {fit.classes - 1}")
+        lookup = {name: i for i, name in enumerate(fit.class_names)}
+        unknown = sorted(set(labels) - lookup.keys())
+        if unknown:
+            raise DataError(f"{what} has labels the training data does not have: "
+                            f"{', '.join(map(_short, unknown[:5]))}")
+        return np.array([lookup[label] for label in labels], np.int32), fit.class_names
+    if y.dtype.kind == "f" and not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise DataError(f"{what} has non-integer values; class targets must be ids "
+                        "0, 1, 2, ... (or give task=real)")
+    if y.size:
+        low, high = int(y.min()), int(y.max())
+        if low < 0:
+            raise DataError(f"{what} has negative values; class ids start at 0")
+        if high > MAX_CLASS_ID:
+            raise DataError(f"{what} has the class id {high}, which does not fit a 32-bit "
+                            "integer; class ids must be 0, 1, 2, ...")
+        if fit is None and high >= max(len(y), FEW_CLASSES):
+            raise DataError(f"{what} has the class id {high} in only {len(y)} rows; class "
+                            f"ids must be 0, 1, 2, ... (more than {FEW_CLASSES} classes, and "
+                            "more classes than rows, mean they are not)")
+        if fit is not None and high >= fit.classes:
+            raise DataError(f"{what} has the class id {high}, but the training data has "
+                            f"{fit.classes} classes (ids 0 to {fit.classes - 1})")
+    return y.astype(np.int32), fit.class_names if fit is not None else None
 
 
-_CSV_CACHE: dict[tuple[str, float], object] = {}
+def _rows(x: np.ndarray, y: np.ndarray | None, name: str, x_name: str, y_name: str) -> None:
+    """Both arrays hold the same positive number of rows."""
+    for array, label in ((x, x_name), (y, y_name)):
+        if array is not None and array.ndim == 0:
+            raise DataError(f"'{name}': {label} is a single value, not an array of rows")
+    if len(x) == 0:
+        raise DataError(f"'{name}' has no rows")
+    if y is not None and len(x) != len(y):
+        raise DataError(f"'{name}': {x_name} has {len(x)} rows and {y_name} has {len(y)}; "
+                        "they must match")
+
+
+def _classes_info(x: np.ndarray, y: np.ndarray, names, feature_names=None) -> DataInfo:
+    import numpy as np
+
+    if y.dtype == np.int32:
+        classes = len(names) if names else int(y.max()) + 1
+        return DataInfo(features=x.shape[1:], target="class", classes=max(classes, 2),
+                        class_names=names, feature_names=feature_names)
+    return DataInfo(features=x.shape[1:], target="real", target_dim=y.shape[1],
+                    feature_names=feature_names)
+
+
+_CSV_CACHE: dict[tuple[str, int, int], object] = {}
 
 
 @SOURCES.register
@@ -243,77 +394,86 @@ class Csv(Source):
     def _frame(self, base: Path):
         import pandas as pd
 
-        path = (base / self.path).resolve()
-        try:
-            key = (str(path), path.stat().st_mtime)
-        except OSError:
-            raise DataError(f"cannot read '{self.path}': no such file {path}") from None
+        path = _data_file(base, self.path)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
         if key not in _CSV_CACHE:
             try:
                 frame = pd.read_csv(path)
+                # pandas renames a repeated column ("a" becomes "a.1"): read the header as is
+                header = [str(c) for c in pd.read_csv(path, header=None, nrows=1, dtype=str,
+                                                      keep_default_na=False).iloc[0]]
             except pd.errors.EmptyDataError:
                 raise DataError(f"'{self.path}' is empty") from None
-            except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-                raise DataError(f"cannot read '{self.path}' as CSV: {exc}") from None
+            except (OSError, ValueError, MemoryError) as exc:  # ParserError, UnicodeError
+                raise DataError(f"cannot read '{self.path}' as CSV: "
+                                f"{str(exc).strip()[:200]}") from None
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                raise DataError(f"'{self.path}' has the column '{_short(repeated[0])[1:-1]}' "
+                                "more than once")
             if len(_CSV_CACHE) >= 8:  # a long-lived process (the language server) stays small
                 _CSV_CACHE.pop(next(iter(_CSV_CACHE)))
             _CSV_CACHE[key] = frame
         frame = _CSV_CACHE[key]
         if frame.empty:
             raise DataError(f"'{self.path}' has no rows")
+        return frame
+
+    def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
+        """Features, targets (None unless asked for), class names and feature names."""
+        import numpy as np
+
+        frame = self._frame(base)
         columns = [str(c) for c in frame.columns]
-        for name in (self.target, *(self.features or ())):
-            if name not in columns:
-                raise DataError(f"'{self.path}' has no column '{name}'"
-                                f"{did_you_mean(name, columns)}")
-        features = list(self.features or [c for c in columns if c != self.target])
+        features = list(self.features or (fit and fit.feature_names)
+                        or [c for c in columns if c != self.target])
+        missing = [c for c in (*features, *([self.target] if targets else ())) if c not in columns]
+        if len(missing) == 1:
+            raise DataError(f"'{self.path}' has no column '{missing[0]}'"
+                            f"{did_you_mean(missing[0], columns)}")
+        if missing:
+            raise DataError(f"'{self.path}' lacks the columns "
+                            + ", ".join(f"'{c}'" for c in missing[:10])
+                            + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""))
         if not features:
             raise DataError(f"'{self.path}' has no feature columns besides '{self.target}'")
         for name in features:
-            if frame[name].dtype.kind not in "biuf":
+            column = frame[name]
+            if column.dtype.kind not in "biuf":
                 raise DataError(f"column '{name}' of '{self.path}' is not numeric "
-                                f"(it holds values such as {frame[name].iloc[0]!r}); "
+                                f"(it holds values such as {_short(column.iloc[0])}); "
                                 f"list the numeric columns in features=[...]")
-            if frame[name].isna().any():
+            if column.isna().any():
                 raise DataError(f"column '{name}' of '{self.path}' has missing values")
+        x = _features(frame[features].to_numpy(np.float64), f"the feature columns of '{self.path}'")
+        if not targets:
+            return x, None, None, tuple(features)
         if frame[self.target].isna().any():
             raise DataError(f"target column '{self.target}' of '{self.path}' has missing "
                             "values")
-        return frame, features
-
-    def _arrays(self, base: Path):
-        import numpy as np
-
-        frame, features = self._frame(base)
-        x = frame[features].to_numpy(np.float32)
-        y = frame[self.target].to_numpy()
         what = f"target column '{self.target}' of '{self.path}'"
-        if _target_kind(y, self.task, what) == "class":
-            ids, names = _encode_classes(y, what)
-            return x, ids, names
-        if y.dtype.kind not in "biuf":
-            raise DataError(f"{what} is not numeric, so it cannot be a real target")
-        return x, _real(y), None
+        y, names = _targets(frame[self.target].to_numpy(), self.task, what, fit)
+        return x, y, names, tuple(features)
 
     def info(self, base):
-        import numpy as np
-
-        x, y, names = self._arrays(base)
-        if y.dtype == np.int32:
-            classes = len(names) if names else int(y.max()) + 1
-            return DataInfo(features=x.shape[1:], target="class", classes=max(classes, 2),
-                            class_names=names)
-        return DataInfo(features=x.shape[1:], target="real", target_dim=y.shape[1])
+        x, y, names, features = self._arrays(base)
+        return _classes_info(x, y, names, features)
 
     def load(self, base):
-        x, y, _ = self._arrays(base)
+        x, y, _, _ = self._arrays(base)
+        return x, y
+
+    def rows(self, base, fit, targets=True):
+        x, y, _, _ = self._arrays(base, fit, targets)
         return x, y
 
 
 @SOURCES.register
 class Npz(Source):
     """Arrays `x` and `y` (or other names) of a NumPy archive. Integer or boolean `y` are
-    class ids, real `y` a regression target, unless `task` says otherwise."""
+    class ids, real `y` a regression target, unless `task` says otherwise; a text `y`
+    holds class names (ids in their sorted order)."""
 
     kind: Literal["npz"] = "npz"
     path: str
@@ -321,39 +481,56 @@ class Npz(Source):
     y: str = "y"
     task: Task = "auto"
 
-    def _arrays(self, base: Path):
+    def _read(self, base: Path, targets: bool):
+        import zipfile
+        import zlib
+
         import numpy as np
 
-        path = (base / self.path).resolve()
-        if not path.exists():
-            raise DataError(f"cannot read '{self.path}': no such file {path}")
+        path = _data_file(base, self.path)
+        unreadable = (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
+                      MemoryError, zipfile.BadZipFile, zlib.error)
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                missing = [k for k in (self.x, self.y) if k not in archive.files]
-                if missing:
-                    raise DataError(f"'{self.path}' has no array '{missing[0]}'"
-                                    f"{did_you_mean(missing[0], archive.files)}")
-                x, y = archive[self.x], archive[self.y]
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, DataError):
-                raise
-            raise DataError(f"cannot read '{self.path}' as a NumPy archive: {exc}") from None
-        if len(x) != len(y) or len(x) == 0:
-            raise DataError(f"'{self.path}': x has {len(x)} rows and y has {len(y)}; they "
-                            "must match and not be empty")
-        what = f"array '{self.y}' of '{self.path}'"
-        if _target_kind(y, self.task, what) == "class":
-            return x.astype(np.float32), _encode_classes(y, what)[0]
-        return x.astype(np.float32), _real(y)
+            archive = np.load(path, allow_pickle=False)
+        except unreadable as exc:
+            raise DataError(f"cannot read '{self.path}' as a NumPy archive: "
+                            f"{str(exc)[:200]}") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"'{self.path}' holds one array (a .npy file), not an archive of "
+                            f"named arrays; write it with np.savez(path, {self.x}=..., "
+                            f"{self.y}=...)")
+        with archive:
+            names = (self.x, self.y) if targets else (self.x,)
+            missing = [k for k in names if k not in archive.files]
+            if missing:
+                raise DataError(f"'{self.path}' has no array '{missing[0]}'"
+                                f"{did_you_mean(missing[0], archive.files)}")
+            try:
+                arrays = [archive[k] for k in names]
+            except unreadable as exc:
+                raise DataError(f"cannot read '{self.path}' as a NumPy archive: "
+                                f"{str(exc)[:200]}") from None
+        for key, array in zip(names, arrays, strict=True):
+            if not isinstance(array, np.ndarray):  # a member that is not a .npy file
+                raise DataError(f"cannot read '{self.path}' as a NumPy archive: its member "
+                                f"'{key}' is not a NumPy array")
+        return arrays + [None] * (2 - len(arrays))
+
+    def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
+        x, y = self._read(base, targets)
+        _rows(x, y, self.path, f"'{self.x}'", f"'{self.y}'")
+        x = _features(x, f"array '{self.x}' of '{self.path}'")
+        if y is None:
+            return x, None, None
+        return (x, *_targets(y, self.task, f"array '{self.y}' of '{self.path}'", fit))
 
     def info(self, base):
-        import numpy as np
-
-        x, y = self._arrays(base)
-        if y.dtype == np.int32:
-            return DataInfo(features=x.shape[1:], target="class",
-                            classes=max(int(y.max()) + 1, 2))
-        return DataInfo(features=x.shape[1:], target="real", target_dim=y.shape[1])
+        return _classes_info(*self._arrays(base))
 
     def load(self, base):
-        return self._arrays(base)
+        x, y, _ = self._arrays(base)
+        return x, y
+
+    def rows(self, base, fit, targets=True):
+        x, y, _ = self._arrays(base, fit, targets)
+        return x, y
