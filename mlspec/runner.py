@@ -420,8 +420,11 @@ class Training:
         state, best_step, rows = self.state, None, history
         finished = self.status in ("completed", "early_stopped")
         if finished and "best" in state:  # early_stop(restore_best=true)
+            # The best model in place of the last; the copy itself is left out (a run
+            # folder loads without it).
             best = state["best"]
-            state = {**state, "params": best["params"], "model_state": best["model_state"]}
+            state = {**{k: v for k, v in state.items() if k != "best"},
+                     "params": best["params"], "model_state": best["model_state"]}
             best_step = int(best["step"])
             rows = history[history["step"] == best_step]
         metrics = {k: float(v) for k, v in rows.iloc[-1].items() if k != "step"} \
@@ -440,14 +443,15 @@ class Training:
 
 
 def _rank_key(result: Result) -> tuple:
-    """Best first: by the first valid metric (or the train loss), in its direction."""
+    """Best first: by the first valid metric (or the train loss), in its direction; a
+    diverged member last, whatever its metrics (NaN outputs still get an accuracy)."""
     metrics = result.metrics
     valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
     key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
     value = metrics.get(key, float("nan"))
     higher_is_better = key.rpartition(".")[2] in HIGHER_IS_BETTER
     value = -value if higher_is_better else value
-    return (np.isnan(value), value)
+    return (result.status == "diverged", np.isnan(value), value)
 
 
 HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}

@@ -114,7 +114,7 @@ def test_restore_best_false_keeps_the_last_step():
     run = training(**{"train.early_stop": early_stop(restore_best=False)})
     result = run.run()
     assert result.status == "early_stopped" and result.best_step is None
-    assert "best" not in result.state  # no copy is kept
+    assert "best" not in run.state  # no copy is kept
     history = result.history
     assert result.metrics["valid.loss"] == history["valid.loss"].iloc[-1]
     assert history["valid.loss"].min() < history["valid.loss"].iloc[-1]
@@ -234,3 +234,18 @@ def test_a_diverged_run_stops_counting_at_its_first_bad_row():
     assert run.steps_done == result.steps_done == result.stopped_at == step < 500
     assert int(result.state["step"]) > step  # the compiled chunk ran on past it
     assert np.isfinite(result.history["train.loss"].iloc[-2])
+
+
+def test_a_diverged_member_ranks_last_whatever_its_accuracy():
+    """NaN outputs still predict a class, so a diverged member has an accuracy."""
+    import pandas as pd
+
+    from mlspec.runner import Result, _rank_key
+
+    def member(status, accuracy):
+        return Result(program=None, history=pd.DataFrame(), state=None, trainer=None,
+                      metrics={"valid.loss": float("inf") if status == "diverged" else 0.5,
+                               "valid.accuracy": accuracy}, status=status)
+
+    ranked = sorted([member("diverged", 0.9), member("completed", 0.5)], key=_rank_key)
+    assert [r.status for r in ranked] == ["completed", "diverged"]
