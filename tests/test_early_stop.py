@@ -147,6 +147,7 @@ def test_a_maximised_metric_restores_its_first_best_row():
     assert_metrics_of_the_params(run, result)
 
 
+@pytest.mark.slow  # tests/test_sweep.py checks the same for the members of a sweep
 def test_each_seed_restores_its_own_best_and_is_ranked_by_it():
     overrides = {"train.seeds": 2, "train.early_stop": early_stop()}
     run = training(**overrides)
