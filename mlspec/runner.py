@@ -38,7 +38,8 @@ class Result:
     history: pd.DataFrame
     """One row per evaluation: `step`, then `train.loss`, `valid.accuracy`, ..."""
     metrics: dict[str, float]
-    """The last row of the history (and `test.*` where a test split exists)."""
+    """The row of the returned model: the history's last, or its best evaluation's with
+    `early_stop(restore_best=true)` (and `test.*` where a test split exists)."""
     state: Any = field(repr=False)
     trainer: Any = field(repr=False)
     normalizer: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -46,6 +47,9 @@ class Result:
     status: Status = "completed"
     stopped_at: int | None = None
     """The step at which early stopping (or divergence) ended the run."""
+    best_step: int | None = None
+    """With `early_stop(restore_best=true)`: the step of the best evaluation, whose
+    parameters and metrics the run returns."""
     wall_time: float = 0.0
     manifest: dict[str, Any] | None = field(default=None, repr=False)
     """For a run read back from its folder: its manifest.json."""
@@ -62,7 +66,10 @@ class Result:
 
     @property
     def steps_done(self) -> int:
-        """Gradient steps taken (the history may end earlier when interrupted)."""
+        """Gradient steps taken: where an early stop or divergence ended the run (the
+        state's step counter runs on past a diverged row), else the state's count."""
+        if self.status in ("early_stopped", "diverged") and self.stopped_at is not None:
+            return self.stopped_at
         return int(self.state["step"])
 
     def outputs(self, x) -> np.ndarray:
@@ -244,8 +251,12 @@ class Training:
 
     @property
     def steps_done(self) -> int:
-        return int(self.counts[:self.blocks_done].sum()) if self.status is None \
-            else self.schedule.total
+        """Where training stands: the steps of the blocks run, or where an early stop or
+        divergence ended it (for members, the last one to stop)."""
+        if self.status in ("diverged", "early_stopped"):
+            return self.stopped_at if not self.multi \
+                else max(self.row_steps()[row] for _, row in self._ends())
+        return int(self.counts[:self.blocks_done].sum())
 
     @property
     def done(self) -> bool:
@@ -294,27 +305,42 @@ class Training:
         self._check_rows(final)
 
     def _check_rows(self, final: bool) -> None:
-        if self.multi:  # members run on together; each one's NaNs stay in its history
-            stopped = self.trainer.early_stop is not None and bool(
-                np.asarray(self.state["stop"]["stopped"]).all())
-            self.status = "early_stopped" if stopped else "completed" if final else None
+        ends = self._ends()
+        if self.multi:  # members run on together until every one has ended
+            if all(status for status, _ in ends):
+                stopped = any(status == "early_stopped" for status, _ in ends)
+                self.status = "early_stopped" if stopped else "diverged"
+            else:
+                self.status = "completed" if final else None
             return
-        rows = self.rows[-1]
-        before = sum(len(r["train.loss"]) for r in self.rows[:-1])
-        losses = np.stack([v for k, v in rows.items() if k.endswith(".loss")])
-        bad = ~np.isfinite(losses).all(axis=0)
-        if bad.any():  # keep the history up to and including the first bad row
-            first = int(np.argmax(bad))
-            self.rows[-1] = {k: v[:first + 1] for k, v in rows.items()}
-            self.status = "diverged"
-            self.stopped_at = self.row_steps()[before + first]
-        elif self.trainer.early_stop is not None and bool(self.state["stop"]["stopped"]):
-            # The model no longer changes: skip the rest of the run.
-            stopped = np.concatenate([r["_stopped"] for r in self.rows])
-            self.status = "early_stopped"
-            self.stopped_at = int(np.asarray(self.row_steps()[:len(stopped)])[~stopped][-1])
+        (status, row), = ends
+        if status == "diverged":  # keep the history up to and including the first bad row
+            self.rows = [{k: np.concatenate([r[k] for r in self.rows])[:row + 1]
+                          for k in self.rows[0]}]
+        if status is not None:  # an early-stopped model no longer changes: skip the rest
+            self.status, self.stopped_at = status, self.row_steps()[row]
         elif final:
             self.status = "completed"
+
+    def _ends(self) -> list[tuple[Status | None, int | None]]:
+        """How each member's (or the run's) training has ended so far, with the index of
+        its row that says where: `diverged` at its first row with a NaN or infinite loss,
+        `early_stopped` after its last row before the stop, or (None, None)."""
+        rows = {k: np.concatenate([np.atleast_2d(r[k]) for r in self.rows], axis=-1)
+                for k in self.rows[0]}  # (members, rows)
+        losses = np.stack([v for k, v in rows.items() if k.endswith(".loss")])
+        bad = ~np.isfinite(losses).all(axis=0)
+        stopped = np.zeros(len(bad), bool) if self.trainer.early_stop is None \
+            else np.atleast_1d(np.asarray(self.state["stop"]["stopped"]))
+        ends = []
+        for member in range(len(bad)):
+            if bad[member].any():
+                ends.append(("diverged", int(np.argmax(bad[member]))))
+            elif stopped[member]:
+                ends.append(("early_stopped", int(np.flatnonzero(~rows["_stopped"][member])[-1])))
+            else:
+                ends.append((None, None))
+        return ends
 
     def row_steps(self) -> list[int]:
         """The step of every row produced so far (and to come)."""
@@ -375,13 +401,9 @@ class Training:
             single.__dict__.update(self.__dict__)
             single.__dict__.update(state=state, multi=False, members=[], program=member.program,
                                    rows=[{k: np.asarray(v)[i] for k, v in r.items()}
-                                         for r in self.rows])
-            if self.trainer.early_stop is not None:  # each member stops on its own
-                stopped = np.concatenate([r["_stopped"] for r in single.rows])
-                if stopped.any():
-                    single.status = "early_stopped"
-                    single.stopped_at = int(np.asarray(
-                        self.row_steps()[:len(stopped)])[~stopped][-1])
+                                         for r in self.rows], status=None, stopped_at=None)
+            if single.rows:  # each member diverges or stops early on its own
+                single._check_rows(final=self.status in ("completed", "early_stopped"))
             result = single.result()
             result.settings = member.settings
             results.append(result)
@@ -394,30 +416,41 @@ class Training:
         if self.multi:
             return combine(self.member_results())
         history = self.history()
-        metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
-            if len(history) else {}
-        if "test" in self.dataset and self.status in ("completed", "early_stopped"):
+        state, best_step, rows = self.state, None, history
+        finished = self.status in ("completed", "early_stopped")
+        if finished and "best" in state:  # early_stop(restore_best=true)
+            # The best model in place of the last; the copy itself is left out (a run
+            # folder loads without it).
+            best = state["best"]
+            state = {**{k: v for k, v in state.items() if k != "best"},
+                     "params": best["params"], "model_state": best["model_state"]}
+            best_step = int(best["step"])
+            rows = history[history["step"] == best_step]
+        metrics = {k: float(v) for k, v in rows.iloc[-1].items() if k != "step"} \
+            if len(rows) else {}
+        if "test" in self.dataset and finished:
             x, y = self.dataset["test"]
-            test = jax.jit(self.trainer.evaluate)(self.state, jnp.asarray(x), jnp.asarray(y))
+            test = jax.jit(self.trainer.evaluate)(state, jnp.asarray(x), jnp.asarray(y))
             metrics.update({f"test.{k}": float(v) for k, v in test.items()})
         normalizer = None
         if self.dataset.mean is not None:
             normalizer = (self.dataset.mean, self.dataset.std)
         return Result(program=self.program, history=history, metrics=metrics,
-                      state=self.state, trainer=self.trainer, normalizer=normalizer,
+                      state=state, trainer=self.trainer, normalizer=normalizer,
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
-                      wall_time=self.wall_time)
+                      best_step=best_step, wall_time=self.wall_time)
 
 
 def _rank_key(result: Result) -> tuple:
-    """Best first: by the first valid metric (or the train loss), in its direction."""
+    """Best first: by the first valid metric (or the train loss), in its direction; a
+    diverged member last, whatever its metrics (NaN outputs still get an accuracy)."""
     metrics = result.metrics
     valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
     key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
     value = metrics.get(key, float("nan"))
     higher_is_better = key.rpartition(".")[2] in HIGHER_IS_BETTER
     value = -value if higher_is_better else value
-    return (np.isnan(value), value)
+    return (result.status == "diverged", np.isnan(value), value)
 
 
 HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
@@ -440,6 +473,7 @@ def combine(results: list[Result]) -> Result:
     return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
                   metrics=best.metrics, state=best.state, trainer=best.trainer,
                   normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
+                  best_step=best.best_step,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
                   members=ranked)
 

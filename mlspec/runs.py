@@ -82,11 +82,12 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
     atomic_write(out / "history.csv", result.history.to_csv(index=False))
     summary = {"model": program.name, **result.metrics_by_split(),
                "steps": result.steps_done, "status": result.status,
-               "stopped_at": result.stopped_at}
+               "stopped_at": result.stopped_at, "best_step": result.best_step}
     if result.members:  # seeds or a sweep: every member, best first
         summary["best"] = result.settings
         summary["members"] = [{"settings": m.settings, **m.metrics_by_split(),
-                               "status": m.status} for m in result.members]
+                               "status": m.status, "best_step": m.best_step}
+                              for m in result.members]
     atomic_write(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     text = spec_text(result)
     atomic_write(out / "spec.mlspec", text)
@@ -101,6 +102,7 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
         "steps_done": result.steps_done,
         "steps_total": result.trainer.schedule.total,
         "stopped_at": result.stopped_at,
+        "best_step": result.best_step,
         "blocks_done": blocks_done,
         "chunk": chunk,
         "members": len(result.members),
@@ -164,11 +166,13 @@ def load_run(folder) -> Any:
         normalizer = (np.asarray(saved["normalizer"]["mean"]),
                       np.asarray(saved["normalizer"]["std"]))
     history = pd.read_csv(folder / "history.csv")
-    metrics = {k: float(v) for k, v in history.iloc[-1].items() if k != "step"} \
-        if len(history) else {}
+    best_step = manifest.get("best_step")
+    rows = history if best_step is None else history[history["step"] == best_step]
+    metrics = {k: float(v) for k, v in rows.iloc[-1].items() if k != "step"} \
+        if len(rows) else {}
     return Result(program=program, history=history, metrics=metrics, state=state,
                   trainer=trainer, normalizer=normalizer, status=manifest["status"],
-                  stopped_at=manifest.get("stopped_at"),
+                  stopped_at=manifest.get("stopped_at"), best_step=best_step,
                   wall_time=manifest.get("wall_time_s", 0.0), manifest=manifest)
 
 
@@ -189,6 +193,9 @@ def _open(folder) -> tuple[Path, dict, Any]:
 
 
 SPEC_DECIDED = ("loss_weights", "dropout_keep")
+FRESH_IF_MISSING = (*SPEC_DECIDED, "best")
+"""Also the best evaluation's copy of early stopping, which older versions did not keep:
+a resumed run then keeps the best of the evaluations after the resume."""
 
 
 def _restore(template, saved: dict, folder: Path):
@@ -198,7 +205,7 @@ def _restore(template, saved: dict, folder: Path):
 
     train = saved["train"]
     if isinstance(train, dict):
-        train = {**{key: serialization.to_state_dict(template[key]) for key in SPEC_DECIDED
+        train = {**{key: serialization.to_state_dict(template[key]) for key in FRESH_IF_MISSING
                     if key in template}, **train}
     try:
         return serialization.from_state_dict(template, train)

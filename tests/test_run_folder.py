@@ -283,3 +283,110 @@ def test_a_stop_after_every_run_finished_is_not_an_interruption(monkeypatch, tmp
     code, out = _sweep_stopped_when(monkeypatch, tmp_path, "after", one_program)
     assert code == 0
     assert json.loads((out / "manifest.json").read_text())["status"] == "completed"
+
+
+EARLY = """
+model net {
+    dense(16) -> relu
+    dense(classes)
+}
+data {
+    source = iris
+    valid  = 0.3
+    standardize = true
+}
+train {
+    loss       = softmax_cross_entropy
+    optimizer  = adam(learning_rate=0.05)
+    steps      = 3000
+    metrics    = [accuracy]
+    early_stop = early_stop(metric=valid.loss, patience=20)
+}
+"""
+
+
+def _early_training(updates=60):
+    from mlspec.runner import Training
+
+    return Training(mlspec.check(mlspec.parse(EARLY)), updates=updates)
+
+
+def _interrupted_early_run(folder):
+    """An early-stopping run (best row at step 43, stop at 63) interrupted after its first
+    chunk of 50 steps, written to `folder`."""
+    from mlspec.runs import save_run
+
+    training = _early_training()
+    calls = []
+    result = training.run(should_stop=lambda: calls.append(1) or len(calls) > 1)
+    assert result.status == "interrupted" and training.steps_done == 50
+    save_run(result, folder, blocks_done=training.blocks_done, chunk=training.chunk,
+             plots=False)
+    return training
+
+
+def jax_leaves(tree):
+    import jax
+
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def test_a_restoring_run_folder_names_its_best_step_and_loads_its_best_model(tmp_path):
+    from mlspec.runs import save_run
+
+    result = _early_training(updates=1).run()
+    assert result.status == "early_stopped" and result.best_step < result.stopped_at
+    out = save_run(result, tmp_path / "run", plots=False)
+    summary = json.loads((out / "metrics.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert summary["best_step"] == manifest["best_step"] == result.best_step
+    assert summary["steps"] == manifest["steps_done"] == result.stopped_at
+    history = pd.read_csv(out / "history.csv")
+    best_row = history[history["step"] == result.best_step].iloc[0]
+    assert summary["valid"] == pytest.approx({"loss": best_row["valid.loss"],
+                                              "accuracy": best_row["valid.accuracy"]})
+    loaded = load_run(out)
+    assert loaded.best_step == result.best_step
+    assert loaded.metrics == pytest.approx(result.metrics)
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    np.testing.assert_allclose(loaded.outputs(x), result.outputs(x), rtol=1e-6)
+    evaluated = cli("evaluate", out, "valid", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout) == pytest.approx(summary["valid"], rel=1e-5)
+
+
+def test_resuming_an_early_stopping_run_keeps_its_best_copy(tmp_path):
+    from mlspec.runs import resume_training
+
+    whole = _early_training().run()
+    interrupted = _interrupted_early_run(tmp_path / "run")
+    # the best row (43) came before the interruption (50), the stop (63) after it
+    assert int(interrupted.state["best"]["step"]) == whole.best_step < 50 < whole.stopped_at
+    resumed = resume_training(tmp_path / "run").run()
+    pd.testing.assert_frame_equal(resumed.history, whole.history, rtol=1e-5)
+    assert (resumed.status, resumed.stopped_at, resumed.best_step) == \
+        (whole.status, whole.stopped_at, whole.best_step)
+    assert resumed.metrics == pytest.approx(whole.metrics, rel=1e-5)
+    for a, b in zip(jax_leaves(resumed.params), jax_leaves(whole.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_state_saved_without_the_best_copy_still_loads_and_resumes(tmp_path):
+    """Folders written before early stopping kept the best model load; resumed, the run
+    keeps the best of the evaluations after the resume."""
+    from flax import serialization
+
+    from mlspec.runs import resume_training
+
+    folder = tmp_path / "run"
+    _interrupted_early_run(folder)
+    state = serialization.msgpack_restore((folder / "state.msgpack").read_bytes())
+    del state["train"]["best"]
+    (folder / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
+    assert load_run(folder).params is not None
+    resumed = resume_training(folder).run()
+    history = resumed.history
+    after = history[history["step"] >= 50]
+    assert resumed.status == "early_stopped"
+    assert resumed.best_step == after["step"].iloc[int(np.argmin(after["valid.loss"]))]
+    assert resumed.metrics["valid.loss"] == after["valid.loss"].min()

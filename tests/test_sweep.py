@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -128,5 +129,16 @@ def test_each_member_stops_early_on_its_own():
     for member in result.members:
         single = mlspec.run(base, {"lr": member.settings["lr"]})
         assert member.status == single.status == "early_stopped"
-        assert member.stopped_at == single.stopped_at
+        assert member.stopped_at == single.stopped_at == member.steps_done
         assert member.history["step"].iloc[-1] == member.stopped_at
+        # each member returns its own best evaluation (restore_best, the default)
+        history = member.history
+        assert member.best_step == single.best_step \
+            == history["step"].iloc[int(np.argmin(history["valid.loss"]))]
+        assert member.metrics == pytest.approx(single.metrics, rel=1e-5)
+        for a, b in zip(jax.tree.leaves(member.params), jax.tree.leaves(single.params),
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert result.metrics == result.members[0].metrics
+    assert result.members[0].metrics["valid.accuracy"] >= \
+        result.members[1].metrics["valid.accuracy"]  # ranked by the restored metrics

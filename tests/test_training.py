@@ -68,8 +68,9 @@ def test_early_stopping_stops_when_the_metric_stalls():
     assert history["step"].iloc[-1] == result.stopped_at
     best = int(np.argmin(history["valid.loss"].to_numpy()))
     assert best == len(history) - 1 - 20
-    # after the stop the parameters are those of the last row
-    assert result.metrics["valid.loss"] == pytest.approx(history["valid.loss"].iloc[-1])
+    # the run returns its best evaluation (v2; tests/test_early_stop.py checks its params)
+    assert result.best_step == history["step"].iloc[best]
+    assert result.metrics["valid.loss"] == history["valid.loss"].iloc[best]
 
 
 def test_early_stopping_on_a_maximised_metric():

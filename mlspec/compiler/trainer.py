@@ -146,6 +146,12 @@ class Trainer:
         if self.early_stop is not None:
             state["stop"] = {"best": jnp.array(jnp.inf, jnp.float32), "wait": jnp.int32(0),
                              "stopped": jnp.bool_(False)}
+            if self.early_stop.restore_best:
+                # The model of the best evaluation so far, with its own record of the
+                # watched value (a state saved without it starts a fresh record).
+                state["best"] = {"value": jnp.array(jnp.inf, jnp.float32),
+                                 "step": jnp.zeros((), jnp.int32), "params": params,
+                                 "model_state": model_state}
         return state
 
     def apply(self, params, model_state, x, train: bool = False, rng=None,
@@ -257,16 +263,34 @@ class Trainer:
             row.update({m: METRICS.get(m).fn(inputs) for m in self.training_metrics})
         return row
 
+    def _watched_value(self, row: dict) -> jax.Array:
+        """The watched metric, signed so that lower is better."""
+        return row[self.early_stop.metric] * (1 if self.early_stop.mode == "min" else -1)
+
     def _watch(self, state: State, row: dict) -> State:
-        stop = self.early_stop
-        value = row[stop.metric] * (1 if stop.mode == "min" else -1)
+        """Counts evaluations without improvement and stops after `patience` of them;
+        with `restore_best`, keeps the model of the best one."""
+        value = self._watched_value(row)
         s = state["stop"]
         improved = value < s["best"]
         wait = jnp.where(improved, 0, s["wait"] + 1)
-        stopped = s["stopped"] | (wait >= stop.patience)
+        stopped = s["stopped"] | (wait >= self.early_stop.patience)
         new = {"best": jnp.where(improved, value, s["best"]), "wait": wait,
                "stopped": stopped}
-        return {**state, "stop": new}
+        return self._keep_best({**state, "stop": new}, value, live=~s["stopped"])
+
+    def _keep_best(self, state: State, value, live) -> State:
+        """The state with its best copy replaced by the current model when `value` (the
+        watched metric of the current model, lower is better) beats the best one's. An
+        evaluation after the stop (not `live`) repeats the stopped model: it never counts."""
+        if "best" not in state:
+            return state
+        best = state["best"]
+        improved = (value < best["value"]) & live
+        current = {"value": value, "step": state["step"], "params": state["params"],
+                   "model_state": state["model_state"]}
+        return {**state, "best": jax.tree.map(lambda new, old: jnp.where(improved, new, old),
+                                              current, best)}
 
     def _block(self, state: State, data: Data, steps: int):
         """One evaluation, then `steps` steps (none once early stopping fires)."""
@@ -275,9 +299,9 @@ class Trainer:
         if self.early_stop is not None:
             row["_stopped"] = state["stop"]["stopped"]  # rows after the stop are dropped
             watched = self._watch(state, row)
+            moved = {**stepped, **{k: watched[k] for k in ("stop", "best") if k in watched}}
             stepped = jax.tree.map(lambda kept, moved: jnp.where(
-                watched["stop"]["stopped"], kept, moved), watched, {**stepped,
-                                                                    "stop": watched["stop"]})
+                watched["stop"]["stopped"], kept, moved), watched, moved)
         if self.schedule.eval_every > 1:  # with a row every step there is nothing more
             stepped = jax.lax.fori_loop(0, steps - 1,
                                         lambda _, s: self._guarded_step(s, data), stepped)
@@ -308,4 +332,7 @@ class Trainer:
         row = self._row(state, data, None)
         if self.early_stop is not None:
             row["_stopped"] = state["stop"]["stopped"]
+            # the last evaluation may be the best one (no stopping is decided after it)
+            state = self._keep_best(state, self._watched_value(row),
+                                    live=~state["stop"]["stopped"])
         return state, jax.tree.map(lambda value: value[None], row)

@@ -62,12 +62,14 @@ class LossTerm(ir.Node):
 
 
 class EarlyStop(Entry):
-    """Stop when `metric` has not improved for `patience` evaluations."""
+    """Stop when `metric` has not improved for `patience` evaluations; with
+    `restore_best`, the run ends with the parameters of its best evaluation."""
 
     kind: Literal["early_stop"] = "early_stop"
     metric: str = "valid.loss"
     patience: PositiveInt = 100
     mode: Literal["min", "max"] = "min"
+    restore_best: bool = True
 
 
 class TrainProgram(Entry):
