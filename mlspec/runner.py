@@ -54,6 +54,9 @@ class Result:
     members: list[Result] = field(default_factory=list, repr=False)
     """For seeds or a sweep: every member's Result, best first; this Result is the best
     member's, with the history of all members (a column per swept setting)."""
+    run_spec: ir.Spec | None = field(default=None, repr=False)
+    """For seeds or a sweep: the spec as run (overrides applied, its sweep kept), which
+    the run folder's spec.mlspec holds."""
 
     @property
     def params(self):
@@ -428,9 +431,10 @@ def _setting_column(key: str) -> str:
     return "seed" if key == "train.seed" else key
 
 
-def combine(results: list[Result]) -> Result:
+def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
     """The results of members as one: the best member's, carrying all histories, each
-    with its swept settings as leading columns."""
+    with its swept settings as leading columns. `run_spec` (the spec as run, see
+    `spec_as_run`) is needed to save it."""
     ranked = sorted(results, key=_rank_key)
     best = ranked[0]
     histories = []
@@ -442,7 +446,15 @@ def combine(results: list[Result]) -> Result:
                   metrics=best.metrics, state=best.state, trainer=best.trainer,
                   normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
-                  members=ranked)
+                  members=ranked, run_spec=run_spec)
+
+
+def spec_as_run(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> ir.Spec:
+    """The spec with its imports merged and overrides applied, its sweep kept: what a run
+    folder's spec.mlspec holds, from which `mlspec.sweep.expand` gives every member."""
+    from .dsl.resolve import apply_overrides, merge_imports
+
+    return apply_overrides(merge_imports(spec), overrides)
 
 
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
@@ -463,7 +475,8 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
     """
     from .sweep import expand, groups
 
-    members = expand(_as_spec(spec), overrides)
+    spec = _as_spec(spec)
+    members = expand(spec, overrides)
     if len(members) == 1 and not members[0].settings:
         return train_program(members[0].program, on_progress=on_progress, updates=updates)
     results = []
@@ -471,7 +484,7 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
         training = Training(group[0].program, updates=updates, members=group)
         training.run(on_progress)
         results.extend(training.member_results())
-    return combine(results)
+    return combine(results, spec_as_run(spec, overrides))
 
 
 def train_program(program: Program, *, on_progress=None, updates: int = 1) -> Result:

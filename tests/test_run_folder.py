@@ -167,7 +167,7 @@ def test_a_pickle_in_place_of_the_state_is_refused(hill_run, tmp_path):
     with pytest.raises(RunFolderError, match="not an mlspec state file"):
         load_run(copy)
     result = cli("evaluate", copy)
-    assert result.returncode == 1 and "not an mlspec state file" in result.stderr
+    assert result.returncode == 2 and "not an mlspec state file" in result.stderr
     assert "Traceback" not in result.stderr
     assert not marker.exists()
 
@@ -220,7 +220,7 @@ def test_sigint_during_a_sweep_writes_the_members_so_far(tmp_path):
     assert set(history["width"]) == {4} and set(history["seed"]) == {0, 1}
     assert 0 < history["step"].max() < 8000
     resumed = cli("run", "--resume", out)
-    assert resumed.returncode == 1 and "cannot be resumed" in resumed.stderr
+    assert resumed.returncode == 2 and "cannot be resumed" in resumed.stderr
     assert "Traceback" not in resumed.stderr
 
 
@@ -238,9 +238,10 @@ def _sweep_stopped_when(monkeypatch, tmp_path, when, text=SMALL_SWEEP):
     import mlspec.cli
     from mlspec.runner import Training
 
-    stop: list[int] = []
-    monkeypatch.setattr(mlspec.cli, "_stop_on_signal",
-                        contextlib.contextmanager(lambda console: (yield stop)))
+    stopper = mlspec.cli._Stop(quiet=True)
+    stop = stopper.signals
+    monkeypatch.setattr(mlspec.cli, "_signals_caught",
+                        contextlib.contextmanager(lambda quiet: (yield stopper)))
     original = Training.run
     calls = []
 
