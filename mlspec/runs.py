@@ -7,7 +7,9 @@
                      metric is written as null, and manifest.json's `null_metrics` says
                      which (key -> "NaN", "Infinity" or "-Infinity")
     spec.mlspec      the spec as run (overrides applied, its sweep kept), in canonical text
-    manifest.json    versions, device, seed, wall time, status, spec hash, resume point,
+    manifest.json    versions, device, seed, wall time, status, resume point, the sha256
+                     of spec.mlspec (`spec_sha256`) and of the other files (`file_sha256`):
+                     a file changed or damaged after the run is refused, not misread;
                      `plots_missing` (plots not drawn yet: `mlspec plot` draws them)
     state.msgpack    parameters, model state, optimizer state and PRNG keys (flax msgpack:
                      plain data, loading it never runs code): {"train", "normalizer"} for a
@@ -35,7 +37,7 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,7 @@ from . import files
 
 STATE_FILE = "state.msgpack"
 LOCK_FILE = ".lock"
+RUN_FILES = ("history.csv", "metrics.json", "spec.mlspec", "manifest.json", STATE_FILE)
 
 
 class RunFolderError(Exception):
@@ -67,6 +70,9 @@ def prepare_folder(out: Path) -> Path:
     except OSError as exc:
         raise RunFolderWriteError(f"cannot write to the output folder {out}: "
                                   f"{exc.strerror or exc}") from None
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise RunFolderWriteError(f"cannot write {out / name}: a folder is in its place")
     return out
 
 
@@ -183,7 +189,14 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
     from .plots import draw_all, plot_names
 
     program = result.program
-    files.atomic_write(out / "history.csv", result.history.to_csv(index=False))
+    hashes: dict[str, str] = {}
+
+    def put(name: str, data: bytes | str) -> None:
+        data = data.encode() if isinstance(data, str) else data
+        files.atomic_write(out / name, data)
+        hashes[name] = hashlib.sha256(data).hexdigest()
+
+    put("history.csv", result.history.to_csv(index=False))
     nulls: dict[str, str] = {}
     summary = {"model": program.name, **_json_metrics(result, "", nulls),
                "steps": result.steps_done, "status": result.status,
@@ -194,15 +207,14 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
                                                                         nulls),
                                "status": m.status, "stopped_at": m.stopped_at}
                               for i, m in enumerate(result.members)]
-    files.atomic_write(out / "metrics.json",
-                       json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    put("metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     text = spec_text(result)
-    files.atomic_write(out / "spec.mlspec", text)
+    put("spec.mlspec", text)
     if result.members:
         state = {"members": {str(i): _state_entry(m) for i, m in enumerate(result.members)}}
     else:
         state = _state_entry(result)
-    files.atomic_write(out / STATE_FILE, serialization.msgpack_serialize(state))
+    put(STATE_FILE, serialization.msgpack_serialize(state))
     spec_path = program.spec.path
     manifest = {
         "model": program.name,
@@ -216,7 +228,8 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
         "n_train": result.trainer.n_train,
         "seed": program.train.seed,
         "wall_time_s": round(result.wall_time, 3),
-        "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "spec_sha256": hashes.pop("spec.mlspec"),
+        "file_sha256": hashes,
         "spec_folder": str(Path(spec_path).parent.resolve()) if spec_path else os.getcwd(),
         "device": _device(),
         "versions": {p: _version(p) for p in ("mlspec", "jax", "jaxlib", "flax", "optax")},
@@ -257,6 +270,8 @@ class Manifest(BaseModel):
     spec_folder: str
     device: str
     versions: dict[str, str | None]
+    file_sha256: dict[str, Annotated[str, Field(pattern="^[0-9a-f]{64}$")]] = {}
+    """history.csv, metrics.json and state.msgpack as written (older folders: none)."""
     null_metrics: dict[str, Literal["NaN", "Infinity", "-Infinity"]] = {}
     plots_missing: list[str] = []
 
@@ -271,20 +286,26 @@ def _problem(exc: ValidationError) -> str:
     return f"{where + ': ' if where else ''}{first['msg']}"
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, sha256: str | None = None) -> bytes:
+    """The file's bytes; with `sha256` (from the manifest), only if they are the bytes
+    that were written."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RunFolderError(f"{path} is missing") from None
     except IsADirectoryError:
         raise RunFolderError(f"{path} is a folder, not a file") from None
     except OSError as exc:
         raise RunFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise RunFolderError(f"{path} was changed or damaged after the run (its sha256 "
+                             "differs from manifest.json's file_sha256)")
+    return data
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, sha256: str | None = None) -> str:
     try:
-        return _read_bytes(path).decode()
+        return _read_bytes(path, sha256).decode()
     except UnicodeDecodeError:
         raise RunFolderError(f"{path} is not UTF-8 text") from None
 
@@ -330,9 +351,9 @@ class _RunMetrics(BaseModel):
     members: list[_MemberMetrics] = []
 
 
-def _read_metrics(folder: Path) -> _RunMetrics:
+def _read_metrics(folder: Path, sha256: str | None) -> _RunMetrics:
     path = folder / "metrics.json"
-    data = _read_bytes(path)
+    data = _read_bytes(path, sha256)
     try:
         return _RunMetrics.model_validate_json(data)
     except ValidationError as exc:
@@ -340,9 +361,9 @@ def _read_metrics(folder: Path) -> _RunMetrics:
             from None
 
 
-def _read_history(folder: Path) -> pd.DataFrame:
+def _read_history(folder: Path, sha256: str | None) -> pd.DataFrame:
     path = folder / "history.csv"
-    text = _read_text(path)
+    text = _read_text(path, sha256)
     try:
         history = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
@@ -361,12 +382,12 @@ def _read_history(folder: Path) -> pd.DataFrame:
     return history
 
 
-def read_state(path: Path) -> dict:
+def read_state(path: Path, sha256: str | None = None) -> dict:
     """The saved state as plain arrays; msgpack cannot run code, and anything that is
     not mlspec's msgpack (a pickle, say) is refused."""
     from flax import serialization
 
-    data = _read_bytes(path)
+    data = _read_bytes(path, sha256)
     try:
         state = serialization.msgpack_restore(data)
     except Exception:  # msgpack raises several types for foreign bytes
@@ -415,11 +436,13 @@ def _open(folder, *, metrics: bool = True) -> _Folder:
     spec = parse(text, str(spec_path))
     # Relative data paths resolve against the folder of the spec that was run.
     spec = spec.model_copy(update={"path": str(Path(manifest.spec_folder) / "spec.mlspec")})
-    read = _read_metrics(folder) if metrics else None
+    hashes = manifest.file_sha256
+    read = _read_metrics(folder, hashes.get("metrics.json")) if metrics else None
     if read is not None and len(read.members) != manifest.members:
         raise RunFolderError(f"{folder / 'metrics.json'} lists {len(read.members)} members; "
                              f"manifest.json says {manifest.members}")
-    return _Folder(folder, manifest, raw, spec, _read_history(folder), read)
+    history = _read_history(folder, hashes.get("history.csv"))
+    return _Folder(folder, manifest, raw, spec, history, read)
 
 
 def _member(run: _Folder, member: int):
@@ -472,7 +495,7 @@ def _misfit(expected, saved) -> str | None:
     from flax.traverse_util import empty_node
 
     want, have = _flat(expected), _flat(saved)
-    for key in want.keys() | have.keys():
+    for key in [*want, *(k for k in have if k not in want)]:
         name = "/".join(map(str, key)) or "the state"
         if key not in have:
             return f"{name} is missing"
@@ -560,7 +583,7 @@ def load_run(folder, member: int = 0) -> Any:
     run = _open(folder)
     program, settings, metrics, status, stopped_at, history = _member(run, member)
     state_path = run.path / STATE_FILE
-    saved = read_state(state_path)
+    saved = read_state(state_path, run.manifest.file_sha256.get(STATE_FILE))
     if run.manifest.members:
         entry = saved.get("members", {}).get(str(member)) if isinstance(
             saved.get("members"), dict) else None
@@ -615,6 +638,8 @@ def resume_training(folder) -> Any:
                              "spec again")
     if manifest.blocks_done is None or manifest.chunk is None:
         raise RunFolderError(f"{where} has no resume point (blocks_done and chunk)")
+    state_path = folder / STATE_FILE
+    saved = read_state(state_path, manifest.file_sha256.get(STATE_FILE))
     prepare_folder(folder)
     training = Training(resolve(run.spec))
     counts = training.counts
@@ -627,8 +652,6 @@ def resume_training(folder) -> Any:
     if manifest.n_train != training.trainer.n_train:
         raise RunFolderError(f"{where}: the run had {manifest.n_train} train rows; its data "
                              f"now has {training.trainer.n_train}")
-    state_path = folder / STATE_FILE
-    saved = read_state(state_path)
     _, state = restore_state(training.program, manifest.n_train, training.program.train.seed,
                              saved.get("train"), state_path, template=training.state)
     if int(state["step"]) != manifest.steps_done:
