@@ -476,7 +476,11 @@ def _member(run: _Folder, member: int):
                              "the swept setting")
     rows = np.ones(len(run.history), bool)
     for column, value in columns.items():
-        rows &= (run.history[column] == value).to_numpy()
+        values = run.history[column].to_numpy()
+        if isinstance(value, float):  # as the CSV's text read back: to the last digit
+            rows &= np.isclose(values.astype(float), value, rtol=1e-15, atol=0)
+        else:
+            rows &= values == value
     history = run.history[rows].drop(columns=list(columns)).reset_index(drop=True)
     metrics = _flat_metrics(entry.model_extra, metrics_path, f"members[{member}].", nulls)
     return (found[0].program, entry.settings, metrics, entry.status, entry.stopped_at,
