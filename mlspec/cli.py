@@ -387,8 +387,8 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
                  f"(continue with: mlspec run --resume {out})")
         return EXIT_INTERRUPTED
     if stop:
-        _err(f"the run {result.status}; its plots were not drawn (draw them with: "
-             f"mlspec plot {out})")
+        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
+             f"(draw them with: mlspec plot {out})")
     if result.status == "diverged":
         _err(f"error: {result.divergence_message()}\nwrote {out}/")
         return EXIT_FAILURE

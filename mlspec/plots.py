@@ -68,7 +68,7 @@ def plot_history(history, path: Path, member_columns=()) -> Path | None:
                 lines += 1
         ax.set_title(name)
         ax.set_xlabel("step")
-        if 1 < lines <= 12:
+        if 0 < lines <= 12:
             ax.legend(fontsize="x-small" if member_columns else "small")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
