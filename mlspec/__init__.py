@@ -61,11 +61,12 @@ def compile(spec, overrides=None):  # noqa: A001 - the verb users expect
     return compile_program(resolve(spec, overrides))
 
 
-def load_run(folder):
-    """A run folder read back as a Result (predict, history, metrics, manifest)."""
+def load_run(folder, member: int = 0):
+    """A run folder read back as a Result (predict, history, metrics, manifest); for seeds
+    or a sweep, `member` K is the K-th of metrics.json's members (0, the best)."""
     from .runs import load_run as _load_run
 
-    return _load_run(folder)
+    return _load_run(folder, member)
 
 
 def __getattr__(name: str):

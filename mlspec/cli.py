@@ -1,8 +1,10 @@
 """The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema.
 
-Exit codes: 0 success, 2 a mistake in a spec (reported with its location), 1 a failure
-while running, 130 interrupted. `check`, `fmt`, `summary`, `export`, `schema` and `lsp`
-never import jax.
+Exit codes: 0 success; 2 bad input: a mistake in a spec (reported with its location), a data
+file or a run folder that cannot be used (a file missing, corrupt, or edited since the
+run); 1 a failure while running, a folder that cannot be written (a full disk, another
+run holding it); 130 a training interrupted by a signal. `check`, `fmt`, `summary`,
+`export`, `schema` and `lsp` never import jax.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .dsl.errors import SpecError
@@ -157,153 +161,282 @@ class _Progress:
 
 
 PROGRESS_UPDATES = 50
+PAUSE_VARIABLE = "MLSPEC_TEST_PAUSE_AT"
+"""For tests: `MLSPEC_TEST_PAUSE_AT=MOMENT` (start, loaded, training, trained, plots)
+makes `mlspec run` say `paused at MOMENT` on stderr there and wait (up to a minute) for a
+signal, so that a test can send one at a known moment."""
 
 
-def cmd_run(args) -> int:
-    from rich.console import Console
+class _Interrupted(Exception):
+    """A signal arrived before anything trained."""
 
-    from .runner import Training
-    from .runs import RunFolderError, numbered_folder, prepare_folder, save_run
 
-    console = Console(stderr=True, quiet=args.quiet)
-    try:
-        if args.resume:
-            from .runs import resume_training
+class _Stop:
+    """The signals (Ctrl-C, SIGTERM) that `mlspec run` has seen. The first asks the run to
+    stop where nothing is lost: before training (nothing is written), at the end of a
+    training chunk (the folder is written, `interrupted`), or after the last step, before
+    the next plot (`completed`; the plots are left for `mlspec plot`). A second one before
+    or during training stops at once."""
 
-            out = Path(args.resume)
-            training = resume_training(out)
-        else:
-            if not args.file:
-                raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
-            from .sweep import expand
+    MESSAGES = {
+        "starting": "stopping before training; nothing will be written",
+        "training": "stopping at the end of this chunk; the run folder will be written",
+        "saving": "training has finished: writing the run folder, then stopping before "
+                  "the plots",
+    }
 
-            members = expand(_load(args.file), _parse_sets(args.set))
-            program = members[0].program
-            if program.data is None or program.train is None:
-                missing = "data" if program.data is None else "train"
-                raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
-            out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
-            prepare_folder(out)
-            if len(members) > 1 or members[0].settings:
-                return _run_members(members, out, console, args.quiet)
-            training = Training(program, updates=PROGRESS_UPDATES)
-    except SpecError as exc:
-        _err(exc.render())
-        return EXIT_SPEC_ERROR
-    except RunFolderError as exc:
-        _err(f"error: {exc}")
-        return EXIT_FAILURE
+    def __init__(self, quiet: bool):
+        self.signals: list[int] = []
+        self.quiet = quiet
+        self.phase = "starting"
 
-    with _stop_on_signal(console) as stop_requested:
-        with _Progress(console, training.schedule.total, training.program.name) as bar:
-            bar.update(training)
-            result = training.run(on_progress=bar.update,
-                                  should_stop=lambda: bool(stop_requested))
-    try:
-        save_run(result, out, blocks_done=training.blocks_done, chunk=training.chunk)
-    except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the run folder {out}: {exc}")
-        fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
-        save_run(result, fallback, blocks_done=training.blocks_done, chunk=training.chunk)
-        _err(f"the trained run was written to {fallback} instead")
-        return EXIT_FAILURE
-    if result.status == "interrupted":
-        _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
-             f"(continue with: mlspec run --resume {out})")
-        return EXIT_INTERRUPTED
-    if result.status == "diverged":
-        _err(f"error: {result.divergence_message()}\nwrote {out}/")
-        return EXIT_FAILURE
-    if not args.quiet:
-        print(f"{result.program.name}: final metrics after {result.steps_done} steps")
-        Console().print(_metrics_table(result.metrics_by_split()))
-        if result.status == "early_stopped":
-            print(f"early stopping at step {result.stopped_at}")
-        print(f"wrote {out}/")
-    return 0
+    def __bool__(self) -> bool:
+        return bool(self.signals)
+
+    def handle(self, signum, frame) -> None:
+        if self.signals and self.phase != "saving":  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signals.append(signum)
+        if not self.quiet:
+            _err(self.MESSAGES[self.phase])
+
+    def check(self) -> None:
+        if self.signals and self.phase == "starting":
+            raise _Interrupted
+
+    def pause(self, moment: str) -> None:
+        if os.environ.get(PAUSE_VARIABLE) != moment:
+            return
+        _err(f"paused at {moment}")
+        deadline = time.monotonic() + 60
+        while not self.signals and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager
-def _stop_on_signal(console):
-    """While inside, Ctrl-C and SIGTERM ask the run to stop at the end of its chunk (the
-    yielded list fills); a second one stops at once."""
-    stop_requested: list[int] = []
-
-    def request_stop(signum, frame):
-        if stop_requested:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        stop_requested.append(signum)
-        console.print("stopping at the end of this chunk; the run folder will be written")
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+def _signals_caught(quiet: bool):
+    stop = _Stop(quiet)
+    previous = {s: signal.signal(s, stop.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stop_requested
+        yield stop
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
-def _run_members(members, out: Path, console, quiet: bool) -> int:
-    """Seeds or a sweep: each group of members sharing a shape trains as one program. An
-    interrupted sweep writes its folder with the members trained so far (the members of
-    programs not started are left out); it cannot be resumed."""
-    from rich.console import Console
-    from rich.table import Table
+def cmd_run(args) -> int:
+    # The handlers come first, before jax is imported or any data is read, so that no
+    # signal is lost or kills the process without a word.
+    with _signals_caught(args.quiet) as stop:
+        stop.pause("start")
+        with contextlib.ExitStack() as held:
+            return _run(args, stop, held)
 
+
+def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
+    from rich.console import Console
+
+    from .runs import locked, numbered_folder, prepare_folder, require_run_folder
+
+    console = Console(stderr=True, quiet=args.quiet)
+    out = created = None
+    try:
+        if args.resume:
+            from .runs import resume_training
+
+            out = require_run_folder(args.resume)
+            held.enter_context(locked(out))
+            training = resume_training(out)
+            members = None
+        else:
+            if not args.file:
+                raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
+            from .runner import Training, spec_as_run
+            from .sweep import expand
+
+            spec = spec_as_run(_load(args.file), _parse_sets(args.set))
+            members = expand(spec)
+            program = members[0].program
+            if program.data is None or program.train is None:
+                missing = "data" if program.data is None else "train"
+                raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
+            out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
+            created = not out.exists()
+            prepare_folder(out)
+            held.enter_context(locked(out))
+            stop.check()
+            if len(members) == 1 and not members[0].settings:
+                training = Training(program, updates=PROGRESS_UPDATES)
+                members = None
+        stop.pause("loaded")
+        stop.check()
+        if members is None:
+            result = _train(training, console, stop)
+        else:
+            result = _train_members(members, spec, console, stop)
+    except SpecError as exc:
+        _err(exc.render())
+        if created:
+            _discard(out)
+        return EXIT_SPEC_ERROR
+    except _Interrupted:
+        _err("interrupted before any training; nothing was written")
+        if created:
+            _discard(out)
+        return EXIT_INTERRUPTED
+    stop.phase = "saving"
+    stop.pause("trained")
+    where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
+    if not _save(result, out, stop, **where):
+        return EXIT_FAILURE
+    return _report(result, out, stop, args.quiet, members)
+
+
+def _train(training, console, stop: _Stop):
+    stop.phase = "training"
+    with _Progress(console, training.schedule.total, training.program.name) as bar:
+        bar.update(training)
+
+        def progress(done):
+            bar.update(done)
+            stop.pause("training")
+
+        return training.run(on_progress=progress, should_stop=lambda: bool(stop))
+
+
+def _train_members(members, spec, console, stop: _Stop):
+    """Seeds or a sweep: each group of members sharing a shape trains as one program. An
+    interrupted sweep keeps the members trained so far (the members of programs not
+    started are left out); it cannot be resumed."""
     from .runner import Training, combine
-    from .runs import save_run
     from .sweep import groups
 
     results = []
     shapes = groups(members)
-    with _stop_on_signal(console) as stop_requested:
-        for i, group in enumerate(shapes, 1):
-            if stop_requested:
-                break
-            training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
-            label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
-            with _Progress(console, training.schedule.total, label) as bar:
-                training.run(on_progress=bar.update, should_stop=lambda: bool(stop_requested))
-            if training.blocks_done:  # a program stopped before its first step is left out
-                results.extend(training.member_results())
-    finished = sum(r.status != "interrupted" for r in results)
+    for i, group in enumerate(shapes, 1):
+        if stop:
+            break
+        training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
+        stop.phase = "training"
+        label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
+        with _Progress(console, training.schedule.total, label) as bar:
+
+            def progress(done):
+                bar.update(done)
+                stop.pause("training")
+
+            training.run(on_progress=progress, should_stop=lambda: bool(stop))
+        if training.blocks_done:  # a program stopped before its first step is left out
+            results.extend(training.member_results())
     if not results:
-        _err("interrupted before any run trained; nothing was written")
-        return EXIT_INTERRUPTED
-    result = combine(results)
-    if finished < len(members):
+        raise _Interrupted
+    result = combine(results, spec)
+    if len(results) < len(members) or any(r.status == "interrupted" for r in results):
         result.status = "interrupted"
-    save_run(result, out)
+    return result
+
+
+def _discard(out: Path) -> None:
+    """Removes the folder this run made, which holds nothing but its lock."""
+    with contextlib.suppress(OSError):
+        (out / ".lock").unlink()
+        out.rmdir()
+
+
+def _save(result, out: Path, stop: _Stop, **where) -> bool:
+    """Writes the run folder. One that cannot be written (a full disk) falls back to a new
+    temporary folder, so that nothing trained is lost; that is still a failure (False)."""
+    from .runs import RunFolderError, save_run
+
+    checks = 0
+
+    def should_stop() -> bool:  # asked before each plot
+        nonlocal checks
+        checks += 1
+        if checks == 2:
+            stop.pause("plots")
+        return bool(stop)
+
+    try:
+        save_run(result, out, should_stop=should_stop, **where)
+        return True
+    except (RunFolderError, OSError) as exc:
+        _err(f"error: could not write the run folder {out}: {exc}")
+    try:
+        fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
+        save_run(result, fallback, should_stop=should_stop, **where)
+    except (RunFolderError, OSError) as exc:
+        _err(f"error: could not write the run to a temporary folder either: {exc}")
+    else:
+        _err(f"the trained run was written to {fallback} instead")
+    return False
+
+
+def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
+    """Says how the run ended; the exit code follows its status."""
+    from rich.console import Console
+
     if result.status == "interrupted":
-        _err(f"interrupted: {finished} of {len(members)} runs finished, "
-             f"{len(results) - finished} partly trained; wrote {out}/ (a sweep cannot be "
-             "resumed: run the spec again)")
+        if members:
+            finished = sum(m.status != "interrupted" for m in result.members)
+            _err(f"interrupted: {finished} of {len(members)} runs finished, "
+                 f"{len(result.members) - finished} partly trained; wrote {out}/ (a sweep "
+                 "cannot be resumed: run the spec again)")
+        else:
+            _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
+                 f"(continue with: mlspec run --resume {out})")
         return EXIT_INTERRUPTED
-    if not quiet:
-        keys = list(result.members[0].settings)
-        metric_keys = [k for k in result.members[0].metrics if "." in k]
-        table = Table(title=f"{len(members)} runs in {len(shapes)} compiled program(s), "
-                            "best first")
-        for key in keys + metric_keys:
-            table.add_column(key, justify="right")
-        for member in result.members:
-            table.add_row(*[str(member.settings[k]) for k in keys],
-                          *[f"{member.metrics[k]:.4f}" for k in metric_keys])
-        Console().print(table)
-        print(f"wrote {out}/")
+    if stop:
+        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
+             f"(draw them with: mlspec plot {out})")
+    if result.status == "diverged":
+        _err(f"error: {result.divergence_message()}\nwrote {out}/")
+        return EXIT_FAILURE
+    if quiet:
+        return 0
+    if members:
+        _members_table(result, len(members))
+    else:
+        if result.best_step is not None:  # early_stop(restore_best=true)
+            print(f"{result.program.name}: metrics of the best evaluation, step "
+                  f"{result.best_step} of {result.steps_done} (its parameters are returned)")
+        else:
+            print(f"{result.program.name}: final metrics after {result.steps_done} steps")
+        Console().print(_metrics_table(result.metrics_by_split()))
+        if result.status == "early_stopped":
+            print(f"early stopping at step {result.stopped_at}")
+    print(f"wrote {out}/")
     return 0
 
 
-def _saved(run_dir: str):
+def _members_table(result, runs: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = list(result.members[0].settings)
+    metric_keys = [k for k in result.members[0].metrics if "." in k]
+    programs = len({id(m.trainer) for m in result.members})
+    table = Table(title=f"{runs} runs in {programs} compiled program(s), best first "
+                        "(--member K: the K-th row, 0 the best)")
+    table.add_column("member", justify="right")
+    for key in keys + metric_keys:
+        table.add_column(key, justify="right")
+    for i, member in enumerate(result.members):
+        table.add_row(str(i), *[str(member.settings[k]) for k in keys],
+                      *[f"{member.metrics[k]:.4f}" for k in metric_keys])
+    Console().print(table)
+
+
+def _saved(args):
     from .runs import load_run
 
-    return load_run(run_dir)
+    return load_run(args.run_dir, member=args.member)
 
 
 def cmd_predict(args) -> int:
     from .predict import predictions_frame, rows_for
 
-    result = _saved(args.run_dir)
+    result = _saved(args)
     x, _ = rows_for(result, args.data, need_targets=False)
     frame = predictions_frame(result, x)
     text = frame.to_csv(index=False)
@@ -321,14 +454,15 @@ def cmd_evaluate(args) -> int:
 
     from .predict import evaluate, rows_for
 
-    result = _saved(args.run_dir)
+    result = _saved(args)
     data = args.data
     if data is None:
         data = "test" if "test" in result.program.data.splits else "valid"
     x, y = rows_for(result, data, need_targets=True)
     metrics = evaluate(result, x, y)
-    if args.json:
-        print(json.dumps(metrics, indent=2))
+    if args.json:  # strict JSON: a NaN or infinite metric is null
+        print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()},
+                         indent=2))
     else:
         label = data if data in ("train", "valid", "test") else "data"
         Console().print(_metrics_table({label: metrics}))
@@ -336,10 +470,22 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """Draws the plots of a run folder; for the best member (the default) this also
+    clears the manifest's `plots_missing`. A member other than the best gets its own
+    files (`decision_regions-member-K.png`)."""
     from .plots import draw_all
+    from .runs import full_history, locked, mark_plots_drawn
 
-    result = _saved(args.run_dir)
-    for path in draw_all(result, Path(args.run_dir)):
+    folder = Path(args.run_dir)
+    result = _saved(args)
+    history, member_columns = full_history(folder)
+    with locked(folder):
+        suffix = f"-member-{args.member}" if args.member else ""
+        written, _ = draw_all(result, folder, history=history, member_columns=member_columns,
+                              suffix=suffix)
+        if not args.member:
+            mark_plots_drawn(folder, [])
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -397,6 +543,12 @@ def cmd_lsp(args) -> int:
     return 0
 
 
+def _member_option(parser) -> None:
+    parser.add_argument("--member", type=int, default=0, metavar="K",
+                        help="for seeds or a sweep: the member in row K of the run's table "
+                             "(metrics.json's members), 0 being the best and the default")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -421,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="a split (train/valid/test), a .csv or .npz file, or a "
                                 "data source call such as 'hill(n=100)'")
     p.add_argument("--out", help="write the predictions CSV here instead of stdout")
+    _member_option(p)
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
@@ -428,10 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?", help="as for predict, with targets; default: the "
                                            "run's test split, else its valid split")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _member_option(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("plot", help="redraw the plots of a run folder")
     p.add_argument("run_dir")
+    _member_option(p)
     p.set_defaults(fn=cmd_plot)
 
     p = sub.add_parser("fmt", help="rewrite specs in canonical form")
@@ -478,11 +633,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a run folder or data file that cannot be used
         from .data.sources import DataError
-        from .runs import RunFolderError
+        from .runs import RunFolderError, RunFolderWriteError
 
         if isinstance(exc, (DataError, RunFolderError)):
             _err(f"error: {exc}")
-            return EXIT_SPEC_ERROR if isinstance(exc, DataError) else EXIT_FAILURE
+            return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
         raise
 
 

@@ -32,24 +32,44 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_history(history, path: Path) -> Path | None:
-    """One panel per metric; train, valid (and test) share a panel."""
+LINE_STYLES = {"train": "--", "valid": "-", "test": ":"}
+
+
+def plot_history(history, path: Path, member_columns=()) -> Path | None:
+    """One panel per metric; train, valid (and test) share a panel. For seeds or a sweep
+    (`member_columns` tell the members apart) a line per member and split: a colour per
+    member, a line style per split."""
     plt = _pyplot()
-    names = list(dict.fromkeys(c.rpartition(".")[2] for c in history.columns if c != "step"))
+    member_columns = list(member_columns)
+    metrics = [c for c in history.columns if c != "step" and c not in member_columns]
+    names = list(dict.fromkeys(c.rpartition(".")[2] for c in metrics))
     if not names or len(history) < 1:
         return None
+    members = list(history.groupby(member_columns, sort=False)) if member_columns \
+        else [((), history)]
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes.flat, names):
-        for column in history.columns:
-            if column != "step" and column.rpartition(".")[2] == name:
-                ax.plot(history["step"], history[column], label=column.rpartition(".")[0]
-                        or name)
+        lines = 0
+        for i, (values, rows_of) in enumerate(members):
+            values = values if isinstance(values, tuple) else (values,)
+            who = " ".join(f"{k}={v}" for k, v in zip(member_columns, values))
+            for column in metrics:
+                if column.rpartition(".")[2] != name:
+                    continue
+                split = column.rpartition(".")[0]
+                label = " ".join(x for x in (split, who) if x) or name
+                style = {"color": colours[i % len(colours)]} if member_columns else {}
+                ax.plot(rows_of["step"], rows_of[column], label=label,
+                        linestyle=LINE_STYLES.get(split, "-") if member_columns else "-",
+                        **style)
+                lines += 1
         ax.set_title(name)
         ax.set_xlabel("step")
-        if any("." in c and c.rpartition(".")[2] == name for c in history.columns):
-            ax.legend(fontsize="small")
+        if 0 < lines <= 12:
+            ax.legend(fontsize="x-small" if member_columns else "small")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
@@ -122,16 +142,53 @@ def plot_hidden_units(result, x: np.ndarray, path: Path) -> Path | None:
     return out
 
 
-def draw_all(result, out: Path) -> list[Path]:
-    """Every plot that fits the run; returns the files written."""
-    best = result.members[0] if result.members else result  # a sweep: its best member
-    written = [plot_history(best.history, out / "history.png")]
+def plot_names(result) -> list[str]:
+    """The plots that fit the run, in the order they are drawn."""
+    names = ["history.png"]
     if tuple(result.program.model.input_shape) == (2,):
-        from .data.loading import load_data
+        names.append("decision_regions.png")
+        if _first_dense(result) is not None:
+            names.append("hidden_units.png")
+    return names
 
-        x, y = load_data(result.program.data)["train"]
-        if result.normalizer is not None:  # plot in the data's own units
-            x = x * result.normalizer[1] + result.normalizer[0]
-        written.append(plot_regions(result, x, y, out / "decision_regions.png"))
-        written.append(plot_hidden_units(result, x, out / "hidden_units.png"))
-    return [w for w in written if w is not None]
+
+def _member_columns(result) -> list[str]:
+    from .runner import _setting_column
+
+    return [_setting_column(k) for k in result.members[0].settings] if result.members else []
+
+
+def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: str = "",
+             should_stop=None) -> tuple[list[Path], list[str]]:
+    """Every plot that fits the run (the history of all members; the regions of `result`,
+    the best member of seeds or a sweep), each while `should_stop()` is false. Returns
+    the files written and the names of the plots not drawn. `suffix` goes before `.png`
+    (plots of a member other than the best)."""
+    history = result.history if history is None else history
+    member_columns = _member_columns(result) if member_columns is None else member_columns
+    names = plot_names(result)
+    data = None
+    written = []
+    for i, name in enumerate(names):
+        if should_stop is not None and should_stop():
+            return written, names[i:]
+        path = out / name.replace(".png", f"{suffix}.png")
+        if name == "history.png":
+            written.append(plot_history(history, out / name, member_columns))
+            continue
+        if data is None:
+            data = _training_rows(result)
+        if name == "decision_regions.png":
+            written.append(plot_regions(result, *data, path))
+        else:
+            written.append(plot_hidden_units(result, data[0], path))
+    return [w for w in written if w is not None], []
+
+
+def _training_rows(result):
+    from .data.loading import load_data
+
+    x, y = load_data(result.program.data)["train"]
+    if result.normalizer is not None:  # plot in the data's own units
+        x = x * result.normalizer[1] + result.normalizer[0]
+    return x, y

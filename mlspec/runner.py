@@ -58,6 +58,9 @@ class Result:
     members: list[Result] = field(default_factory=list, repr=False)
     """For seeds or a sweep: every member's Result, best first; this Result is the best
     member's, with the history of all members (a column per swept setting)."""
+    run_spec: ir.Spec | None = field(default=None, repr=False)
+    """For seeds or a sweep: the spec as run (overrides applied, its sweep kept), which
+    the run folder's spec.mlspec holds."""
 
     @property
     def params(self):
@@ -460,9 +463,10 @@ def _setting_column(key: str) -> str:
     return "seed" if key == "train.seed" else key
 
 
-def combine(results: list[Result]) -> Result:
+def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
     """The results of members as one: the best member's, carrying all histories, each
-    with its swept settings as leading columns."""
+    with its swept settings as leading columns. `run_spec` (the spec as run, see
+    `spec_as_run`) is needed to save it."""
     ranked = sorted(results, key=_rank_key)
     best = ranked[0]
     histories = []
@@ -475,7 +479,15 @@ def combine(results: list[Result]) -> Result:
                   normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
                   best_step=best.best_step,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
-                  members=ranked)
+                  members=ranked, run_spec=run_spec)
+
+
+def spec_as_run(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> ir.Spec:
+    """The spec with its imports merged and overrides applied, its sweep kept: what a run
+    folder's spec.mlspec holds, from which `mlspec.sweep.expand` gives every member."""
+    from .dsl.resolve import apply_overrides, merge_imports
+
+    return apply_overrides(merge_imports(spec), overrides)
 
 
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
@@ -496,7 +508,8 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
     """
     from .sweep import expand, groups
 
-    members = expand(_as_spec(spec), overrides)
+    spec = _as_spec(spec)
+    members = expand(spec, overrides)
     if len(members) == 1 and not members[0].settings:
         return train_program(members[0].program, on_progress=on_progress, updates=updates)
     results = []
@@ -504,7 +517,7 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
         training = Training(group[0].program, updates=updates, members=group)
         training.run(on_progress)
         results.extend(training.member_results())
-    return combine(results)
+    return combine(results, spec_as_run(spec, overrides))
 
 
 def train_program(program: Program, *, on_progress=None, updates: int = 1) -> Result:

@@ -166,3 +166,15 @@ def test_bad_csv_is_a_spec_error_at_the_command_line(source, message, tmp_path):
         result = mlspec(command, path, *extra)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr and "bad.mlspec:5:14" in result.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["evaluate", "NOWHERE"], 2, "NOWHERE is not a run folder"),
+    (["predict", "specs", "valid"], 2, "specs is not a run folder (no manifest.json)"),
+    (["run", "--resume", "NOWHERE"], 2, "NOWHERE is not a run folder"),
+])
+def test_a_run_folder_that_cannot_be_used_is_bad_input(args, code, message, tmp_path):
+    args = [str(tmp_path / a) if a == "NOWHERE" else a for a in args]
+    result = mlspec(*args)
+    assert result.returncode == code and "Traceback" not in result.stderr
+    assert message.replace("NOWHERE", str(tmp_path / "NOWHERE")) in result.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mlspec
-from mlspec.runner import Training
+from mlspec.runner import Training, spec_as_run
 from mlspec.runs import save_run
 from mlspec.sweep import expand, groups
 
@@ -219,6 +219,8 @@ def test_every_report_of_where_a_run_stopped_agrees(kind, seeds, tmp_path):
                 "diverged": max(m.steps_done for m in members)}[status]
     assert progress[-1] == run.steps_done == expected  # what the progress bar shows
     assert result.steps_done == members[0].steps_done
+    if result.members:  # saved as `mlspec run` saves them: with the spec as run
+        result.run_spec = spec_as_run(mlspec.parse(text), {**overrides, "train.seeds": seeds})
     save_run(result, tmp_path, blocks_done=run.blocks_done, chunk=run.chunk, plots=False)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())

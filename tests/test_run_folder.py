@@ -164,10 +164,13 @@ def test_a_pickle_in_place_of_the_state_is_refused(hill_run, tmp_path):
             return (open, (str(marker), "w"))
 
     (copy / "state.msgpack").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(RunFolderError, match="changed or damaged after the run"):
+        load_run(copy)
+    _rehash(copy, "state.msgpack")  # past the hash check, the reader refuses it too
     with pytest.raises(RunFolderError, match="not an mlspec state file"):
         load_run(copy)
     result = cli("evaluate", copy)
-    assert result.returncode == 1 and "not an mlspec state file" in result.stderr
+    assert result.returncode == 2 and "not an mlspec state file" in result.stderr
     assert "Traceback" not in result.stderr
     assert not marker.exists()
 
@@ -191,6 +194,7 @@ def test_a_state_saved_without_spec_decided_entries_still_loads(hill_run, tmp_pa
     state = serialization.msgpack_restore((copy / "state.msgpack").read_bytes())
     del state["train"]["dropout_keep"]
     (copy / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
+    _rehash(copy, "state.msgpack")
     result = cli("evaluate", copy, "valid", "--json")
     assert result.returncode == 0, result.stderr
     final = json.loads((hill_run / "metrics.json").read_text())["valid"]
@@ -220,7 +224,7 @@ def test_sigint_during_a_sweep_writes_the_members_so_far(tmp_path):
     assert set(history["width"]) == {4} and set(history["seed"]) == {0, 1}
     assert 0 < history["step"].max() < 8000
     resumed = cli("run", "--resume", out)
-    assert resumed.returncode == 1 and "cannot be resumed" in resumed.stderr
+    assert resumed.returncode == 2 and "cannot be resumed" in resumed.stderr
     assert "Traceback" not in resumed.stderr
 
 
@@ -238,9 +242,10 @@ def _sweep_stopped_when(monkeypatch, tmp_path, when, text=SMALL_SWEEP):
     import mlspec.cli
     from mlspec.runner import Training
 
-    stop: list[int] = []
-    monkeypatch.setattr(mlspec.cli, "_stop_on_signal",
-                        contextlib.contextmanager(lambda console: (yield stop)))
+    stopper = mlspec.cli._Stop(quiet=True)
+    stop = stopper.signals
+    monkeypatch.setattr(mlspec.cli, "_signals_caught",
+                        contextlib.contextmanager(lambda quiet: (yield stopper)))
     original = Training.run
     calls = []
 
@@ -383,6 +388,9 @@ def test_a_state_saved_without_the_best_copy_still_loads_and_resumes(tmp_path):
     state = serialization.msgpack_restore((folder / "state.msgpack").read_bytes())
     del state["train"]["best"]
     (folder / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["file_sha256"]  # older versions wrote no file hashes either
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     assert load_run(folder).params is not None
     resumed = resume_training(folder).run()
     history = resumed.history
@@ -390,3 +398,271 @@ def test_a_state_saved_without_the_best_copy_still_loads_and_resumes(tmp_path):
     assert resumed.status == "early_stopped"
     assert resumed.best_step == after["step"].iloc[int(np.argmin(after["valid.loss"]))]
     assert resumed.metrics["valid.loss"] == after["valid.loss"].min()
+
+
+# ---------------------------------------------------------------- unusable run folders
+
+TINY = """
+model tiny {
+    dense(4) -> sigmoid
+    dense(1)
+}
+data {
+    train = linear(n=200)
+    valid = linear(n=50, seed=1)
+}
+train {
+    loss       = mse
+    optimizer  = adam(learning_rate=0.05)
+    steps      = 40
+    batch      = 32
+    eval_every = 10
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A small run stopped after two of its four blocks, as Ctrl-C leaves it."""
+    from mlspec.runner import Training
+    from mlspec.runs import save_run
+
+    folder = tmp_path_factory.mktemp("interrupted")
+    spec = folder / "tiny.mlspec"
+    spec.write_text(TINY)
+    training = Training(mlspec.resolve(mlspec.load(spec)), updates=4)
+    training.advance()
+    training.advance()
+    return save_run(training.result(), folder / "run", blocks_done=training.blocks_done,
+                    chunk=training.chunk)
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+RUN_FILES = ["history.csv", "spec.mlspec", "manifest.json", "state.msgpack", "metrics.json"]
+
+
+def _corrupt(path, how):
+    data = path.read_bytes()
+    path.unlink()
+    if how == "directory":
+        path.mkdir()
+    elif how != "missing":
+        path.write_bytes({
+            "empty": b"",
+            "truncated": data[:len(data) // 2],
+            "garbage": bytes(range(256)) * 3,
+            "non_utf8": b"\xff\xfe" + data[2:],
+            "wrong_json_shape": b'[1, "two", {"three": 3}]\n',
+        }[how])
+
+
+def _main(*args):
+    import mlspec.cli
+
+    return mlspec.cli.main([str(a) for a in args])
+
+
+COMMANDS = {
+    "predict": lambda d: _main("predict", d, "valid"),
+    "evaluate": lambda d: _main("evaluate", d, "valid", "--json"),
+    "plot": lambda d: _main("plot", d),
+    "resume": lambda d: _main("run", "--resume", d, "--quiet"),
+}
+CORRUPTIONS = ["missing", "empty", "truncated", "garbage", "non_utf8", "wrong_json_shape",
+               "directory"]
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "load_run"])
+@pytest.mark.parametrize("how", CORRUPTIONS)
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_a_damaged_run_folder_is_a_clear_error_naming_the_file(name, how, command,
+                                                              interrupted, tmp_path, capsys):
+    copy = _copy(interrupted, tmp_path)
+    _corrupt(copy / name, how)
+    if command == "load_run":
+        with pytest.raises(RunFolderError, match=name.replace(".", r"\.")):
+            load_run(copy)
+        return
+    code = COMMANDS[command](copy)
+    err = capsys.readouterr().err
+    if command == "resume" and name == "metrics.json":  # not read: resuming rewrites it
+        if how == "directory":  # which it cannot: a failure, found before training
+            assert code == 1 and "a folder is in its place" in err, err
+            return
+        assert code == 0, err
+        assert load_run(copy).steps_done == 40
+        return
+    assert code == 2, err
+    assert name in err and err.startswith("error: ")
+
+
+def _rehash(folder, name):
+    """The manifest's hash of `name` set to the file's, so that a damaged file reaches the
+    readers behind the hash check."""
+    import hashlib
+
+    if name == "manifest.json":  # nothing to rehash: it is the file that holds the hashes
+        return
+    manifest = json.loads((folder / "manifest.json").read_text())
+    digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    if name == "spec.mlspec":
+        manifest["spec_sha256"] = digest
+    else:
+        manifest["file_sha256"][name] = digest
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_fuzzed_run_folders_give_only_mlspecs_own_errors(interrupted, tmp_path_factory):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mlspec.dsl.errors import SpecError
+
+    x = np.random.default_rng(0).normal(size=(5, 1)).astype(np.float32)
+
+    @settings(max_examples=100, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(name=st.sampled_from(RUN_FILES), rehash=st.booleans(), data=st.data())
+    def mutate_and_load(name, rehash, data):
+        copy = _copy(interrupted, tmp_path_factory.mktemp("fuzz"))
+        path = copy / name
+        raw = bytearray(path.read_bytes())
+        for _ in range(data.draw(st.integers(1, 4))):
+            at = data.draw(st.integers(0, max(len(raw) - 1, 0)))
+            kind = data.draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+            if kind == "flip" and raw:
+                raw[at] = data.draw(st.integers(0, 255))
+            elif kind == "cut":
+                del raw[at:]
+            elif kind == "insert":
+                raw[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+            else:
+                del raw[at:at + data.draw(st.integers(1, 16))]
+        path.write_bytes(bytes(raw))
+        if rehash:
+            _rehash(copy, name)
+        try:
+            loaded = load_run(copy)
+        except (RunFolderError, SpecError):
+            return
+        assert loaded.predict(x).shape == (5, 1)
+
+    mutate_and_load()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("spec.mlspec", "learning_rate=0.05", "learning_rate=0.5"),
+     "spec.mlspec is not the spec that was run"),
+    (("spec.mlspec", "dense(4)", "dense(16)"), "spec.mlspec is not the spec that was run"),
+    (("spec.mlspec", "dense(4)", "dense(16)", "rehash"),
+     "state.msgpack does not fit the spec's model: "),
+    (("manifest.json", '"blocks_done": 2', '"blocks_done": 99'),
+     "manifest.json: blocks_done 99 is past the run's 4 blocks"),
+    (("manifest.json", '"blocks_done": 2', '"blocks_done": 3'),
+     "manifest.json: steps_done 20 does not match blocks_done 3"),
+    (("manifest.json", '"blocks_done": 2', '"blocks_done": "2"'),
+     "manifest.json is not an mlspec manifest (blocks_done: Input should be a valid integer"),
+    (("manifest.json", '"blocks_done": 2', '"blocks_done": -1'),
+     "manifest (blocks_done: Input should be greater than or equal to 0)"),
+    (("manifest.json", '"chunk": 1,', ""), "manifest (chunk: Field required)"),
+    (("manifest.json", '"status": "interrupted"', '"status": "completed"'),
+     "is completed; only an interrupted run can be resumed"),
+    (("manifest.json", '"status": "interrupted"', '"status": "done"'),
+     "manifest (status: Input should be"),
+])
+def test_resume_refuses_a_folder_that_does_not_fit(edit, message, interrupted, tmp_path,
+                                                   monkeypatch, capsys):
+    from mlspec.runner import Training
+
+    copy = _copy(interrupted, tmp_path)
+    name, old, new, *rehash = edit
+    text = (copy / name).read_text()
+    assert old in text
+    (copy / name).write_text(text.replace(old, new))
+    if rehash:
+        _rehash(copy, name)
+    monkeypatch.setattr(Training, "run", lambda *a, **k: pytest.fail("trained"))
+    assert _main("run", "--resume", copy) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if rehash:
+        assert "Dense_0/bias is float32[4]; the spec's model has float32[16]" in err
+
+
+def test_resume_into_an_unwritable_folder_fails_before_training(interrupted, tmp_path,
+                                                                monkeypatch, capsys):
+    import errno
+
+    from mlspec import files
+    from mlspec.runner import Training
+
+    copy = _copy(interrupted, tmp_path)
+    original = files.atomic_write
+
+    def full(path, data):
+        if path.parent == copy:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, data)
+
+    monkeypatch.setattr(files, "atomic_write", full)
+    monkeypatch.setattr(Training, "run", lambda *a, **k: pytest.fail("trained"))
+    assert _main("run", "--resume", copy) == 1
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_metrics_json_is_strict_json_and_reads_back(tmp_path, capsys):
+    spec = tmp_path / "nan.mlspec"
+    spec.write_text("model line {\n    dense(1)\n}\ndata {\n    train = linear(n=200)\n"
+                    "    valid = linear(n=50, seed=1)\n}\ntrain {\n    loss = mse\n"
+                    "    optimizer = sgd(learning_rate=5.0)\n    steps = 500\n}\n")
+    out = tmp_path / "nan"
+    assert _main("run", spec, "--out", out, "--quiet") == 1
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    metrics = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert metrics["train"]["loss"] is None
+    nulls = json.loads((out / "manifest.json").read_text())["null_metrics"]
+    assert nulls["train.loss"] in ("NaN", "Infinity")
+    with pytest.raises(mlspec.DivergedError) as info:
+        mlspec.run(spec)
+    in_memory = info.value.result.metrics
+    loaded = load_run(out).metrics
+    assert set(loaded) == set(in_memory)
+    for key, value in in_memory.items():
+        np.testing.assert_equal(loaded[key], value)  # NaN and infinities as they were
+    capsys.readouterr()
+    assert _main("evaluate", out, "valid", "--json") == 0
+    json.loads(capsys.readouterr().out, parse_constant=refuse)
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(tmp_path):
+    import os
+
+    spec = tmp_path / "tiny.mlspec"
+    spec.write_text(TINY)
+    out = tmp_path / "busy"
+    env = {**os.environ, "MLSPEC_TEST_PAUSE_AT": "loaded", "MLSPEC_COMPILATION_CACHE": "0"}
+    first = subprocess.Popen([sys.executable, "-m", "mlspec", "run", spec, "--out", out],
+                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             cwd=ROOT, env=env)
+    try:
+        for line in first.stderr:  # holds the folder, paused before training
+            if "paused at loaded" in line:
+                break
+        second = cli("run", spec, "--out", out, "--quiet")
+        assert second.returncode == 1, second.stderr
+        assert "another mlspec process" in second.stderr and str(first.pid) in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    assert _main("run", spec, "--out", out, "--quiet") == 0  # free again, no stale lock

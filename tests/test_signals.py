@@ -1,0 +1,101 @@
+"""Signals to `mlspec run` at each moment of a run, sent to a real process.
+
+The run pauses at a named moment (MLSPEC_TEST_PAUSE_AT) and says so, so that the signal
+arrives exactly there: during the imports (before jax), with the data loaded and nothing
+trained, after the first chunk of training, after the last step (before the folder is
+written), and between plots. One status, as LANGUAGE.md v2 "The run's life" says."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+SPEC = """
+model hill_net {
+    dense(4) -> sigmoid
+    dense(2)
+}
+data {
+    train = hill(n=300, seed=0)
+    valid = hill(n=100, seed=1)
+}
+train {
+    loss       = softmax_cross_entropy
+    optimizer  = adam(learning_rate=0.05)
+    steps      = 40
+    batch      = 32
+    eval_every = 10
+    metrics    = [accuracy]
+}
+"""
+PLOTS = ["history.png", "decision_regions.png", "hidden_units.png"]
+
+
+def run_signalled(tmp_path, moment: str, signum: int, timeout: float = 120):
+    """Runs the spec, sends `signum` when the run pauses at `moment`; (exit code, stderr,
+    run folder)."""
+    spec = tmp_path / "hill.mlspec"
+    spec.write_text(SPEC)
+    out = tmp_path / "run"
+    env = {**os.environ, "MLSPEC_TEST_PAUSE_AT": moment, "MLSPEC_COMPILATION_CACHE": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--out",
+                                str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=ROOT, env=env)
+    seen = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if f"paused at {moment}" in line:
+                process.send_signal(signum)
+                break
+        _, err = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return process.returncode, "".join(seen) + err, out
+
+
+@pytest.mark.parametrize("moment, signum", [
+    ("start", signal.SIGINT), ("start", signal.SIGTERM), ("loaded", signal.SIGINT),
+    pytest.param("loaded", signal.SIGTERM, marks=pytest.mark.slow),
+])
+def test_a_signal_before_training_stops_with_a_message_and_writes_nothing(moment, signum,
+                                                                          tmp_path):
+    code, err, out = run_signalled(tmp_path, moment, signum)
+    assert code == 130, err
+    assert "interrupted before any training; nothing was written" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_signal_during_training_leaves_an_interrupted_folder(tmp_path):
+    code, err, out = run_signalled(tmp_path, "training", signal.SIGTERM)
+    assert code == 130, err
+    assert "interrupted at step 10" in err and "Traceback" not in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["steps_done"] == 10
+    assert manifest["plots_missing"] == PLOTS
+
+
+@pytest.mark.parametrize("moment, drawn", [
+    pytest.param("trained", [], marks=pytest.mark.slow), ("plots", ["history.png"]),
+])
+def test_a_signal_after_the_last_step_leaves_the_run_completed(moment, drawn, tmp_path):
+    code, err, out = run_signalled(tmp_path, moment, signal.SIGINT)
+    assert code == 0, err
+    assert "its plots were not drawn" in err and f"mlspec plot {out}" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["steps_done"] == 40
+    assert json.loads((out / "metrics.json").read_text())["status"] == "completed"
+    assert manifest["plots_missing"] == [p for p in PLOTS if p not in drawn]
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(drawn)
+    plotted = subprocess.run([sys.executable, "-m", "mlspec", "plot", str(out)],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert plotted.returncode == 0, plotted.stderr
+    assert json.loads((out / "manifest.json").read_text())["plots_missing"] == []
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(PLOTS)
