@@ -373,17 +373,26 @@ class Repeat(Composite):
     kind: Literal["repeat"] = "repeat"
     times: PositiveInt = Field(le=10_000)
 
+    def copy_inputs(self, shape: Shape) -> list[tuple[Shape, int]]:
+        """The input shape of each copy, with how many copies in a row see it: once a copy
+        keeps its input's shape, so do all the later ones (shape functions are pure), so
+        nested repeats cost a few passes over the body rather than `times` each."""
+        out = []
+        for done in range(self.times):
+            after = super().output_shape(shape)
+            if after == shape:
+                return out + [(shape, self.times - done)]
+            out.append((shape, 1))
+            shape = after
+        return out
+
     def output_shape(self, shape):
-        for _ in range(self.times):
-            shape = super().output_shape(shape)
-        return shape
+        last, _ = self.copy_inputs(shape)[-1]
+        return super().output_shape(last)
 
     def param_count(self, shape):
-        total = 0
-        for _ in range(self.times):
-            total += super().param_count(shape)
-            shape = super().output_shape(shape)
-        return total
+        return sum(count * super(Repeat, self).param_count(seen)
+                   for seen, count in self.copy_inputs(shape))
 
     def build(self, ctx):
         copies = [ctx.stack(self.body) for _ in range(self.times)]

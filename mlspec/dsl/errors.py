@@ -7,15 +7,15 @@ caret under the offending token, the way compilers report errors.
 from __future__ import annotations
 
 import difflib
-import linecache
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 MAX_REPORTED = 20
 
-# Text of specs that did not come from a file (mlspec.parse), keyed by their pseudo file
-# name, so errors can still show the offending line. Real files are read via linecache.
+# Text of every spec parsed, keyed by its file name (or pseudo name, for mlspec.parse), so
+# errors can show the offending line. Only text parsed as a spec is ever quoted: a span
+# naming any other file (a JSON spec may say anything) shows no line.
 _SOURCES: dict[str, list[str]] = {}
 
 
@@ -25,11 +25,8 @@ def remember_source(name: str, text: str) -> None:
 
 
 def source_line(name: str, line: int) -> str | None:
-    lines = _SOURCES.get(name)
-    if lines is not None:
-        return lines[line - 1] if 0 < line <= len(lines) else None
-    text = linecache.getline(name, line)
-    return text.rstrip("\n") if text else None
+    lines = _SOURCES.get(name, [])
+    return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 class Span(BaseModel):

@@ -16,6 +16,7 @@ signatures are read from its source files.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -107,13 +108,11 @@ def to_lsp_diagnostic(diag: Diagnostic, text: str, path: str | None,
 
 
 def _import_span(file: str, imports: Sequence[ir.Import], path: str):
+    # realpath, not Path.resolve, which raises on a symlink loop
     folder = Path(path).parent
-    try:
-        target = Path(file).resolve()
-    except OSError:  # pragma: no cover - a name that is no path
-        target = None
+    target = os.path.realpath(file)
     for imp in imports:
-        if imp.span is not None and (folder / imp.path).resolve() == target:
+        if imp.span is not None and os.path.realpath(folder / imp.path) == target:
             return imp.span
     return next((imp.span for imp in imports if imp.span is not None), None)
 
@@ -598,6 +597,9 @@ def _imported_names(text: str, path: str | None) -> tuple[Names, Sequence[ir.Imp
     try:
         merged = merge_imports(spec)
     except SpecError:
+        return names, spec.imports
+    except Exception:  # a bug in mlspec: the diagnostics (check_text) still go out
+        logger.exception("mlspec failed on the imports of %s", path)
         return names, spec.imports
     local = {p.name for p in spec.params} | {b.name for b in spec.blocks}
     names.imported_params = [p.name for p in merged.params if p.name not in local]
