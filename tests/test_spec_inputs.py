@@ -58,6 +58,16 @@ def _missing(folder: Path, name: str) -> Path:
     return folder / name
 
 
+def _fifo(folder: Path, name: str) -> Path:
+    os.mkfifo(folder / name)  # opening it would wait for a writer forever
+    return folder / name
+
+
+def _too_big(folder: Path, name: str) -> Path:
+    (folder / name).write_text(MODEL + "#" * 2**20 + "\n")
+    return folder / name
+
+
 LATIN1 = b"# caf\xe9 au lait\n" + MODEL.encode()
 NUL = MODEL.replace("dense(1)", "dense(1)\0").encode()
 BINARY = random.Random(0).randbytes(300)
@@ -74,6 +84,8 @@ BAD_FILES = {
     "a directory": (_directory, "it is a directory", None),
     "a symlink loop": (_symlink_loop, "symlink loop", None),
     "a missing file": (_missing, "No such file", None),
+    "a FIFO": (_fifo, "it is not a regular file", None),
+    "a file of more than 1 MiB": (_too_big, "more than a spec may", None),
 }
 
 
@@ -276,6 +288,13 @@ def _block_doubling(folder: Path) -> Path:
     return path
 
 
+def _repeated_embedding(folder: Path) -> Path:
+    path = folder / "spec.mlspec"
+    path.write_text("model m {\n    input [2]\n    repeat(100) {\n        repeat(100) {\n"
+                    "            embedding(2, 2)\n        }\n    }\n}\n")
+    return path
+
+
 TRAIN = ("data {\n    train = hill(n=1000)\n    valid = hill(n=100, seed=1)\n}\n"
          "train {\n    loss = softmax_cross_entropy\n    optimizer = adam(learning_rate=0.01)\n"
          "    steps = 100\n}\n")
@@ -310,6 +329,7 @@ HANGS = {
     "blocks doubling 30 deep": (_block_doubling, "more than 10,000 layers", "96:5"),
     "a sweep of 10^6 members": (_big_sweep, "this sweep has 1,000,000 members", "19:1"),
     "an import diamond 25 deep": (_import_diamond, None, None),
+    "an embedding repeated 10^4 times": (_repeated_embedding, "an array has at most 64", "5:13"),
 }
 
 
@@ -511,3 +531,21 @@ def test_check_of_a_bad_file_through_the_command_exits_2(case, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("nbytes, text", [
+    (0, "0 bytes"), (999, "999 bytes"), (16 * 10**9, "16.0 GB"), (2.56e12, "2.6 TB"),
+    (10**17, "100.0 PB"), (2**10001, "more than 1000 PB"),
+])
+def test_sizes_are_written_in_decimal_units(nbytes, text):
+    from mlspec.dsl.budget import size_text
+
+    assert size_text(nbytes) == text
+
+
+def test_a_reshape_to_more_axes_than_an_array_has_is_an_error():
+    text = "model m {\n    input [1]\n    reshape([" + ", ".join(["1"] * 64) + "])\n}\n"
+    with pytest.raises(mlspec.SpecError, match="65 axes"):
+        mlspec.resolve(mlspec.parse(text))
+    assert mlspec.resolve(mlspec.parse(text.replace("1, 1])", "1])"))).model.output_shape \
+        == (1,) * 63

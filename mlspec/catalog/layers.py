@@ -73,6 +73,18 @@ class Layer(Entry):
 LAYERS: Registry[type[Layer]] = Registry("layer")
 
 
+# Axes an array may have (NumPy's limit, which the run's arrays pass through), the batch
+# axis included.
+MAX_RANK = 64
+
+
+def _within_rank(shape: Shape, layer: str) -> Shape:
+    if len(shape) + 1 > MAX_RANK:
+        raise ShapeError(f"{layer} would give arrays of {len(shape) + 1} axes (with the "
+                         f"batch axis); an array has at most {MAX_RANK}")
+    return shape
+
+
 def _spatial(value: int | tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * rank
@@ -214,6 +226,7 @@ class Reshape(Layer):
     shape: tuple[PositiveInt, ...]
 
     def output_shape(self, shape):
+        _within_rank(self.shape, "reshape")
         if math.prod(shape) != math.prod(self.shape):
             raise ShapeError(f"cannot reshape {list(shape)} ({math.prod(shape)} values) to "
                              f"{list(self.shape)} ({math.prod(self.shape)} values)")
@@ -289,7 +302,7 @@ class Embedding(Layer):
     features: PositiveInt
 
     def output_shape(self, shape):
-        return (*shape, self.features)
+        return _within_rank((*shape, self.features), "embedding")
 
     def param_count(self, shape):
         return self.vocab * self.features

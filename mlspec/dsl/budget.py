@@ -44,6 +44,8 @@ def memory_limit() -> int:
 
 def size_text(nbytes: float) -> str:
     """Bytes in decimal units, as `df -H` and memory vendors write them: 16.0 GB."""
+    if nbytes >= 10**18:  # also beyond what a float holds
+        return "more than 1000 PB"
     for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
         if nbytes < 1000 or unit == "PB":
             return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"

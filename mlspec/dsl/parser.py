@@ -299,8 +299,9 @@ def parse_expr(text: str, file: str = "<value>") -> ir.Expr:
     return _transform(_lark_parse(text, file, "expr"), file)
 
 
-# Spec files are small: a bigger one is not a spec (and is not read whole).
-MAX_SPEC_BYTES = 16 * 2**20
+# Spec files are small (the examples hold a few kB): a bigger one is no spec, is not read
+# whole, and would take the parser seconds.
+MAX_SPEC_BYTES = 2**20
 SPEC_SUFFIXES = (".mlspec", ".json")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
