@@ -309,17 +309,20 @@ def _big_sweep(folder: Path) -> Path:
     return path
 
 
-def _import_diamond(folder: Path) -> Path:
+def _import_diamond(folder: Path, names: bool = True) -> Path:
+    """f0 imports l0 and r0, which both import f1, and so on: 2^25 paths to f25."""
     depth = 25
     for i in range(depth):
         (folder / f"f{i}.mlspec").write_text(f'import "l{i}.mlspec"\nimport "r{i}.mlspec"\n'
-                                             f"param p{i} = {i}\n")
+                                             + (f"param p{i} = {i}\n" if names else ""))
         for side in "lr":
             (folder / f"{side}{i}.mlspec").write_text(f'import "f{i + 1}.mlspec"\n'
-                                                      f"param {side}{i} = 1\n")
-    (folder / f"f{depth}.mlspec").write_text(f"param p{depth} = 3\n")
+                                                      + (f"param {side}{i} = 1\n" if names
+                                                         else ""))
+    (folder / f"f{depth}.mlspec").write_text(f"param p{depth} = 3\n" if names else "")
     path = folder / "spec.mlspec"
-    path.write_text('import "f0.mlspec"\n' + MODEL.replace("dense(1)", f"dense(p{depth})"))
+    path.write_text('import "f0.mlspec"\n'
+                    + MODEL.replace("dense(1)", f"dense(p{depth})" if names else "dense(3)"))
     return path
 
 
@@ -329,6 +332,8 @@ HANGS = {
     "blocks doubling 30 deep": (_block_doubling, "more than 10,000 layers", "96:5"),
     "a sweep of 10^6 members": (_big_sweep, "this sweep has 1,000,000 members", "19:1"),
     "an import diamond 25 deep": (_import_diamond, None, None),
+    "an import diamond 25 deep, no names": (lambda folder: _import_diamond(folder, False),
+                                            None, None),
     "an embedding repeated 10^4 times": (_repeated_embedding, "an array has at most 64", "5:13"),
 }
 
