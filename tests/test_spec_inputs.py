@@ -329,7 +329,8 @@ def _import_diamond(folder: Path, names: bool = True) -> Path:
 # name -> (how the spec is made, the words of its error (None: it is valid), the place)
 HANGS = {
     "nested repeat(1000) three deep": (_nested_repeats, "2,000,000,000 layers", "3:1"),
-    "blocks doubling 30 deep": (_block_doubling, "more than 10,000 layers", "96:5"),
+    "blocks doubling 30 deep": (_block_doubling, "more than 10,000 layers once its blocks",
+                                "96:5"),
     "a sweep of 10^6 members": (_big_sweep, "this sweep has 1,000,000 members", "19:1"),
     "an import diamond 25 deep": (_import_diamond, None, None),
     "an import diamond 25 deep, no names": (lambda folder: _import_diamond(folder, False),
@@ -480,6 +481,26 @@ def test_a_sweep_whose_members_cannot_fit_together_is_refused_at_the_sweep(monke
     assert info.value.diagnostics[0].span.line == 14
     monkeypatch.setenv(MEMORY_LIMIT_ENV, str(each * 5))
     assert len(expand(mlspec.parse(text))) == 4
+
+
+@pytest.mark.parametrize("data, batch, rows", [
+    ("train = hill(n=1000)\n    valid = hill(n=100, seed=1)", "batch = 1000000000", 1000),
+    ("train = hill(n=1000)\n    valid = hill(n=100, seed=1)", "batch = 10", 10),
+    ("source = hill(n=1000)\n    valid = 0.25", "steps = 1", 750),
+    ("source = hill(n=1000)\n    valid = 0.25\n    test = 100", "steps = 1", 650),
+    ("source = iris\n    valid = 0.2", "batch = 1000", 1),
+])
+def test_activations_are_counted_for_the_rows_a_step_runs_on(data, batch, rows):
+    """A batch larger than the train split runs on the split: the estimate never counts
+    more rows than a step has (it is a lower bound)."""
+    from mlspec.dsl.budget import program_needs
+
+    text = (f"model m {{\n    dense(1000)\n    dense(classes)\n}}\ndata {{\n    {data}\n}}\n"
+            "train {\n    loss = softmax_cross_entropy\n    optimizer = sgd(learning_rate=0.1)\n"
+            f"    steps = 10\n    {batch}\n}}\n").replace("steps = 10\n    steps = 1", "steps = 1")
+    program = mlspec.resolve(mlspec.parse(text))
+    (activations,) = [n for n in program_needs(program) if "activations" in n.what]
+    assert activations.nbytes == rows * 1000 * 4 and f"of {rows:,} rows" in activations.what
 
 
 def test_the_parameter_estimate_matches_the_parameters_flax_makes():

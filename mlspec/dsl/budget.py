@@ -144,18 +144,27 @@ def history_need(train, section, data, splits: int) -> Need | None:
 
 
 def _train_rows(data) -> int | None:
+    """The train split's rows where the spec states them (at most, for a split source)."""
     if data is None:
         return None
-    source = data.source if data.source is not None else data.train
-    return getattr(source, "n", None)
+    if data.source is None:
+        return getattr(data.train, "n", None)
+    rows = getattr(data.source, "n", None)
+    for size in (data.valid_size, data.test_size):
+        if rows is not None and size:
+            rows -= math.ceil(rows * size) if isinstance(size, float) else size
+    return max(rows, 1) if rows is not None else None
 
 
 def program_needs(program, section=None) -> list[Need]:
     """Everything one member of `program` needs; `section` is the spec's train section."""
     train = program.train
     copies = 1 + (1 + optimizer_slots(train.optimizer) if train is not None else 0)
-    rows = (train.batch if train is not None and train.batch else None) \
-        or _train_rows(program.data) or 1
+    # rows a step runs on: a batch, or the whole train split when it is smaller; 1 where
+    # the split's size is not known (a batch may be larger than the split)
+    rows = _train_rows(program.data) or 1
+    if train is not None and train.batch:
+        rows = min(rows, train.batch)
     needs = [*layer_needs(program.model.layers, program.model.input_shape, rows, copies),
              data_need(program.data),
              history_need(train, section, program.data,

@@ -303,9 +303,9 @@ class ModelResolver:
             try:
                 out.extend(self.layers((call,), self.scope))
             except _TooManyLayers:
-                self.errors.add(call.span, f"this writes out more than {MAX_LAYERS:,} layers "
-                                           "(blocks within blocks); a model may have at "
-                                           f"most {MAX_LAYERS:,}")
+                self.errors.add(call.span, f"the model has more than {MAX_LAYERS:,} layers "
+                                           "once its blocks are written out; a model may "
+                                           f"have at most {MAX_LAYERS:,}")
                 break
         return tuple(out)
 
