@@ -575,3 +575,14 @@ def test_a_reshape_to_more_axes_than_an_array_has_is_an_error():
         mlspec.resolve(mlspec.parse(text))
     assert mlspec.resolve(mlspec.parse(text.replace("1, 1])", "1])"))).model.output_shape \
         == (1,) * 63
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "a/b", ""])
+def test_a_model_name_from_python_is_a_name_too(name):
+    """The model's name names its run folder: from Python as from JSON, no path."""
+    from mlspec.dsl import ir
+
+    spec = ir.Spec(model=ir.Model(name=name, input=ir.as_expr([2]),
+                                  layers=(ir.LayerCall.of("dense", 1),)))
+    with pytest.raises(mlspec.SpecError, match="is not a name"):
+        mlspec.resolve(spec)

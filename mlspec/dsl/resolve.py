@@ -23,7 +23,7 @@ from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
 from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
-from .parser import SPEC_SUFFIXES, parse_expr
+from .parser import NAME, SPEC_SUFFIXES, parse_expr
 from .parser import load as load_file
 from .program import (
     BlockUse,
@@ -627,6 +627,9 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
         raise SpecError.at(None, "the spec has no model")
+    if not NAME.fullmatch(spec.model.name):  # it names the run's folder: no path
+        raise SpecError.at(spec.model.span, f"the model's name {spec.model.name[:40]!r} is not "
+                                            "a name (letters, digits and _)")
     folder = Path(spec.path).parent if spec.path else Path.cwd()
     _check_unique(spec, errors)
     scope = Scope({p.name: p for p in spec.params})
