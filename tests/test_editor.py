@@ -379,6 +379,8 @@ BOUNDED = {
                                     0),
     "an import that is a symlink loop": (_symlink_loop_import, "symlink loop", 0),
     "an import that is binary": (_binary_import, "NUL byte", 0),
+    "a document of 2 MB": (lambda folder: "model m {\n" + "    relu\n" * 200_000 + "}\n",
+                           "more than a spec may", 0),
 }
 
 

@@ -37,7 +37,7 @@ from ..catalog.optimizers import OptaxFunction, optax_catalogue
 from ..data.sources import SOURCES
 from ..dsl import ir
 from ..dsl.errors import Diagnostic, SpecError
-from ..dsl.parser import comment_start, parse
+from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
 from ..dsl.program import EarlyStop
 from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
 
@@ -61,6 +61,10 @@ def check_text(text: str, path: str | None) -> list[Diagnostic]:
     against its folder. Without one they resolve against the working directory.
     """
     file = path or "<buffer>"
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_SPEC_BYTES:  # as for a file: the parser would take seconds and more
+        return [Diagnostic(message=f"{file}: the document holds {size:,} bytes, more than a "
+                                   f"spec may ({MAX_SPEC_BYTES:,})")]
     try:
         spec = parse(text, file)
         spec = spec.model_copy(update={"path": path})
@@ -589,6 +593,8 @@ def _document_path(uri: str) -> str | None:
 
 
 def _imported_names(text: str, path: str | None) -> tuple[Names, Sequence[ir.Import]] | None:
+    if len(text) > MAX_SPEC_BYTES:  # check_text says why
+        return None
     try:
         spec = parse(text, path or "<buffer>").model_copy(update={"path": path})
     except SpecError:
