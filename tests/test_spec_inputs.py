@@ -295,6 +295,23 @@ def _repeated_embedding(folder: Path) -> Path:
     return path
 
 
+def _doubling_loss(folder: Path) -> Path:
+    params = "param l0 = mse\n" + "".join(f"param l{i + 1} = l{i} + l{i}\n" for i in range(40))
+    path = folder / "spec.mlspec"
+    path.write_text(f"{params}model m {{\n    dense(1)\n}}\ndata {{\n    train = linear(n=100)\n"
+                    "}\ntrain {\n    loss = l40\n    optimizer = sgd(learning_rate=0.1)\n"
+                    "    steps = 10\n}\n")
+    return path
+
+
+def _doubling_block_argument(folder: Path) -> Path:
+    blocks = "".join(f"block b{i}(v) {{\n    b{i + 1}([v, v])\n}}\n" for i in range(30))
+    path = folder / "spec.mlspec"
+    path.write_text(f"{blocks}block b30(v) {{\n    reshape(v)\n}}\n"
+                    "model m {\n    input [2]\n    b0(1)\n}\n")
+    return path
+
+
 TRAIN = ("data {\n    train = hill(n=1000)\n    valid = hill(n=100, seed=1)\n}\n"
          "train {\n    loss = softmax_cross_entropy\n    optimizer = adam(learning_rate=0.01)\n"
          "    steps = 100\n}\n")
@@ -335,6 +352,10 @@ HANGS = {
     "an import diamond 25 deep": (_import_diamond, None, None),
     "an import diamond 25 deep, no names": (lambda folder: _import_diamond(folder, False),
                                             None, None),
+    "a loss doubling through 40 params": (_doubling_loss, "param 'l13' is 16,383 terms",
+                                          "14:7"),
+    "a list doubling through 30 block arguments": (
+        _doubling_block_argument, "argument 'v' of block 'b13' is 16,383 terms", "38:5"),
     "an embedding repeated 10^4 times": (_repeated_embedding, "an array has at most 64", "5:13"),
 }
 

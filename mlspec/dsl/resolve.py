@@ -202,6 +202,7 @@ class Scope:
             value = self.evaluate(param.value)
         finally:
             self._evaluating.pop()
+        check_value_size(value, param.span, f"param '{name}'")
         self.values[name] = value
         return value
 
@@ -230,6 +231,31 @@ class Scope:
                 return number(_arithmetic(expr, left.value, right.value), expr.span)
             return expr.model_copy(update={"left": left, "right": right})
         return expr
+
+
+# Nodes of a value once the params it names are written out: params that each use the
+# one before twice double it at every step, and whatever reads the value (loss terms, the
+# printer, JSON) walks it whole.
+MAX_VALUE_NODES = 10_000
+
+
+def check_value_size(value: ir.Expr, span: Span | None, what: str) -> None:
+    size = _written_out_size(value, {})
+    if size > MAX_VALUE_NODES:
+        raise SpecError.at(span, f"{what} is {size:,} terms when written out in full; a "
+                                 f"value may have at most {MAX_VALUE_NODES:,}")
+
+
+def _written_out_size(node: Any, sizes: dict[int, int]) -> int:
+    """The node's size as a tree, counted over its shared parts once each."""
+    if isinstance(node, tuple):
+        return sum(_written_out_size(item, sizes) for item in node)
+    if not isinstance(node, ir.Node):
+        return 0
+    if id(node) not in sizes:
+        sizes[id(node)] = 1 + sum(_written_out_size(value, sizes)
+                                  for key, value in node.__dict__.items() if key != "span")
+    return sizes[id(node)]
 
 
 def _arithmetic(expr: ir.BinOp, a, b):
@@ -278,6 +304,8 @@ def _bind_block(block: ir.Block, call: ir.LayerCall, scope: Scope) -> dict[str, 
                 raise SpecError.at(call.span, f"block '{block.name}' needs argument "
                                               f"'{p.name}'")
             bound[p.name] = Scope(scope.params).evaluate(p.default)
+    for name, value in bound.items():
+        check_value_size(value, call.span, f"argument '{name}' of block '{block.name}'")
     return bound
 
 
