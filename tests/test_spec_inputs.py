@@ -312,6 +312,14 @@ def _doubling_block_argument(folder: Path) -> Path:
     return path
 
 
+def _long_names(folder: Path) -> Path:
+    """Two names of 300,000 characters that differ in the last: no edit distance."""
+    path = folder / "spec.mlspec"
+    path.write_text(f"param {'x' * 300_000} = 1\nmodel m {{\n    input [2]\n"
+                    f"    dense({'x' * 299_999}y)\n}}\n")
+    return path
+
+
 TRAIN = ("data {\n    train = hill(n=1000)\n    valid = hill(n=100, seed=1)\n}\n"
          "train {\n    loss = softmax_cross_entropy\n    optimizer = adam(learning_rate=0.01)\n"
          "    steps = 100\n}\n")
@@ -356,6 +364,7 @@ HANGS = {
                                           "14:7"),
     "a list doubling through 30 block arguments": (
         _doubling_block_argument, "argument 'v' of block 'b13' is 16,383 terms", "38:5"),
+    "two names of 300,000 characters": (_long_names, "of layer 'dense' should be", "4:11"),
     "an embedding repeated 10^4 times": (_repeated_embedding, "an array has at most 64", "5:13"),
 }
 
@@ -374,6 +383,7 @@ def test_check_answers_quickly_where_it_used_to_hang(case, tmp_path):
     else:
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert result.stderr.startswith(f"{path}:{place}: error: ") and words in result.stderr
+        assert len(result.stderr) < 2000  # no long line, name or value is echoed whole
 
 
 def test_an_import_diamond_counts_once_but_a_clash_is_still_an_error(tmp_path):
