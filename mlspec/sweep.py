@@ -89,6 +89,8 @@ def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Me
 def _refuse_if_too_big(members: list[Member], span, train_section) -> None:
     """Members that train together (one group) are in memory at once: the largest group
     must fit. Grouping is skipped when all the members together would fit."""
+    if members[0].program.train is None:  # nothing trains: each member was checked alone
+        return
     needs = [program_needs(m.program, train_section) for m in members]
     if sum(n.nbytes for each in needs for n in each) <= memory_limit():
         return

@@ -531,7 +531,7 @@ def test_activations_are_counted_for_the_rows_a_step_runs_on(data, batch, rows):
             f"    steps = 10\n    {batch}\n}}\n").replace("steps = 10\n    steps = 1", "steps = 1")
     program = mlspec.resolve(mlspec.parse(text))
     (activations,) = [n for n in program_needs(program) if "activations" in n.what]
-    assert activations.nbytes == rows * 1000 * 4 and f"of {rows:,} rows" in activations.what
+    assert activations.nbytes == rows * 1000 * 4 and f"of {rows:,} row" in activations.what
 
 
 def test_the_parameter_estimate_matches_the_parameters_flax_makes():
@@ -617,3 +617,15 @@ def test_a_model_name_from_python_is_a_name_too(name):
                                   layers=(ir.LayerCall.of("dense", 1),)))
     with pytest.raises(mlspec.SpecError, match="is not a name"):
         mlspec.resolve(spec)
+
+
+def test_a_sweep_without_training_is_checked_member_by_member(monkeypatch):
+    """Members that do not train are never in memory together: each must fit alone."""
+    text = ("param w = 1\nmodel m {\n    input [2]\n    dense(w)\n}\n"
+            "sweep {\n    w = [1000, 1001]\n}\n")
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "20000")  # one member: 16 kB
+    assert len(expand(mlspec.parse(text))) == 2
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "10000")
+    with pytest.raises(mlspec.SpecError, match=r"at least 16.0 kB \(12.0 kB for parameters, "
+                                               r"4.0 kB for the activations of 1 row\)"):
+        expand(mlspec.parse(text))

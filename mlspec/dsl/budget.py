@@ -88,9 +88,13 @@ def layer_needs(layers: tuple[Layer, ...], shape: tuple[int, ...], rows: int,
                                   if state_copies > 1 else ""),
                   params_total * state_copies * FLOAT, params_top[1], True) \
         if params_total else None
-    activations = Need(f"the activations of {rows:,} rows", act_top[0] * rows * FLOAT,
+    activations = Need(f"the activations of {_rows(rows)}", act_top[0] * rows * FLOAT,
                        act_top[1], True) if act_top[0] else None
     return params, activations
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row{'' if count == 1 else 's'}"
 
 
 def _heaviest(layer: Layer, shape: tuple[int, ...]) -> tuple[int, Span | None]:
@@ -118,7 +122,7 @@ def data_need(data) -> Need | None:
         return None
     rows = sum(n for n, _ in sized)
     _, span = max(sized, key=lambda sized_source: sized_source[0])
-    return Need(f"{rows:,} rows of data", rows * width * FLOAT, span, False)
+    return Need(f"{_rows(rows)} of data", rows * width * FLOAT, span, False)
 
 
 def history_need(train, section, data, splits: int) -> Need | None:
@@ -139,7 +143,7 @@ def history_need(train, section, data, splits: int) -> Need | None:
     values = splits * (1 + len(train.metrics))
     # each row: its step and its block's length on the host (8 bytes each, at least), and
     # its recorded values
-    return Need(f"the history of {history_rows:,} rows", history_rows * (16 + FLOAT * values),
+    return Need(f"the history of {_rows(history_rows)}", history_rows * (16 + FLOAT * values),
                 span, True)
 
 
