@@ -80,7 +80,12 @@ def cmd_fmt(args) -> int:
             status = EXIT_SPEC_ERROR
             continue
         text = spec.to_text()
-        if Path(path).read_text() == text:
+        if Path(path).suffix.lower() == ".json":  # rewriting it as text would lose the JSON
+            _err(f"error: {path}: fmt formats .mlspec text, not JSON (`mlspec check "
+                 "--resolved` prints a JSON spec as text)")
+            status = EXIT_SPEC_ERROR
+            continue
+        if Path(path).read_bytes() == text.encode():  # as load read it: no decoding again
             continue
         if args.check:
             _err(f"{path}: would be reformatted")

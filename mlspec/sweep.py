@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .catalog.registry import to_python
 from .dsl import ir
+from .dsl.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_big
 from .dsl.errors import SpecError
 from .dsl.printer import format_expr
 from .dsl.program import Program
@@ -54,7 +56,12 @@ def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Me
                 "--set: ", "sweep: ")) from None
         axes.append((setting.path, list(values)))
     seeds = program.train.seeds if program.train else 1
-    if seeds > 1 and "train.seed" not in dict(axes):
+    swept_seeds = seeds > 1 and "train.seed" not in dict(axes)
+    count = math.prod(len(values) for _, values in axes) * (seeds if swept_seeds else 1)
+    if count > MAX_MEMBERS:  # counted before any is made
+        raise SpecError.at(sweep.span if sweep else None, f"this sweep has {count:,} "
+                           f"members; a run may have at most {MAX_MEMBERS:,}")
+    if swept_seeds:
         first = program.train.seed
         axes.append(("train.seed", [ir.Number(value=first + i) for i in range(seeds)]))
     if not axes:
@@ -75,7 +82,23 @@ def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Me
         members.append(Member(settings=settings, program=member_program))
     if errors:
         raise SpecError(errors)
+    _refuse_if_too_big(members, sweep.span if sweep else None, spec.train)
     return members
+
+
+def _refuse_if_too_big(members: list[Member], span, train_section) -> None:
+    """Members that train together (one group) are in memory at once: the largest group
+    must fit. Grouping is skipped when all the members together would fit."""
+    if members[0].program.train is None:  # nothing trains: each member was checked alone
+        return
+    needs = [program_needs(m.program, train_section) for m in members]
+    if sum(n.nbytes for each in needs for n in each) <= memory_limit():
+        return
+    index = {id(m): i for i, m in enumerate(members)}
+    for group in groups(members):
+        group_needs = [needs[index[id(m)]] for m in group]
+        largest = max(group_needs, key=lambda each: sum(n.nbytes for n in each))
+        refuse_if_too_big(largest, len(group), span)
 
 
 def structure(program: Program) -> str:

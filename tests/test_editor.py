@@ -343,3 +343,61 @@ def test_editor_support_does_not_import_jax(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "hill.mlspec")],
                    check=True, timeout=120)
+
+
+def _nested_repeats() -> str:
+    body = "dense(4) -> relu"
+    for _ in range(3):
+        body = f"repeat(1000) {{\n{body}\n}}"
+    return f"model m {{\n    input [4]\n{body}\n}}\n"
+
+
+IMPORT_MODEL = 'import "common.mlspec"\nmodel m {\n    input [2]\n    dense(1)\n}\n'
+
+
+def _latin1_import(folder: Path) -> str:
+    (folder / "common.mlspec").write_bytes(b"# caf\xe9\nparam width = 2\n")
+    return IMPORT_MODEL
+
+
+def _symlink_loop_import(folder: Path) -> str:
+    (folder / "other.mlspec").symlink_to(folder / "common.mlspec")
+    (folder / "common.mlspec").symlink_to(folder / "other.mlspec")
+    return IMPORT_MODEL
+
+
+def _binary_import(folder: Path) -> str:
+    (folder / "common.mlspec").write_bytes(b"\x00\x01\x02\xff" * 64)
+    return IMPORT_MODEL
+
+
+# name -> (the document, given its folder; words of its diagnostic; its line)
+BOUNDED = {
+    "nested repeat(1000) three deep": (lambda folder: _nested_repeats(),
+                                       "2,000,000,000 layers", 2),
+    "an import that is not UTF-8": (_latin1_import, "common.mlspec:1:6: byte 0xe9 is not UTF-8",
+                                    0),
+    "an import that is a symlink loop": (_symlink_loop_import, "symlink loop", 0),
+    "an import that is binary": (_binary_import, "NUL byte", 0),
+    "a document of 2 MB": (lambda folder: "model m {\n" + "    relu\n" * 200_000 + "}\n",
+                           "more than a spec may", 0),
+}
+
+
+@pytest.mark.parametrize("case", BOUNDED, ids=str)
+def test_diagnostics_come_back_in_bounded_time(case, server, tmp_path):
+    make, words, line = BOUNDED[case]
+    text = make(tmp_path)
+    uri = (tmp_path / "doc.mlspec").as_uri()
+    server.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(),
+                                  "capabilities": {}})
+    server.notify("initialized")
+    started = time.monotonic()
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "mlspec", "version": 1, "text": text}})
+    (diag,) = server.wait_for("textDocument/publishDiagnostics", uri)["diagnostics"]
+    assert time.monotonic() - started < 10
+    assert words in diag["message"] and diag["range"]["start"]["line"] == line
+    assert server.request("shutdown") is None
+    server.notify("exit")
+    assert server.process.wait(timeout=TIMEOUT) == 0

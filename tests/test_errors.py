@@ -138,3 +138,19 @@ def test_caret_sits_under_the_token():
     source, caret = lines[1], lines[2]
     assert source.strip() == "dense(2) -> sigmod"
     assert caret.index("^") == source.index("sigmod") and caret.count("^") == len("sigmod")
+
+
+def test_an_error_quotes_only_text_that_was_parsed_as_a_spec(tmp_path):
+    """A span may name any file (a JSON spec can say anything): only the text of a spec
+    that mlspec parsed is ever shown under an error, never another file's line."""
+    from mlspec.dsl.errors import Diagnostic, Span
+
+    other = tmp_path / "secret.txt"
+    other.write_text("TOPSECRET line\n")
+    span = Span(file=str(other), line=1, column=1, end_line=1, end_column=4)
+    assert Diagnostic(message="m", span=span).render() == f"{other}:1:1: error: m"
+    spec = tmp_path / "spec.mlspec"
+    spec.write_text("model m {\n    dens(2)\n}\n")
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.load(spec))
+    assert "    dens(2)\n" in info.value.render()

@@ -196,6 +196,88 @@ def test_example_specs_resolve(path):
     assert parse_and_resolve(path.read_text()) == "valid"
 
 
+# ------------------------------------------------------ 1b. bytes through files
+# Spec files hold bytes, not text: random bytes and byte-level mutations of every example
+# spec (other encodings, byte order marks, stray and NUL bytes) are written to a file and
+# read by `mlspec.load` and by `mlspec check` and `fmt --check` (the CLI's main()). Only a
+# SpecError (exit 2) ever comes out.
+
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1",
+             "cp1252", "shift_jis")
+BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+@st.composite
+def mutated_bytes(draw, name: str) -> bytes:
+    text = SPEC_TEXTS[name]
+    if draw(st.booleans()):
+        text = text.replace("# ", "# caf\u00e9 \u00fc\u20ac ", 1)
+    data = text.encode(draw(st.sampled_from(ENCODINGS)), errors="replace")
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(("insert", "replace", "delete", "bom")))
+        i = draw(st.integers(0, len(data)))
+        if op == "bom":
+            data = draw(st.sampled_from(BOMS)) + data
+        elif op == "delete":
+            data = data[:i] + data[i + draw(st.integers(1, 8)):]
+        else:
+            piece = draw(st.binary(min_size=1, max_size=6))
+            data = data[:i] + piece + data[i + (len(piece) if op == "replace" else 0):]
+    return data
+
+
+@pytest.fixture(scope="module")
+def bytes_folder(tmp_path_factory):
+    """A folder for the fuzzed files, whose `data/` is the example specs' (so that their
+    CSV paths resolve)."""
+    folder = tmp_path_factory.mktemp("bytes")
+    (folder / "data").symlink_to(ROOT / "specs" / "data")
+    return folder
+
+
+def load_and_check_bytes(data: bytes, folder) -> str:
+    """`data` as a spec file through the API and the CLI; SpecError (exit 2) is the only
+    acceptable failure."""
+    import contextlib
+    import io
+
+    from mlspec.cli import main
+
+    path = folder / FUZZ_FILE
+    path.write_bytes(data)
+    try:
+        mlspec.check(mlspec.load(path))
+        outcome = "valid"
+    except SpecError as err:
+        check_error(err)
+        outcome = "spec error"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["check", str(path)]) == (0 if outcome == "valid" else 2)
+        assert main(["fmt", "--check", str(path)]) in (0, 1, 2)
+    assert "Traceback" not in stderr.getvalue()
+    assert path.read_bytes() == data  # fmt --check wrote nothing
+    return outcome
+
+
+@settings(FAST, max_examples=150)
+@given(raw=st.binary(max_size=200))
+@example(raw=b"\xef\xbb\xbf")
+@example(raw=b"\xff\xfe" + "model m { input [2] dense(1) }".encode("utf-16-le"))
+@example(raw=b"model m {\x00 input [2] dense(1) }")
+@example(raw=b"# \xe9\nmodel m { input [2] dense(1) }")
+@example(raw=b'import "fuzz.mlspec"\nmodel m { input [2] dense(1) }')
+def test_random_bytes_in_a_file_only_raise_spec_error(raw, bytes_folder):
+    event(load_and_check_bytes(raw, bytes_folder))
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_TEXTS))
+@settings(FAST, max_examples=15)
+@given(data=st.data())
+def test_mutated_spec_bytes_only_raise_spec_error(name, data, bytes_folder):
+    event(load_and_check_bytes(data.draw(mutated_bytes(name), label="bytes"), bytes_folder))
+
+
 # ---------------------------------------------------------------- 2. IR strategies
 
 

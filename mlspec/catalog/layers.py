@@ -73,6 +73,18 @@ class Layer(Entry):
 LAYERS: Registry[type[Layer]] = Registry("layer")
 
 
+# Axes an array may have (NumPy's limit, which the run's arrays pass through), the batch
+# axis included.
+MAX_RANK = 64
+
+
+def _within_rank(shape: Shape, layer: str) -> Shape:
+    if len(shape) + 1 > MAX_RANK:
+        raise ShapeError(f"{layer} would give arrays of {len(shape) + 1} axes (with the "
+                         f"batch axis); an array has at most {MAX_RANK}")
+    return shape
+
+
 def _spatial(value: int | tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * rank
@@ -214,6 +226,7 @@ class Reshape(Layer):
     shape: tuple[PositiveInt, ...]
 
     def output_shape(self, shape):
+        _within_rank(self.shape, "reshape")
         if math.prod(shape) != math.prod(self.shape):
             raise ShapeError(f"cannot reshape {list(shape)} ({math.prod(shape)} values) to "
                              f"{list(self.shape)} ({math.prod(self.shape)} values)")
@@ -289,7 +302,7 @@ class Embedding(Layer):
     features: PositiveInt
 
     def output_shape(self, shape):
-        return (*shape, self.features)
+        return _within_rank((*shape, self.features), "embedding")
 
     def param_count(self, shape):
         return self.vocab * self.features
@@ -373,17 +386,26 @@ class Repeat(Composite):
     kind: Literal["repeat"] = "repeat"
     times: PositiveInt = Field(le=10_000)
 
+    def copy_inputs(self, shape: Shape) -> list[tuple[Shape, int]]:
+        """The input shape of each copy, with how many copies in a row see it: once a copy
+        keeps its input's shape, so do all the later ones (shape functions are pure), so
+        nested repeats cost a few passes over the body rather than `times` each."""
+        out = []
+        for done in range(self.times):
+            after = super().output_shape(shape)
+            if after == shape:
+                return out + [(shape, self.times - done)]
+            out.append((shape, 1))
+            shape = after
+        return out
+
     def output_shape(self, shape):
-        for _ in range(self.times):
-            shape = super().output_shape(shape)
-        return shape
+        last, _ = self.copy_inputs(shape)[-1]
+        return super().output_shape(last)
 
     def param_count(self, shape):
-        total = 0
-        for _ in range(self.times):
-            total += super().param_count(shape)
-            shape = super().output_shape(shape)
-        return total
+        return sum(count * super(Repeat, self).param_count(seen)
+                   for seen, count in self.copy_inputs(shape))
 
     def build(self, ctx):
         copies = [ctx.stack(self.body) for _ in range(self.times)]

@@ -171,16 +171,21 @@ def _as_clause(message: str) -> str:
     return message if message.startswith("should") else f"is invalid: {message}"
 
 
+SHOWN = 60  # characters of a value shown in an error
+
+
 def _short(value: Any) -> str:
     if isinstance(value, ir.Node):
         from ..dsl.printer import format_expr
 
-        return format_expr(value)
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_short(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+        text = format_expr(value)
+    elif isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, tuple):
+        text = "[" + ", ".join(_short(v) for v in value) + "]"
+    else:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
 
 
 def instantiate(registry: Registry, call: ir.Call | ir.LayerCall, **extra: Any) -> Any:

@@ -7,15 +7,17 @@ caret under the offending token, the way compilers report errors.
 from __future__ import annotations
 
 import difflib
-import linecache
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 MAX_REPORTED = 20
+MAX_QUOTED = 500  # a longer line is not shown under its error (nor a caret as long)
+MAX_HINTED = 100  # a longer name gets no "did you mean" (edit distance is quadratic)
 
-# Text of specs that did not come from a file (mlspec.parse), keyed by their pseudo file
-# name, so errors can still show the offending line. Real files are read via linecache.
+# Text of every spec parsed, keyed by its file name (or pseudo name, for mlspec.parse), so
+# errors can show the offending line. Only text parsed as a spec is ever quoted: a span
+# naming any other file (a JSON spec may say anything) shows no line.
 _SOURCES: dict[str, list[str]] = {}
 
 
@@ -25,11 +27,8 @@ def remember_source(name: str, text: str) -> None:
 
 
 def source_line(name: str, line: int) -> str | None:
-    lines = _SOURCES.get(name)
-    if lines is not None:
-        return lines[line - 1] if 0 < line <= len(lines) else None
-    text = linecache.getline(name, line)
-    return text.rstrip("\n") if text else None
+    lines = _SOURCES.get(name, [])
+    return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 class Span(BaseModel):
@@ -56,7 +55,7 @@ class Diagnostic(BaseModel):
         s = self.span
         head = f"{s.file}:{s.line}:{s.column}: error: {self.message}"
         text = source_line(s.file, s.line)
-        if text is None:
+        if text is None or len(text) > MAX_QUOTED:
             return head
         end = s.end_column if s.end_line == s.line else len(text) + 1
         end = max(s.column + 1, min(end, len(text) + 1))
@@ -124,6 +123,9 @@ def edit_distance(a: str, b: str) -> int:
 
 def nearest(name: str, choices: Iterable[str]) -> str | None:
     """The closest choice by edit distance (ties by similarity), if it is close enough."""
+    if len(name) > MAX_HINTED:
+        return None
+    choices = [c for c in choices if len(c) <= MAX_HINTED]
     scored = [(edit_distance(name.lower(), c.lower()),
                -difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices]
     if not scored:
@@ -145,7 +147,7 @@ def nearest(name: str, choices: Iterable[str]) -> str | None:
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A hint naming the nearest known name, or listing the few there are."""
-    choices = sorted(set(choices))
+    choices = sorted(c for c in set(choices) if len(c) <= MAX_HINTED)
     close = nearest(name, choices)
     if close:
         return f"; did you mean '{close}'?"

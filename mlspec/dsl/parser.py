@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -295,20 +299,91 @@ def parse_expr(text: str, file: str = "<value>") -> ir.Expr:
     return _transform(_lark_parse(text, file, "expr"), file)
 
 
-def load(path: str | Path) -> ir.Spec:
-    """Reads a .mlspec file, or a spec in JSON (as `mlspec export --json` writes it)."""
+# Spec files are small (the examples hold a few kB): a bigger one is no spec, is not read
+# whole, and would take the parser seconds.
+MAX_SPEC_BYTES = 2**20
+SPEC_SUFFIXES = (".mlspec", ".json")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def load(path: str | Path, span: Span | None = None, failure: str | None = None) -> ir.Spec:
+    """Reads a .mlspec file, or a spec in JSON (as `mlspec export --json` writes it).
+
+    A file that cannot be read is an error at `span` (an import's place), starting with
+    `failure` ("cannot import 'x'"); its bytes must be UTF-8 (see `read_spec_text`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError.at(None, f"cannot read spec '{path}': {exc.strerror or exc}") from None
+    text = read_spec_text(path, span, failure or f"cannot read spec '{path}'")
     if path.suffix.lower() == ".json":
         return parse_json(text, str(path))
     return parse(text, str(path))
 
 
+def read_spec_text(path: Path, span: Span | None, failure: str) -> str:
+    """A spec file's text: UTF-8, a leading byte order mark dropped. A file that is not
+    a readable regular file, or whose bytes are not UTF-8 text, is a SpecError; its
+    contents are never quoted (it may be no spec at all)."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError.at(span, f"{failure}: it is a directory, not a spec file")
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError.at(span, f"{failure}: it is not a regular file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError.at(span, f"{failure}: it holds {info.st_size:,} bytes, more "
+                                     f"than a spec may ({MAX_SPEC_BYTES:,})")
+        with open(path, "rb") as file:
+            data = file.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ELOOP:
+            reason += " (a symlink loop)"
+        raise SpecError.at(span, f"{failure}: {reason}") from None
+    return decode_spec_bytes(data, str(path))
+
+
+def decode_spec_bytes(data: bytes, file: str) -> str:
+    """Spec bytes -> text; a mistake is reported at the first bad byte's line and column."""
+    remember_source(file, "")  # an error here quotes nothing of the file
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
+    if data.startswith(_UTF16_BOMS) or _looks_utf16(data):
+        raise SpecError.at(_byte_span(data, 0, file), "the file is UTF-16 text; a spec must "
+                                                      "be UTF-8 (save it as UTF-8)")
+    nul = data.find(b"\0")
+    end = nul if nul >= 0 else len(data)
+    try:
+        text = data[:end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError.at(_byte_span(data, exc.start, file), f"byte 0x{data[exc.start]:02x} "
+                           "is not UTF-8; a spec file must be UTF-8 text") from None
+    if nul >= 0:
+        raise SpecError.at(_byte_span(data, nul, file), "a NUL byte: this is a binary file, "
+                                                        "not spec text (which must be UTF-8)")
+    return text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 without a byte order mark: ASCII text with a NUL in every other byte."""
+    head = data[:64]
+    if len(head) < 4:
+        return False
+    return any(head[i::2].count(0) == len(head[i::2]) and head[1 - i::2].count(0) == 0
+               for i in (0, 1))
+
+
+def _byte_span(data: bytes, offset: int, file: str) -> Span:
+    before = data[:offset].decode("utf-8", errors="replace")
+    before = before.replace("\r\n", "\n").replace("\r", "\n")  # as `parse` counts lines
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return Span(file=file, line=line, column=column, end_line=line, end_column=column + 1)
+
+
 def parse_json(text: str, file: str = "<json>") -> ir.Spec:
-    """A spec IR in JSON; its mistakes are reported with their place in the JSON."""
+    """A spec IR in JSON; its mistakes are reported with their place in the JSON, without
+    quoting it (a file that is no spec JSON may hold anything)."""
     from pydantic import ValidationError
 
     try:
@@ -316,8 +391,62 @@ def parse_json(text: str, file: str = "<json>") -> ir.Spec:
     except ValidationError as exc:
         messages = []
         for err in exc.errors():
-            where = ".".join(str(part) for part in err["loc"]) or "the spec"
-            messages.append(Diagnostic(message=f"{file}: {where}: {err['msg']}"))
+            if err["type"] == "json_invalid" or not err["loc"]:
+                message = err["msg"].split(" [")[0]
+                messages.append(Diagnostic(message=f"{file}: not a spec JSON (as `mlspec "
+                                                   f"export --json` writes): {message}"))
+                continue
+            where = ".".join(_json_key(part) for part in err["loc"])
+            messages.append(Diagnostic(message=f"{file}: not a spec JSON: {where}: "
+                                               f"{_json_problem(err)}"))
         raise SpecError(messages) from None
+    _check_json_names(spec, file)
     path = None if file.startswith("<") else file
     return spec.model_copy(update={"path": path})
+
+
+def _json_problem(err) -> str:
+    """pydantic's message, without the bits of the input that some of them quote."""
+    if err["type"] == "union_tag_invalid":
+        return f"unknown kind; expected one of {err['ctx']['expected_tags']}"
+    message = err["msg"]
+    given = err.get("input")
+    return message.replace(given, "...") if isinstance(given, str) and given else message
+
+
+def _json_key(part) -> str:
+    """A place in the JSON, with keys that are no names left out (they are its text)."""
+    return str(part) if isinstance(part, int) or NAME.fullmatch(part) else "..."
+
+
+# The fields of IR nodes that hold names, which JSON must spell as text would; a dotted
+# field may hold several (`valid.loss`, `train.seed`).
+_NAME_FIELDS = {ir.Model: ("name", False), ir.Param: ("name", False),
+                ir.Block: ("name", False), ir.BlockParam: ("name", False),
+                ir.Keyword: ("name", False), ir.LayerCall: ("name", False),
+                ir.Call: ("name", True), ir.Setting: ("path", True)}
+
+
+def _check_json_names(spec: ir.Spec, file: str) -> None:
+    errors = ErrorCollector()
+
+    def visit(value, where: str) -> None:
+        if isinstance(value, tuple):
+            for i, item in enumerate(value):
+                visit(item, f"{where}.{i}")
+            return
+        if not isinstance(value, ir.Node):
+            return
+        field, dotted = _NAME_FIELDS.get(type(value), (None, False))
+        if field is not None:
+            name = getattr(value, field)
+            parts = name.split(".") if dotted else [name]
+            if not all(NAME.fullmatch(part) for part in parts):
+                errors.add(None, f"{file}: {where}.{field}: {name[:40]!r} is not a name "
+                                 "(letters, digits and _, not starting with a digit)")
+        for key in type(value).model_fields:
+            if key not in ("span", "comments", "path"):
+                visit(getattr(value, key), f"{where}.{key}" if where else key)
+
+    visit(spec, "")
+    errors.raise_if_any()

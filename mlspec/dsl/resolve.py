@@ -9,6 +9,7 @@ entry, then shapes and task fit are checked. Independent mistakes are collected 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from ..catalog.optimizers import resolve_optax
 from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
 from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
+from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
+from .parser import NAME, SPEC_SUFFIXES, parse_expr
 from .parser import load as load_file
-from .parser import parse_expr
 from .program import (
     BlockUse,
     DataProgram,
@@ -39,38 +41,52 @@ DATA_KEYS = ["train", "valid", "test", "source", "split_seed", "standardize"]
 # ---------------------------------------------------------------------------- imports
 
 
-def merge_imports(spec: ir.Spec, _stack: tuple[Path, ...] = ()) -> ir.Spec:
-    """Brings the params and blocks of imported files into `spec`."""
+def merge_imports(spec: ir.Spec) -> ir.Spec:
+    """Brings the params and blocks of imported files into `spec`. Each file is read once,
+    however many paths reach it (LANGUAGE.md v2: a diamond counts once)."""
     if not spec.imports:
         return spec
-    folder = Path(spec.path).parent if spec.path else Path.cwd()
-    here = Path(spec.path).resolve() if spec.path else None
-    stack = _stack + ((here,) if here else ())
+    here = Path(os.path.realpath(spec.path)) if spec.path else None
+    found: dict[Path, tuple[ir.Spec, ir.Import]] = {}
+    _gather_imports(spec, (here,) if here else (), found)
     params, blocks = list(spec.params), list(spec.blocks)
     owner = {p.name: p for p in params} | {b.name: b for b in blocks}
-    for imp in spec.imports:
-        target = (folder / imp.path).resolve()
-        if target in stack:
-            chain = " -> ".join(p.name for p in (*stack, target))
-            raise SpecError.at(imp.span, f"import cycle: {chain}")
-        if not target.exists():
-            raise SpecError.at(imp.span, f"cannot import '{imp.path}': no such file {target}")
-        other = merge_imports(load_file(target), stack)
-        for section in ("model", "data", "train", "sweep"):
-            node = getattr(other, section)
-            if node is not None:
-                raise SpecError.at(node.span, f"an imported file may hold only param, block "
-                                              f"and import lines, not '{section}'")
+    for other, imp in found.values():
         for item in (*other.params, *other.blocks):
             if item.name in owner:
-                where = f" (from {imp.path})"
-                raise SpecError.at(owner[item.name].span,
-                                   f"'{item.name}' is defined here and in an import{where}")
+                raise SpecError.at(owner[item.name].span, f"'{item.name}' is defined here "
+                                                          f"and in an import (from {imp.path})")
             owner[item.name] = item
         params.extend(other.params)
         blocks.extend(other.blocks)
     return spec.model_copy(update={"params": tuple(params), "blocks": tuple(blocks),
                                    "imports": ()})
+
+
+def _gather_imports(spec: ir.Spec, stack: tuple[Path, ...],
+                    found: dict[Path, tuple[ir.Spec, ir.Import]]) -> None:
+    """The files `spec` imports, directly or not, each once by its real path, in the order
+    first reached; each with the import line that first reached it."""
+    folder = Path(spec.path).parent if spec.path else Path.cwd()
+    for imp in spec.imports:
+        # realpath, not Path.resolve: a symlink loop is reported when the file is read
+        target = Path(os.path.realpath(folder / imp.path))
+        if target in stack:
+            chain = " -> ".join(p.name for p in (*stack, target))
+            raise SpecError.at(imp.span, f"import cycle: {chain}")
+        if target in found:
+            continue
+        if target.suffix.lower() not in SPEC_SUFFIXES:
+            raise SpecError.at(imp.span, f"cannot import '{imp.path}': only .mlspec and .json "
+                                         "spec files can be imported")
+        other = load_file(target, imp.span, f"cannot import '{imp.path}'")
+        for section in ("model", "data", "train", "sweep"):
+            node = getattr(other, section)
+            if node is not None:
+                raise SpecError.at(node.span, f"an imported file may hold only param, block "
+                                              f"and import lines, not '{section}'")
+        found[target] = (other, imp)
+        _gather_imports(other, (*stack, target), found)
 
 
 # -------------------------------------------------------------------------- overrides
@@ -186,6 +202,7 @@ class Scope:
             value = self.evaluate(param.value)
         finally:
             self._evaluating.pop()
+        check_value_size(value, param.span, f"param '{name}'")
         self.values[name] = value
         return value
 
@@ -214,6 +231,31 @@ class Scope:
                 return number(_arithmetic(expr, left.value, right.value), expr.span)
             return expr.model_copy(update={"left": left, "right": right})
         return expr
+
+
+# Nodes of a value once the params it names are written out: params that each use the
+# one before twice double it at every step, and whatever reads the value (loss terms, the
+# printer, JSON) walks it whole.
+MAX_VALUE_NODES = 10_000
+
+
+def check_value_size(value: ir.Expr, span: Span | None, what: str) -> None:
+    size = _written_out_size(value, {})
+    if size > MAX_VALUE_NODES:
+        raise SpecError.at(span, f"{what} is {size:,} terms when written out in full; a "
+                                 f"value may have at most {MAX_VALUE_NODES:,}")
+
+
+def _written_out_size(node: Any, sizes: dict[int, int]) -> int:
+    """The node's size as a tree, counted over its shared parts once each."""
+    if isinstance(node, tuple):
+        return sum(_written_out_size(item, sizes) for item in node)
+    if not isinstance(node, ir.Node):
+        return 0
+    if id(node) not in sizes:
+        sizes[id(node)] = 1 + sum(_written_out_size(value, sizes)
+                                  for key, value in node.__dict__.items() if key != "span")
+    return sizes[id(node)]
 
 
 def _arithmetic(expr: ir.BinOp, a, b):
@@ -262,13 +304,38 @@ def _bind_block(block: ir.Block, call: ir.LayerCall, scope: Scope) -> dict[str, 
                 raise SpecError.at(call.span, f"block '{block.name}' needs argument "
                                               f"'{p.name}'")
             bound[p.name] = Scope(scope.params).evaluate(p.default)
+    for name, value in bound.items():
+        check_value_size(value, call.span, f"argument '{name}' of block '{block.name}'")
     return bound
+
+
+# A model's layers once every block and repeat is written out: more cannot be built in
+# useful time.
+MAX_LAYERS = 10_000
+
+
+class _TooManyLayers(Exception):
+    """Blocks that write out more than MAX_LAYERS layers (blocks using blocks, twice each,
+    double at every level): expansion stops at once."""
 
 
 class ModelResolver:
     def __init__(self, blocks: Mapping[str, ir.Block], scope: Scope, errors: ErrorCollector):
         self.blocks, self.scope, self.errors = blocks, scope, errors
         self.expanding: list[str] = []
+        self.written = 0
+
+    def model_layers(self, calls: tuple[ir.LayerCall, ...]) -> tuple[Layer, ...]:
+        out = []
+        for call in calls:
+            try:
+                out.extend(self.layers((call,), self.scope))
+            except _TooManyLayers:
+                self.errors.add(call.span, f"the model has more than {MAX_LAYERS:,} layers "
+                                           "once its blocks are written out; a model may "
+                                           f"have at most {MAX_LAYERS:,}")
+                break
+        return tuple(out)
 
     def layers(self, calls: tuple[ir.LayerCall, ...], scope: Scope) -> tuple[Layer, ...]:
         out = []
@@ -280,6 +347,9 @@ class ModelResolver:
         return tuple(out)
 
     def layer(self, call: ir.LayerCall, scope: Scope) -> Layer:
+        self.written += 1
+        if self.written > MAX_LAYERS:
+            raise _TooManyLayers
         known = call.name in LAYERS or call.name in self.blocks
         bound = None if known else scope.lookup(call.name, call.span)
         if bound is not None and not call.has_args_or_body:
@@ -333,10 +403,13 @@ def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
         try:
             if layer.composite:
                 inner = shape
-                for sub in _expanded_body(layer):
-                    inner = infer_shapes((sub,), inner, errors)
-                    if inner is None:
+                for _ in range(getattr(layer, "times", 1)):
+                    after = infer_shapes(layer.body, inner, errors)
+                    if after is None:
                         return None
+                    if after == inner:  # every later copy sees this shape too
+                        break
+                    inner = after
             shape = layer.output_shape(shape)
         except ShapeError as exc:
             errors.add(name_span(layer) if not layer.composite else layer.span, str(exc))
@@ -344,8 +417,23 @@ def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
     return shape
 
 
-def _expanded_body(layer: Layer) -> tuple[Layer, ...]:
-    return layer.body * getattr(layer, "times", 1)
+def expanded_count(layers: tuple[Layer, ...]) -> int:
+    return sum(getattr(layer, "times", 1) * expanded_count(layer.body) if layer.composite
+               else 1 for layer in layers)
+
+
+def check_layer_count(layers: tuple[Layer, ...], span: Span | None,
+                      errors: ErrorCollector) -> bool:
+    """Whether the model is small enough to build; if not, says so at the outermost layer
+    that makes it too big (or the model)."""
+    total = expanded_count(layers)
+    if total <= MAX_LAYERS:
+        return True
+    where = next((layer.span for layer in layers if expanded_count((layer,)) > MAX_LAYERS),
+                 span)
+    errors.add(where, f"this makes {total:,} layers once every repeat is written out; a "
+                      f"model may have at most {MAX_LAYERS:,}")
+    return False
 
 
 # ------------------------------------------------------------------------------- data
@@ -567,6 +655,9 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
         raise SpecError.at(None, "the spec has no model")
+    if not NAME.fullmatch(spec.model.name):  # it names the run's folder: no path
+        raise SpecError.at(spec.model.span, f"the model's name {spec.model.name[:40]!r} is not "
+                                            "a name (letters, digits and _)")
     folder = Path(spec.path).parent if spec.path else Path.cwd()
     _check_unique(spec, errors)
     scope = Scope({p.name: p for p in spec.params})
@@ -586,9 +677,10 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     input_shape = None if data_failed and model.input is None else _input_shape(
         model, scope, data, errors)
     resolver = ModelResolver({b.name: b for b in spec.blocks}, scope, errors)
-    layers = resolver.layers(model.layers, scope)
+    layers = resolver.model_layers(model.layers)
     out_shape = None
-    if input_shape is not None and not errors.diagnostics:
+    if input_shape is not None and not errors.diagnostics \
+            and check_layer_count(layers, model.span, errors):
         out_shape = infer_shapes(layers, input_shape, errors)
     train = None
     if spec.train is not None:
@@ -599,11 +691,19 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     if train is not None and data is not None and out_shape is not None:
         check_task(train, spec.train, data.info, out_shape, data.splits, errors)
     errors.raise_if_any()
-    return Program(
+    program = Program(
         model=ModelProgram(name=model.name, input_shape=input_shape, layers=layers,
                            output_shape=out_shape, span=model.span),
         data=data, train=train, spec=spec,
     )
+    seeds = spec.train.get("seeds") if spec.train else None
+    seeds_span = seeds.value.span or seeds.span if seeds else None
+    if train is not None and train.seeds > MAX_MEMBERS:
+        raise SpecError.at(seeds_span, f"seeds = {train.seeds:,} makes more members than a "
+                                       f"run may have ({MAX_MEMBERS:,})")
+    refuse_if_too_big(program_needs(program, spec.train), train.seeds if train else 1,
+                      seeds_span)
+    return program
 
 
 def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:

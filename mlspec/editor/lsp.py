@@ -16,6 +16,7 @@ signatures are read from its source files.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ from ..catalog.optimizers import OptaxFunction, optax_catalogue
 from ..data.sources import SOURCES
 from ..dsl import ir
 from ..dsl.errors import Diagnostic, SpecError
-from ..dsl.parser import comment_start, parse
+from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
 from ..dsl.program import EarlyStop
 from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
 
@@ -60,6 +61,10 @@ def check_text(text: str, path: str | None) -> list[Diagnostic]:
     against its folder. Without one they resolve against the working directory.
     """
     file = path or "<buffer>"
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_SPEC_BYTES:  # as for a file: the parser would take seconds and more
+        return [Diagnostic(message=f"{file}: the document holds {size:,} bytes, more than a "
+                                   f"spec may ({MAX_SPEC_BYTES:,})")]
     try:
         spec = parse(text, file)
         spec = spec.model_copy(update={"path": path})
@@ -107,13 +112,11 @@ def to_lsp_diagnostic(diag: Diagnostic, text: str, path: str | None,
 
 
 def _import_span(file: str, imports: Sequence[ir.Import], path: str):
+    # realpath, not Path.resolve, which raises on a symlink loop
     folder = Path(path).parent
-    try:
-        target = Path(file).resolve()
-    except OSError:  # pragma: no cover - a name that is no path
-        target = None
+    target = os.path.realpath(file)
     for imp in imports:
-        if imp.span is not None and (folder / imp.path).resolve() == target:
+        if imp.span is not None and os.path.realpath(folder / imp.path) == target:
             return imp.span
     return next((imp.span for imp in imports if imp.span is not None), None)
 
@@ -590,6 +593,8 @@ def _document_path(uri: str) -> str | None:
 
 
 def _imported_names(text: str, path: str | None) -> tuple[Names, Sequence[ir.Import]] | None:
+    if len(text) > MAX_SPEC_BYTES:  # check_text says why
+        return None
     try:
         spec = parse(text, path or "<buffer>").model_copy(update={"path": path})
     except SpecError:
@@ -598,6 +603,9 @@ def _imported_names(text: str, path: str | None) -> tuple[Names, Sequence[ir.Imp
     try:
         merged = merge_imports(spec)
     except SpecError:
+        return names, spec.imports
+    except Exception:  # a bug in mlspec: the diagnostics (check_text) still go out
+        logger.exception("mlspec failed on the imports of %s", path)
         return names, spec.imports
     local = {p.name for p in spec.params} | {b.name for b in spec.blocks}
     names.imported_params = [p.name for p in merged.params if p.name not in local]
