@@ -4,6 +4,7 @@ DataError, reported by `check` at the data source's place in the spec."""
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -407,15 +408,29 @@ def test_valid_and_test_files_are_encoded_as_the_train_file(tmp_path):
     np.testing.assert_array_equal(data["test"][1], [2])
 
 
-@pytest.mark.parametrize("valid, message", [
-    ("a,y\n1,dog\n", "labels the training data does not have: 'dog'"),
-    ("a,y\n1,5\n", "class id 5, but the training data has 2 classes"),
+@pytest.mark.parametrize("train, valid, message", [
+    ("a,y\n1,ant\n2,bee\n", "a,y\n1,dog\n", "has classes that 'train' does not have: 'dog'"),
+    ("a,y\n1,ant\n2,bee\n", "a,y\n1,5\n", "'train' has class names, it has class ids"),
+    ("a,y\n1,0\n2,1\n", "a,y\n1,5\n", "has 6 classes (ids up to 5) but 'train' has 2"),
+    ("a,y\n1,0\n2,1\n", "a,y\n1,bee\n", "it has class names, 'train' has class ids"),
 ])
-def test_a_valid_file_with_other_classes_is_a_data_error(valid, message, tmp_path):
-    (tmp_path / "train.csv").write_text("a,y\n1,ant\n2,bee\n")
+def test_a_valid_file_with_other_classes_is_a_check_error_at_its_place(train, valid, message,
+                                                                        tmp_path):
+    """Found by check, from what the sources say of themselves, at the valid source."""
+    (tmp_path / "train.csv").write_text(train)
     (tmp_path / "valid.csv").write_text(valid)
     spec = tmp_path / "s.mlspec"
     spec.write_text(SPEC.format(source='csv("train.csv", target="y")\n'
                                 '    valid = csv("valid.csv", target="y")'))
-    with pytest.raises(DataError, match=message):
-        load_data(mlspec.resolve(mlspec.load(spec)).data)
+    with pytest.raises(SpecError, match=re.escape(message)) as raised:
+        mlspec.resolve(mlspec.load(spec))
+    assert raised.value.diagnostics[0].span.line == SOURCE_LINE + 1
+
+
+def test_a_valid_file_with_other_target_columns_is_a_check_error(tmp_path):
+    _npz(x=np.ones((4, 2)), y=np.ones((4, 2)))(tmp_path / "train.npz")
+    _npz(x=np.ones((4, 2)), y=np.ones((4, 3)))(tmp_path / "valid.npz")
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='npz("train.npz")\n    valid = npz("valid.npz")'))
+    with pytest.raises(SpecError, match="has 3 target columns but 'train' has 2"):
+        mlspec.resolve(mlspec.load(spec))

@@ -499,15 +499,39 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
             if other is None:
                 continue
             other_info = _info(other, folder, settings[split].value.span)
-            if (other_info.features, other_info.target) != (info.features, info.target):
-                raise SpecError.at(settings[split].span, f"the '{split}' source yields "
-                                   f"{_describe(other_info)} but 'train' yields "
-                                   f"{_describe(info)}")
+            problem = _misfit(other_info, info)
+            if problem:
+                raise SpecError.at(settings[split].span, f"the '{split}' source {problem}")
     for key in ("split_seed", "standardize"):
         if key in settings:
             values[key] = to_python(scope.evaluate(settings[key].value))
     values["info"] = info
     return validate_entry(DataProgram, values, spans, section.span, "data", noun="setting")
+
+
+def _misfit(other: DataInfo, train: DataInfo) -> str | None:
+    """Why a valid or test source cannot be encoded as the train source, or None: the
+    same features, the same kind of target, and classes or target columns that the train
+    source has (found from what the sources say of themselves, without making data)."""
+    if (other.features, other.target) != (train.features, train.target):
+        return f"yields {_describe(other)} but 'train' yields {_describe(train)}"
+    if train.target == "real" and other.target_dim != train.target_dim:
+        return (f"has {other.target_dim} target columns but 'train' has "
+                f"{train.target_dim}")
+    if train.target != "class":
+        return None
+    if other.class_names is not None and train.class_names is not None:
+        unknown = sorted(set(other.class_names) - set(train.class_names))
+        if unknown:
+            return (f"has classes that 'train' does not have: "
+                    f"{', '.join(repr(n) for n in unknown[:5])}")
+    elif (other.class_names is None) != (train.class_names is None):
+        named, ids = ("'train'", "it") if other.class_names is None else ("it", "'train'")
+        return f"cannot be encoded as 'train': {named} has class names, {ids} has class ids"
+    elif other.classes > train.classes:
+        return (f"has {other.classes} classes (ids up to {other.classes - 1}) but 'train' "
+                f"has {train.classes}")
+    return None
 
 
 def _describe(info: DataInfo) -> str:
