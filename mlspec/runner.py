@@ -258,7 +258,7 @@ class Training:
         divergence ended it (for members, the last one to stop)."""
         if self.status in ("diverged", "early_stopped"):
             return self.stopped_at if not self.multi \
-                else max(self.row_steps()[row] for _, row in self._ends())
+                else max(self.schedule.row_step(row) for _, row in self._ends())
         return int(self.counts[:self.blocks_done].sum())
 
     @property
@@ -321,7 +321,7 @@ class Training:
             self.rows = [{k: np.concatenate([r[k] for r in self.rows])[:row + 1]
                           for k in self.rows[0]}]
         if status is not None:  # an early-stopped model no longer changes: skip the rest
-            self.status, self.stopped_at = status, self.row_steps()[row]
+            self.status, self.stopped_at = status, self.schedule.row_step(row)
         elif final:
             self.status = "completed"
 
@@ -345,9 +345,9 @@ class Training:
                 ends.append((None, None))
         return ends
 
-    def row_steps(self) -> list[int]:
-        """The step of every row produced so far (and to come)."""
-        return self.schedule.row_steps()
+    def row_steps(self, rows: int | None = None):
+        """The step of every row produced so far and to come (or of the first `rows`)."""
+        return self.schedule.row_steps(rows)
 
     def run(self, on_progress: Callable[[Training], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> Result:
@@ -378,7 +378,7 @@ class Training:
                                       else np.asarray(r[k])[member] for r in self.rows])
                    for k in self.rows[0]}
         n = len(columns["train.loss"])
-        history = pd.DataFrame({"step": self.row_steps()[:n],
+        history = pd.DataFrame({"step": self.row_steps(n),
                                 **{k: columns[k].astype(np.float64) for k in order}})
         if "_stopped" in columns:  # rows after an early stop repeat the stopped model
             history = history[~columns["_stopped"]].reset_index(drop=True)

@@ -675,7 +675,7 @@ def resume_training(folder) -> Any:
                              f"says {manifest.steps_done}")
     history = run.history
     expected = list(training.history().columns)
-    steps = training.row_steps()[:manifest.blocks_done]
+    steps = training.row_steps(manifest.blocks_done).tolist()
     if list(history.columns) != expected or list(history["step"]) != steps:
         raise RunFolderError(f"{folder / 'history.csv'} does not match the run: expected "
                              f"columns {expected} and rows at steps {steps[:3]}...")
