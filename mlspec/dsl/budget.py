@@ -141,10 +141,11 @@ def history_need(train, section, data, splits: int) -> Need | None:
                                  f"({MAX_STEPS:,}: its step counter is 32 bits)")
     history_rows = steps // min(train.eval_every, steps) + 1
     values = splits * (1 + len(train.metrics))
-    # each row: its step and its block's length on the host (8 bytes each, at least), and
-    # its recorded values
-    return Need(f"the history of {_rows(history_rows)}", history_rows * (16 + FLOAT * values),
-                span, True)
+    # each row: its step (int64) and its block's length (int32) on the host, and each
+    # recorded value three times: on the device and on the host (float32), and in the
+    # history table (float64)
+    return Need(f"the history of {_rows(history_rows)}",
+                history_rows * (12 + 4 * FLOAT * values), span, True)
 
 
 def _train_rows(data) -> int | None:
