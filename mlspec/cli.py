@@ -93,7 +93,12 @@ def cmd_fmt(args) -> int:
         else:
             from .files import atomic_write
 
-            atomic_write(Path(path), text)
+            try:
+                atomic_write(Path(path), text)
+            except OSError as exc:
+                _err(f"error: cannot rewrite {path}: {exc.strerror or exc}")
+                status = max(status, EXIT_FAILURE)
+                continue
             print(f"reformatted {path}")
     return status
 
@@ -448,7 +453,12 @@ def cmd_predict(args) -> int:
     if args.out:
         from .files import atomic_write
 
-        atomic_write(Path(args.out), text)
+        try:
+            atomic_write(Path(args.out), text)
+        except OSError as exc:
+            _err(f"error: cannot write the predictions to {args.out}: "
+                 f"{exc.strerror or exc}")
+            return EXIT_FAILURE
     else:
         sys.stdout.write(text)
     return 0

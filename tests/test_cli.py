@@ -178,3 +178,74 @@ def test_a_run_folder_that_cannot_be_used_is_bad_input(args, code, message, tmp_
     result = mlspec(*args)
     assert result.returncode == code and "Traceback" not in result.stderr
     assert message.replace("NOWHERE", str(tmp_path / "NOWHERE")) in result.stderr
+
+
+EARLY_STOPPING = """
+model net {
+    dense(8) -> relu
+    dense(classes)
+}
+data {
+    source = iris
+    valid  = 0.3
+    standardize = true
+}
+train {
+    loss       = softmax_cross_entropy
+    optimizer  = adam(learning_rate=0.1)
+    steps      = 300
+    metrics    = [accuracy]
+    early_stop = early_stop(metric=valid.loss, patience=5)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def early_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("early")
+    (folder / "net.mlspec").write_text(EARLY_STOPPING)
+    result = mlspec("run", folder / "net.mlspec", "--out", folder / "run")
+    assert result.returncode == 0, result.stderr
+    return folder / "run", result
+
+
+def test_an_early_stopped_run_says_its_metrics_are_the_best_evaluations(early_run):
+    folder, result = early_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["best_step"] < metrics["steps"] == metrics["stopped_at"]
+    assert (f"metrics of the best evaluation, step {metrics['best_step']} of "
+            f"{metrics['steps']}") in result.stdout
+    assert f"early stopping at step {metrics['stopped_at']}" in result.stdout
+
+
+@pytest.mark.parametrize("where, reason", [("missing/predictions.csv", "No such file"),
+                                           (".", "Is a directory")])
+def test_predictions_that_cannot_be_written_are_a_clear_failure(where, reason, early_run,
+                                                               tmp_path):
+    folder, _ = early_run
+    result = mlspec("predict", folder, "valid", "--out", tmp_path / where)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot write the predictions to ")
+    assert reason in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predictions_go_to_a_device_in_the_files_place(early_run):
+    folder, _ = early_run
+    result = mlspec("predict", folder, "valid", "--out", "/dev/stdout")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("prediction\n")
+
+
+def test_fmt_of_a_spec_it_cannot_write_is_a_clear_failure(tmp_path, monkeypatch, capsys):
+    from mlspec import files
+    from mlspec.cli import main
+
+    path = tmp_path / "s.mlspec"
+    path.write_text("model   m { dense(1) }\n")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "atomic_write", full)
+    assert main(["fmt", str(path)]) == 1
+    assert capsys.readouterr().err == f"error: cannot rewrite {path}: No space left on device\n"
