@@ -72,7 +72,7 @@ BAD = {
     "dates y": ("d.npz", _npz(x=X4, y=np.array(["2020-01-01"] * 4, "M8[D]")), "",
                 "holds dates"),
     "object x": ("d.npz", _npz(x=np.array([1, "a"], object), y=Y4[:2]), "",
-                 "Object arrays cannot be loaded"),
+                 "holds Python objects (pickled), which mlspec never loads"),
     "zip of no arrays": ("d.npz", _zip({"readme.txt": b"hello"}), "", "has no array 'x'"),
     "garbage member": ("d.npz", _zip({"x.npy": b"garbage", "y.npy": b"more"}), "",
                        "cannot read 'd.npz' as a NumPy archive"),
@@ -156,6 +156,8 @@ GOOD = {
         "d.npz", _npz(x=X4, y=np.array([[0], [2], [1], [2]])), "", ((2,), "class", 3, 1)),
     "an integer table is real targets with task=real": (
         "d.npz", _npz(x=X4, y=np.ones((4, 3), int)), ', task="real"', ((2,), "real", None, 3)),
+    "unsigned integer targets are class ids": (
+        "d.npz", _npz(x=X4, y=np.array([0, 2, 1, 2], np.uint64)), "", ((2,), "class", 3, 1)),
     "a 1-D x is one feature per row": (
         "d.npz", _npz(x=np.arange(4.0), y=Y4), "", ((1,), "class", 2, 1)),
     "text y holds class names": (
@@ -434,3 +436,33 @@ def test_a_valid_file_with_other_target_columns_is_a_check_error(tmp_path):
     spec.write_text(SPEC.format(source='npz("train.npz")\n    valid = npz("valid.npz")'))
     with pytest.raises(SpecError, match="has 3 target columns but 'train' has 2"):
         mlspec.resolve(mlspec.load(spec))
+
+
+@pytest.mark.parametrize("source", ["hill(n=10, seed=-1)", "hyperplane(n=10, truth=-1)"])
+def test_a_negative_seed_is_a_check_error_not_a_crash_in_run(source, tmp_path):
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source=source))
+    with pytest.raises(SpecError, match="greater than or equal to 0") as raised:
+        mlspec.resolve(mlspec.load(spec))
+    assert raised.value.diagnostics[0].span.line == SOURCE_LINE
+
+
+def test_numbers_against_named_classes_are_looked_up_by_name_not_taken_as_ids(tmp_path):
+    """A run trained on text labels never reads 0, 1, 2 in a new file as its class ids."""
+    (tmp_path / "train.csv").write_text("a,y\n1,ant\n2,bee\n3,7\n")
+    (tmp_path / "new.csv").write_text("a,y\n1,7\n2,0\n")
+    info = mlspec.resolve(mlspec.load(_spec_file(tmp_path))).data.info
+    assert info.class_names == ("7", "ant", "bee")
+    from mlspec.data.sources import Csv
+
+    new = Csv(path="new.csv", target="y")
+    with pytest.raises(DataError, match="labels the training data does not have: '0'"):
+        new.rows(tmp_path, info)
+    (tmp_path / "new.csv").write_text("a,y\n1,7\n")
+    np.testing.assert_array_equal(new.rows(tmp_path, info)[1], [0])
+
+
+def _spec_file(folder):
+    spec = folder / "s.mlspec"
+    spec.write_text(SPEC.format(source='csv("train.csv", target="y")'))
+    return spec

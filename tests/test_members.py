@@ -7,6 +7,8 @@ import errno
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,6 +158,7 @@ def test_a_full_disk_writes_the_trained_run_elsewhere(sweep, monkeypatch, tmp_pa
                                                                           ""))
     out = tmp_path / "full"
     _disk_full_for(monkeypatch, out)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fallback folder goes here
     assert mlspec.cli.main(["run", str(spec), "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err
@@ -163,3 +166,4 @@ def test_a_full_disk_writes_the_trained_run_elsewhere(sweep, monkeypatch, tmp_pa
     assert len(json.loads(open(f"{fallback}/metrics.json").read()).get("members", [])) == \
         (4 if sweep else 0)
     assert load_run(fallback, member=3 if sweep else 0).params is not None
+    assert Path(fallback).parent == tmp_path

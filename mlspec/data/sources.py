@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt
 
 from ..catalog.registry import Entry, Registry
 from ..dsl.errors import did_you_mean
@@ -90,7 +90,7 @@ class Linear(Source):
     intercept: float = 3.0
     slope: float = 2.0
     noise: float = 0.5
-    seed: int = 0
+    seed: NonNegativeInt = 0
 
     def info(self, base):
         return DataInfo(features=(1,), target="real")
@@ -112,8 +112,8 @@ class Hyperplane(Source):
     kind: Literal["hyperplane"] = "hyperplane"
     n: PositiveInt
     dim: PositiveInt = 100
-    seed: int = 0
-    truth: int = 0
+    seed: NonNegativeInt = 0
+    truth: NonNegativeInt = 0
 
     def info(self, base):
         return DataInfo(features=(self.dim,), target="class", classes=2)
@@ -135,7 +135,7 @@ class Radial(Source):
     kind: Literal["radial"] = "radial"
     n: PositiveInt
     dim: PositiveInt = 100
-    seed: int = 0
+    seed: NonNegativeInt = 0
 
     def info(self, base):
         return DataInfo(features=(self.dim,), target="class", classes=2)
@@ -154,7 +154,7 @@ class Hill(Source):
 
     kind: Literal["hill"] = "hill"
     n: PositiveInt
-    seed: int = 0
+    seed: NonNegativeInt = 0
 
     def info(self, base):
         return DataInfo(features=(2,), target="class", classes=2)
@@ -291,7 +291,7 @@ def _targets(y: np.ndarray, task: str, what: str, fit: DataInfo | None = None):
         raise DataError(f"{what} has shape {y.shape}; targets must be one value per row or "
                         "a table of real values (rows, k)")
     if task == "auto":
-        task = "class" if y.dtype.kind in "biOUS" else "real"
+        task = "class" if y.dtype.kind in "buiOUS" else "real"
         if task == "class" and y.ndim == 2 and y.shape[1] != 1:
             raise DataError(f"{what} is a table of {y.shape[1]} integer columns; a class "
                             f"target is one id per row (give task=real for {y.shape[1]} "
@@ -318,6 +318,10 @@ def _encode_classes(y: np.ndarray, what: str, fit: DataInfo | None = None):
     data `fit` named them), integers as they are."""
     import numpy as np
 
+    if fit is not None and fit.class_names is not None and y.dtype.kind in "biuf":
+        # the training data's classes are names: numbers here are labels to look up by
+        # name (a column of "1", "2" reads as integers), never ids taken as they are
+        y = np.array([str(v.item() if hasattr(v, "item") else v) for v in y], dtype=object)
     if y.dtype.kind in "OUS":
         labels = np.char.decode(y, "utf-8", "backslashreplace") if y.dtype.kind == "S" \
             else y.astype(str)
@@ -508,6 +512,10 @@ class Npz(Source):
             try:
                 arrays = [archive[k] for k in names]
             except unreadable as exc:
+                if "allow_pickle" in str(exc):  # numpy's hint would be to unpickle it
+                    raise DataError(f"'{self.path}' holds Python objects (pickled), which "
+                                    "mlspec never loads: save numbers or text "
+                                    "arrays") from None
                 raise DataError(f"cannot read '{self.path}' as a NumPy archive: "
                                 f"{str(exc)[:200]}") from None
         for key, array in zip(names, arrays, strict=True):

@@ -42,7 +42,7 @@ class DataProgram(ir.Node):
     source: SerializeAsAny[Source] | None = None
     valid_size: float | int | None = None
     test_size: float | int | None = None
-    split_seed: int = 0
+    split_seed: NonNegativeInt = 0
     standardize: bool = False
     info: DataInfo
     folder: str = "."
