@@ -246,7 +246,13 @@ def cmd_run(args) -> int:
 def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     from rich.console import Console
 
-    from .runs import locked, numbered_folder, prepare_folder, require_run_folder
+    from .runs import (
+        locked,
+        numbered_folder,
+        prepare_folder,
+        require_run_folder,
+        require_unused,
+    )
 
     console = Console(stderr=True, quiet=args.quiet)
     out = created = None
@@ -273,6 +279,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
             out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
             created = not out.exists()
             prepare_folder(out)
+            require_unused(out)
             held.enter_context(locked(out))
             stop.check()
             if len(members) == 1 and not members[0].settings:

@@ -113,6 +113,21 @@ def locked(out: Path):
         handle.close()
 
 
+def require_unused(out: Path) -> None:
+    """A run never writes over what a folder already holds (an earlier run, the user's
+    files): `--out` must name a new or empty folder (the held `.lock` aside)."""
+    held = [p.name for p in sorted(out.iterdir()) if p.name != LOCK_FILE]
+    if not held:
+        return
+    if (out / "manifest.json").exists():
+        raise RunFolderWriteError(
+            f"{out} already holds a run, which is never overwritten: choose another --out"
+            f" (or continue an interrupted run with: mlspec run --resume {out})")
+    shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+    raise RunFolderWriteError(f"{out} is not empty (it holds {shown}); a run is written "
+                              "to a new or empty folder: choose another --out")
+
+
 def numbered_folder(base: Path) -> Path:
     """`base`, or `base-2`, `base-3`, ... : never an existing folder."""
     candidate, n = base, 1

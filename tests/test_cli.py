@@ -249,3 +249,33 @@ def test_fmt_of_a_spec_it_cannot_write_is_a_clear_failure(tmp_path, monkeypatch,
     monkeypatch.setattr(files, "atomic_write", full)
     assert main(["fmt", str(path)]) == 1
     assert capsys.readouterr().err == f"error: cannot rewrite {path}: No space left on device\n"
+
+
+TINY_RUN = ("model tiny { dense(1) }\ndata { train = linear(n=32) }\n"
+            "train { loss = mse optimizer = sgd(0.1) steps = 2 }\n")
+
+
+def test_run_never_writes_over_an_earlier_run_given_as_out(tmp_path, write_spec):
+    path = write_spec(TINY_RUN)
+    out = tmp_path / "run"
+    assert mlspec("run", path, "--out", out, "--quiet").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    result = mlspec("run", path, "--out", out, "--set", "train.steps=1", "--quiet")
+    assert result.returncode == 1
+    assert "already holds a run, which is never overwritten" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_run_never_writes_into_a_folder_of_the_users_files(tmp_path, write_spec):
+    path = write_spec(TINY_RUN)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "history.csv").write_text("precious")
+    result = mlspec("run", path, "--out", mine, "--quiet")
+    assert result.returncode == 1
+    assert "is not empty (it holds history.csv)" in result.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["history.csv"]
+    assert (mine / "history.csv").read_text() == "precious"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert mlspec("run", path, "--out", empty, "--quiet").returncode == 0
