@@ -640,10 +640,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_now(signum, frame) -> None:
+    """Ctrl-C or SIGTERM outside a training run: nothing is worth finishing, so stop at
+    once (a KeyboardInterrupt raised inside jax's start-up is swallowed, or crashes it)."""
+    _err("interrupted")
+    os._exit(EXIT_INTERRUPTED)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `run` catches signals itself (they stop its training where nothing is lost); the
+    # language server is stopped by its client
+    own = args.command not in ("run", "lsp")
+    previous = {s: signal.signal(s, _stop_now) for s in STOP_SIGNALS} if own else {}
     try:
-        return args.fn(args)
+        return _main(args)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def entry() -> None:
+    """The `mlspec` command. Once main has answered, a signal no longer changes how the
+    process ends: its results and status are settled, the interpreter only tidies up."""
+    code = main()
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _main(args) -> int:
+    try:
+        code = args.fn(args)
+        sys.stdout.flush()  # a full disk behind stdout is reported here, not at exit
+        return code
     except SpecError as exc:
         _err(exc.render())
         return EXIT_SPEC_ERROR
@@ -660,8 +693,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, (DataError, RunFolderError)):
             _err(f"error: {exc}")
             return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
+        if isinstance(exc, OSError):  # most often stdout on a full disk (`> /dev/full`)
+            where = exc.filename or "the output"
+            _err(f"error: cannot write {where}: {exc.strerror or exc}")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more to flush there
+            return EXIT_FAILURE
         raise
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

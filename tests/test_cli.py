@@ -279,3 +279,29 @@ def test_run_never_writes_into_a_folder_of_the_users_files(tmp_path, write_spec)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert mlspec("run", path, "--out", empty, "--quiet").returncode == 0
+
+
+def test_output_to_a_full_disk_is_a_clear_failure():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "mlspec", "schema"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr == "error: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.parametrize("delay", [0.8, 1.4])  # after Python's own start (~0.3 s)
+def test_a_signal_while_a_command_starts_stops_it_cleanly(delay, early_run):
+    """Ctrl-C while jax starts up in `evaluate` stops it (exit 130), instead of being
+    swallowed by jax (the command then ran to the end) or crashing it."""
+    import signal
+    import time
+
+    folder, _ = early_run
+    process = subprocess.Popen([sys.executable, "-m", "mlspec", "evaluate", str(folder)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=ROOT)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.endswith("interrupted\n") and out == ""
