@@ -459,7 +459,12 @@ def cmd_predict(args) -> int:
     text = frame.to_csv(index=False)
     if args.out:
         from .files import atomic_write
+        from .runs import RUN_FILES
 
+        if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
+            _err(f"error: {args.out} is a file of the run folder itself; write the "
+                 "predictions elsewhere (the run would no longer load)")
+            return EXIT_FAILURE
         try:
             atomic_write(Path(args.out), text)
         except OSError as exc:

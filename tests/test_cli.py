@@ -229,6 +229,16 @@ def test_predictions_that_cannot_be_written_are_a_clear_failure(where, reason, e
     assert reason in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("name", ["metrics.json", "state.msgpack"])
+def test_predictions_never_overwrite_a_file_of_the_run_folder(name, early_run):
+    folder, _ = early_run
+    before = (folder / name).read_bytes()
+    result = mlspec("predict", folder, "valid", "--out", folder / name)
+    assert result.returncode == 1
+    assert "is a file of the run folder itself" in result.stderr
+    assert (folder / name).read_bytes() == before
+
+
 def test_predictions_go_to_a_device_in_the_files_place(early_run):
     folder, _ = early_run
     result = mlspec("predict", folder, "valid", "--out", "/dev/stdout")
