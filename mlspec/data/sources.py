@@ -58,10 +58,15 @@ class Source(Entry):
         if not targets:
             return x, None
         what = f"the targets of {self.kind}(...)"
-        if self.info(base).target != fit.target:
+        own = self.info(base)
+        if own.target != fit.target:
             kinds = {"class": "class ids", "real": "real values"}
-            raise DataError(f"{what} are {kinds[self.info(base).target]}, but the training "
+            raise DataError(f"{what} are {kinds[own.target]}, but the training "
                             f"data's are {kinds[fit.target]}")
+        if own.class_names is not None:  # its ids stand for its names: matched by name
+            import numpy as np
+
+            y = np.asarray(own.class_names, dtype=object)[y]
         return x, _targets(y, fit.target, what, fit)[0]
 
 
