@@ -107,6 +107,7 @@ def test_the_folders_spec_is_the_spec_as_run_with_its_sweep(swept, tmp_path):
     assert load_run(run, member=3).steps_done == 20
 
 
+@pytest.mark.slow
 def test_the_command_line_uses_every_member(swept, tmp_path):
     _, out = swept
     metrics = json.loads((out / "metrics.json").read_text())

@@ -87,6 +87,7 @@ def test_evaluate_reproduces_the_final_valid_metrics(hill_run):
     assert evaluated == pytest.approx(final, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_on_a_csv_matches_python(tmp_path):
     out = tmp_path / "iris"
     assert cli("run", "specs/iris_csv.mlspec", "--out", out, "--quiet").returncode == 0
@@ -104,6 +105,7 @@ def test_predict_on_a_csv_matches_python(tmp_path):
                                   ids)
 
 
+@pytest.mark.slow
 def test_sigint_writes_an_interrupted_folder_and_resume_matches(tmp_path):
     spec = tmp_path / "long.mlspec"
     spec.write_text(LONG)
@@ -201,6 +203,7 @@ def test_a_state_saved_without_spec_decided_entries_still_loads(hill_run, tmp_pa
     assert json.loads(result.stdout) == pytest.approx(final, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sigint_during_a_sweep_writes_the_members_so_far(tmp_path):
     spec = tmp_path / "sweep.mlspec"
     spec.write_text(LONG.replace("dense(8)", "dense(width)").replace(
@@ -336,6 +339,7 @@ def jax_leaves(tree):
     return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
 
 
+@pytest.mark.slow
 def test_a_restoring_run_folder_names_its_best_step_and_loads_its_best_model(tmp_path):
     from mlspec.runs import save_run
 
@@ -644,6 +648,7 @@ def test_metrics_json_is_strict_json_and_reads_back(tmp_path, capsys):
     json.loads(capsys.readouterr().out, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_folder_is_refused(tmp_path):
     import os
 
