@@ -8,6 +8,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.mlspec"))
 
 
+def iris_net(train: str, width: int = 16, data: str = "") -> str:
+    """A small classifier of scikit-learn's iris split in place, with `train` settings
+    (one per line) after its loss and optimizer defaults: the runs of many tests."""
+    settings = "\n".join(f"    {line.strip()}" for line in train.strip().splitlines())
+    extra = "".join(f"    {line.strip()}\n" for line in data.strip().splitlines())
+    return (f"model net {{\n    dense({width}) -> relu\n    dense(classes)\n}}\n"
+            f"data {{\n    source = iris\n    valid  = 0.3\n{extra}    standardize = true\n}}\n"
+            f"train {{\n    loss = softmax_cross_entropy\n{settings}\n"
+            "    metrics = [accuracy]\n}\n")
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     """Writes spec text to a file and returns its path."""

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, iris_net
 
 from mlspec.cli import main
 
@@ -182,24 +182,11 @@ def test_a_run_folder_that_cannot_be_used_is_bad_input(args, code, message, tmp_
     assert message.replace("NOWHERE", str(tmp_path / "NOWHERE")) in result.stderr
 
 
-EARLY_STOPPING = """
-model net {
-    dense(8) -> relu
-    dense(classes)
-}
-data {
-    source = iris
-    valid  = 0.3
-    standardize = true
-}
-train {
-    loss       = softmax_cross_entropy
-    optimizer  = adam(learning_rate=0.1)
-    steps      = 300
-    metrics    = [accuracy]
+EARLY_STOPPING = iris_net("""
+    optimizer = adam(learning_rate=0.1)
+    steps = 300
     early_stop = early_stop(metric=valid.loss, patience=5)
-}
-"""
+""", width=8)
 
 
 @pytest.fixture(scope="module")

@@ -8,30 +8,17 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import iris_net
 
 import mlspec
 from mlspec.runner import Training, spec_as_run
 from mlspec.runs import save_run
 from mlspec.sweep import expand, groups
 
-BASE = """
-model net {
-    dense(16) -> relu
-    dense(classes)
-}
-data {
-    source = iris
-    valid  = 0.3
-    test   = 0.2
-    standardize = true
-}
-train {
-    loss      = softmax_cross_entropy
+BASE = iris_net("""
     optimizer = adam(learning_rate=0.05)
-    steps     = 3000
-    metrics   = [accuracy]
-}
-"""
+    steps = 3000
+""", data="test = 0.2")
 
 DIVERGING = """
 model line {

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, iris_net
 
 import mlspec
 from mlspec.runs import RunFolderError, load_run
@@ -293,24 +293,11 @@ def test_a_stop_after_every_run_finished_is_not_an_interruption(monkeypatch, tmp
     assert json.loads((out / "manifest.json").read_text())["status"] == "completed"
 
 
-EARLY = """
-model net {
-    dense(16) -> relu
-    dense(classes)
-}
-data {
-    source = iris
-    valid  = 0.3
-    standardize = true
-}
-train {
-    loss       = softmax_cross_entropy
-    optimizer  = adam(learning_rate=0.05)
-    steps      = 3000
-    metrics    = [accuracy]
+EARLY = iris_net("""
+    optimizer = adam(learning_rate=0.05)
+    steps = 3000
     early_stop = early_stop(metric=valid.loss, patience=20)
-}
-"""
+""")
 
 
 def _early_training(updates=60):
