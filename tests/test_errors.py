@@ -154,3 +154,21 @@ def test_an_error_quotes_only_text_that_was_parsed_as_a_spec(tmp_path):
     with pytest.raises(SpecError) as info:
         mlspec.resolve(mlspec.load(spec))
     assert "    dens(2)\n" in info.value.render()
+
+
+@pytest.mark.parametrize("data", [
+    "data {\n    train = hill(n=100, seed=0)\n    valid = hill(n=100, seed=1)\n"
+    "    test = hill(n=100, seed=2)\n}\n",
+    "data {\n    source = hill(n=300)\n    valid = 0.2\n    test = 0.2\n}\n",
+])
+def test_early_stopping_cannot_watch_the_test_split(data):
+    """The test split is held out until training ends: watching it passed `check` and
+    then failed in training with a KeyError."""
+    stop = "    early_stop = early_stop(metric=test.loss, patience=2)"
+    text = hill("    dense(2)", data=data, train=TRAIN.replace("}", stop + "\n}"))
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text, "broken.mlspec"))
+    (diagnostic,) = info.value.diagnostics
+    assert "cannot watch 'test.loss': the test split is held out" in diagnostic.message
+    assert diagnostic.span.line == text.splitlines().index(stop) + 1
+    mlspec.check(mlspec.parse(text.replace("test.loss", "valid.loss")))

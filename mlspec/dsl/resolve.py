@@ -653,10 +653,15 @@ def check_task(train: TrainProgram, section: ir.Section, info: DataInfo,
     stop = train.early_stop
     if stop is not None:
         split, _, name = stop.metric.partition(".")
-        known = [f"{s}.{m}" for s in splits for m in ("loss", *train.metrics)
+        # the test split is held out until the end: training never sees its metrics
+        watched = [s for s in splits if s != "test"]
+        known = [f"{s}.{m}" for s in watched for m in ("loss", *train.metrics)
                  if METRICS.get(m).scope == "split"]
         known += [m for m in train.metrics if METRICS.get(m).scope == "training"]
-        if stop.metric not in known:
+        if split == "test" and "test" in splits:
+            errors.add(stop.span, f"early_stop cannot watch '{stop.metric}': the test split "
+                                  "is held out until training ends (watch a valid metric)")
+        elif stop.metric not in known:
             errors.add(stop.span, f"early_stop watches '{stop.metric}', which is not recorded"
                                   f"{did_you_mean(stop.metric, known)}")
 
