@@ -60,3 +60,19 @@ model   m{dense(2)->sigmoid dense(1)}  # end
 def test_python_built_spec_prints():
     spec = mlspec.Spec(model=mlspec.Model(name="net", layers=[mlspec.LayerCall.of("dense", 3)]))
     assert spec.to_text() == "model net {\n    dense(3)\n}\n"
+
+
+def test_python_values_stand_for_spec_values():
+    """From Python, plain numbers, strings, booleans and lists are spec values, the
+    model's input shape too (a list of ints was refused there)."""
+    from mlspec import Call, LayerCall, Model, Section, Setting, Spec
+
+    spec = Spec(
+        model=Model(name="m", input=[4, 2], layers=[LayerCall.of("dense", 3, use_bias=False)]),
+        train=Section(settings=[Setting(path="steps", value=10),
+                                Setting(path="metrics", value=[Call(name="mse")])]),
+    )
+    text = spec.to_text()
+    assert "    input [4, 2]\n    dense(3, use_bias=false)\n" in text
+    assert "metrics = [mse]" in text and mlspec.parse(text) == spec
+    assert mlspec.resolve(spec.model_copy(update={"train": None})).model.output_shape == (4, 3)

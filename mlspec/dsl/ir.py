@@ -183,7 +183,8 @@ class Block(Node):
 class Model(Node):
     kind: Literal["model"] = "model"
     name: str
-    input: ListExpr | None = None
+    input: Annotated[ListExpr | None, BeforeValidator(as_expr)] = None
+    """The input shape per example (`input [8, 8, 1]`); from Python a list of ints."""
     layers: tuple[LayerCall, ...] = ()
 
 
