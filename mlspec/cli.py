@@ -563,6 +563,20 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_list(args) -> int:
+    from shutil import get_terminal_size
+
+    from .catalog.tables import KINDS, overview_text, terminal_text, unknown_kind
+
+    if args.kind is not None and args.kind not in KINDS:
+        _err(f"error: mlspec list: {unknown_kind(args.kind)}")
+        return EXIT_SPEC_ERROR
+    width = min(get_terminal_size((80, 24)).columns, 100)
+    sys.stdout.write(overview_text(width) if args.kind is None
+                     else terminal_text(KINDS[args.kind](), width))
+    return 0
+
+
 def cmd_lsp(args) -> int:
     from .editor.lsp import serve
 
@@ -637,6 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="the JSON Schema of the spec IR")
     p.set_defaults(fn=cmd_schema)
+
+    p = sub.add_parser("list", help="the catalogue: layers, losses, metrics, optimizers, "
+                                    "schedules, sources, with arguments and defaults")
+    p.add_argument("kind", nargs="?", metavar="KIND",
+                   help="layers, losses, metrics, optimizers, schedules or sources "
+                        "(default: every kind with its names)")
+    p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout")
     p.add_argument("--stdio", action="store_true",

@@ -193,14 +193,16 @@ class _Pool(Layer):
 
 @LAYERS.register
 class MaxPool(_Pool):
-    """Max pooling over the spatial axes (`flax.linen.max_pool`)."""
+    """Max pooling over the spatial axes (`flax.linen.max_pool`); `stride` is the
+    window unless given."""
 
     kind: Literal["max_pool"] = "max_pool"
 
 
 @LAYERS.register
 class AvgPool(_Pool):
-    """Average pooling over the spatial axes (`flax.linen.avg_pool`)."""
+    """Average pooling over the spatial axes (`flax.linen.avg_pool`); `stride` is the
+    window unless given."""
 
     kind: Literal["avg_pool"] = "avg_pool"
 
@@ -328,9 +330,18 @@ def _activation(name: str, doc: str) -> type[Activation]:
     return LAYERS.register(cls)
 
 
-for _name in ("relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "elu", "softmax",
-              "log_softmax"):
-    _activation(_name, f"`flax.linen.{_name}`.")
+for _name, _doc in {
+    "relu": "`max(x, 0)`",
+    "sigmoid": "`1 / (1 + exp(-x))`",
+    "tanh": "The hyperbolic tangent",
+    "gelu": "The Gaussian error linear unit, tanh approximation",
+    "silu": "`x * sigmoid(x)` (swish)",
+    "softplus": "`log(1 + exp(x))`",
+    "elu": "`x` above 0, `exp(x) - 1` below",
+    "softmax": "Softmax over the last axis",
+    "log_softmax": "Log of the softmax over the last axis",
+}.items():
+    _activation(_name, f"{_doc} (`flax.linen.{_name}`).")
 
 
 @LAYERS.register

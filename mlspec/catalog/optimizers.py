@@ -70,6 +70,9 @@ def _functions(path: Path) -> dict[str, tuple[ast.FunctionDef, dict[str, str]]]:
     return found
 
 
+_SPELLED = {"True": "true", "False": "false"}  # Python's literals as a spec writes them
+
+
 def _signature(name: str, kind, fn: ast.FunctionDef, presets: dict[str, str]) -> OptaxFunction:
     args = fn.args
     positional = args.posonlyargs + args.args
@@ -83,8 +86,11 @@ def _signature(name: str, kind, fn: ast.FunctionDef, presets: dict[str, str]) ->
             annotation=ast.unparse(arg.annotation) if arg.annotation else "",
             default=default_text,
         ))
-    doc = ast.get_docstring(fn) or ""
-    return OptaxFunction(name, kind, tuple(arguments), doc.strip().split("\n")[0])
+    summary = (ast.get_docstring(fn) or "").strip().split("\n")[0]
+    if presets:  # nadam = partial(adam, nesterov=True) has adam's docstring: say so
+        given = ", ".join(f"`{k}={_SPELLED.get(v, v)}`" for k, v in presets.items())
+        summary = f"{summary.rstrip('.')}: `{fn.name}` with {given}."
+    return OptaxFunction(name, kind, tuple(arguments), summary)
 
 
 def _imported_names(path: Path, module_suffix: str) -> list[str]:
@@ -102,7 +108,7 @@ def _cache_file(root: Path) -> Path:
     return base / "mlspec" / f"optax-catalogue-{key}.json"
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @functools.cache

@@ -390,7 +390,8 @@ _CSV_CACHE: dict[tuple[str, int, int], object] = {}
 
 @SOURCES.register
 class Csv(Source):
-    """Numeric feature columns and a `target` column of a CSV file; a text target becomes
+    """Numeric feature columns (`features`, by default every column but the target) and a
+    `target` column of a CSV file; a text target becomes
     class ids (in sorted order of the names), an integer one is taken as class ids and a
     real one as a regression target unless `task` says otherwise."""
 
