@@ -1,11 +1,25 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.mlspec"))
+
+
+def pytest_configure(config):
+    """Hermetic caches: the optax catalogue and JAX's compilation cache go to a folder of
+    this test session (subprocesses inherit it), never to the user's ~/.cache."""
+    config._mlspec_cache = tempfile.mkdtemp(prefix="mlspec-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = config._mlspec_cache
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "_mlspec_cache", ""), ignore_errors=True)
 
 
 def iris_net(train: str, width: int = 16, data: str = "") -> str:
