@@ -33,11 +33,11 @@ __all__ = [
 def check(spec: Spec) -> Program:
     """Validates a spec (every member of its sweep too) without training; raises
     SpecError listing every mistake."""
-    from .sweep import expand
+    from .sweep import check as check_members
 
     program = resolve(spec)
     if spec.sweep is not None:
-        expand(spec)
+        check_members(spec)
     return program
 
 

@@ -40,7 +40,7 @@ def _load(path: str):
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
-    from .sweep import expand
+    from .sweep import check
 
     status = 0
     for path in args.files:
@@ -48,7 +48,7 @@ def cmd_check(args) -> int:
             spec = _load(path)
             program = resolve(spec)
             if spec.sweep is not None:
-                expand(spec)  # every member of the grid must be valid too
+                check(spec)  # every member of the grid must be valid too
         except SpecError as exc:
             _err(exc.render())
             status = EXIT_SPEC_ERROR
