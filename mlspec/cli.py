@@ -576,9 +576,27 @@ def _member_option(parser) -> None:
                              "(metrics.json's members), 0 being the best and the default")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: its options may come anywhere among its positionals
+    (`evaluate RUN --member 2 valid`, `check a.mlspec --resolved b.mlspec`), as argparse's
+    intermixed parsing reads them; plain parsing stops filling the positionals at the
+    first option."""
+
+    _parsing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._parsing:  # the intermixed parse runs the plain one, twice
+            return super().parse_known_args(args, namespace)
+        self._parsing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     p = sub.add_parser("check", help="parse and validate specs; print only errors")
     p.add_argument("files", nargs="+")
