@@ -10,18 +10,27 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
-
-from .dsl.errors import SpecError
-from .dsl.ir import Call, LayerCall, Model, Param, Section, Setting, Spec
-from .dsl.parser import load, parse
-from .dsl.program import Program
-from .dsl.resolve import resolve
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .dsl.errors import SpecError
+    from .dsl.ir import Call, LayerCall, Model, Param, Section, Setting, Spec
+    from .dsl.parser import load, parse
+    from .dsl.program import Program
+    from .dsl.resolve import resolve
     from .runner import DivergedError, Result
+
+# Imported when first used, so that `import mlspec` is quick: the `mlspec` command
+# installs its signal handlers before the imports that take most of its start.
+_LAZY = {
+    "SpecError": ".dsl.errors", "Call": ".dsl.ir", "LayerCall": ".dsl.ir", "Model": ".dsl.ir",
+    "Param": ".dsl.ir", "Section": ".dsl.ir", "Setting": ".dsl.ir", "Spec": ".dsl.ir",
+    "load": ".dsl.parser", "parse": ".dsl.parser", "Program": ".dsl.program",
+    "resolve": ".dsl.resolve", "Result": ".runner", "DivergedError": ".runner",
+}
 
 __all__ = [
     "Call", "DivergedError", "LayerCall", "Model", "Param", "Program", "Result", "Section",
@@ -33,11 +42,12 @@ __all__ = [
 def check(spec: Spec) -> Program:
     """Validates a spec (every member of its sweep too) without training; raises
     SpecError listing every mistake."""
-    from .sweep import expand
+    from .dsl.resolve import resolve
+    from .sweep import check as check_members
 
     program = resolve(spec)
     if spec.sweep is not None:
-        expand(spec)
+        check_members(spec)
     return program
 
 
@@ -55,6 +65,9 @@ def compile(spec, overrides=None):  # noqa: A001 - the verb users expect
     """The compiled pieces of a spec: flax module, optax transformation, `init` and the
     jitted `train` (see `mlspec.compiler.Compiled`)."""
     from .compiler import compile_program
+    from .dsl.ir import Spec
+    from .dsl.parser import load
+    from .dsl.resolve import resolve
 
     if not isinstance(spec, Spec):
         spec = load(spec)
@@ -70,8 +83,12 @@ def load_run(folder, member: int = 0):
 
 
 def __getattr__(name: str):
-    if name in ("Result", "DivergedError"):
-        from . import runner
-
-        return getattr(runner, name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'mlspec' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

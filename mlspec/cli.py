@@ -40,7 +40,7 @@ def _load(path: str):
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
     from .dsl.resolve import resolve
-    from .sweep import expand
+    from .sweep import check
 
     status = 0
     for path in args.files:
@@ -48,7 +48,7 @@ def cmd_check(args) -> int:
             spec = _load(path)
             program = resolve(spec)
             if spec.sweep is not None:
-                expand(spec)  # every member of the grid must be valid too
+                check(spec)  # every member of the grid must be valid too
         except SpecError as exc:
             _err(exc.render())
             status = EXIT_SPEC_ERROR
@@ -172,9 +172,11 @@ class _Progress:
 
 PROGRESS_UPDATES = 50
 PAUSE_VARIABLE = "MLSPEC_TEST_PAUSE_AT"
-"""For tests: `MLSPEC_TEST_PAUSE_AT=MOMENT` (start, loaded, training, trained, plots)
-makes `mlspec run` say `paused at MOMENT` on stderr there and wait (up to a minute) for a
-signal, so that a test can send one at a known moment."""
+"""For tests: `MLSPEC_TEST_PAUSE_AT=MOMENT` makes `mlspec run` say `paused at MOMENT` on
+stderr there and wait (up to a minute) for a signal, so that a test can send one at a
+known moment: start, loaded, training (after a chunk), trained, plots; first_chunk and
+chunk (while the first chunk, or a later one, computes) wait for a second signal. With
+`import`, `python -m mlspec` says `importing` before its imports and goes on."""
 
 
 class _Interrupted(Exception):
@@ -186,41 +188,70 @@ class _Stop:
     stop where nothing is lost: before training (nothing is written), at the end of a
     training chunk (the folder is written, `interrupted`), or after the last step, before
     the next plot (`completed`; the plots are left for `mlspec plot`). A second one before
-    or during training stops at once."""
+    training stops at once; during training it stops without finishing the chunk in
+    progress, and the folder is written with the chunks done (`now`)."""
 
     MESSAGES = {
         "starting": "stopping before training; nothing will be written",
-        "training": "stopping at the end of this chunk; the run folder will be written",
+        "training": "stopping at the end of this chunk; the run folder will be written "
+                    "(press Ctrl-C again to stop now, keeping the chunks done)",
         "saving": "training has finished: writing the run folder, then stopping before "
                   "the plots",
+        "writing": "writing the run folder of the steps done, then stopping",
+        "stopping": "stopping; nothing will be written",
     }
 
     def __init__(self, quiet: bool):
         self.signals: list[int] = []
         self.quiet = quiet
         self.phase = "starting"
+        self.now = False
+        """A second signal during training: drop the chunk in progress."""
+        self.left_running = False
+        """A chunk was dropped while computing: the process may not wait for it at exit."""
+        self._paused: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self.signals)
 
     def handle(self, signum, frame) -> None:
-        if self.signals and self.phase != "saving":  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
+        again = bool(self.signals)
         self.signals.append(signum)
+        if again and self.phase == "starting":  # a second signal while loading: stop now
+            self.phase = "stopping"
+            raise _Interrupted
+        if again and self.phase == "training":
+            message = "already stopping; the run folder will be written" if self.now \
+                else ("stopping now, without the chunk in progress; the run folder will "
+                      "be written with the steps done so far")
+            self.now = True
+        else:
+            message = self.MESSAGES[self.phase]
         if not self.quiet:
-            _err(self.MESSAGES[self.phase])
+            _err(message)
 
     def check(self) -> None:
         if self.signals and self.phase == "starting":
             raise _Interrupted
 
-    def pause(self, moment: str) -> None:
+    def pause(self, moment: str, until=None) -> None:
         if os.environ.get(PAUSE_VARIABLE) != moment:
             return
         _err(f"paused at {moment}")
         deadline = time.monotonic() + 60
-        while not self.signals and time.monotonic() < deadline:
+        until = until or (lambda: bool(self.signals))
+        while not until() and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def stop_now(self, training) -> bool:
+        """Asked while a chunk of `training` computes."""
+        moment = "chunk" if training.blocks_done else "first_chunk"
+        if moment not in self._paused:
+            self._paused.add(moment)
+            self.pause(moment, until=lambda: self.now)
+        if self.now:
+            self.left_running = True
+        return self.now
 
 
 @contextlib.contextmanager
@@ -234,13 +265,25 @@ def _signals_caught(quiet: bool):
             signal.signal(s, handler)
 
 
+_LEFT_RUNNING = False
+"""A run stopped without waiting for the chunk in progress: `entry` then ends the process
+at once, instead of waiting at exit for the device to finish a chunk nobody reads."""
+
+
 def cmd_run(args) -> int:
     # The handlers come first, before jax is imported or any data is read, so that no
     # signal is lost or kills the process without a word.
+    global _LEFT_RUNNING
     with _signals_caught(args.quiet) as stop:
-        stop.pause("start")
-        with contextlib.ExitStack() as held:
-            return _run(args, stop, held)
+        try:
+            stop.pause("start")
+            with contextlib.ExitStack() as held:
+                code = _run(args, stop, held)
+        except _Interrupted:  # a second signal before `_run` could catch it
+            _err("interrupted before any training; nothing was written")
+            code = EXIT_INTERRUPTED
+    _LEFT_RUNNING = _LEFT_RUNNING or stop.left_running
+    return code
 
 
 def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
@@ -301,7 +344,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
         if created:
             _discard(out)
         return EXIT_INTERRUPTED
-    stop.phase = "saving"
+    stop.phase = "writing" if result.status == "interrupted" else "saving"
     stop.pause("trained")
     where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
     if not _save(result, out, stop, **where):
@@ -318,7 +361,11 @@ def _train(training, console, stop: _Stop):
             bar.update(done)
             stop.pause("training")
 
-        return training.run(on_progress=progress, should_stop=lambda: bool(stop))
+        result = training.run(on_progress=progress, should_stop=lambda: bool(stop),
+                              stop_now=lambda: stop.stop_now(training))
+    if result.status == "interrupted" and not training.blocks_done:
+        raise _Interrupted  # stopped before its first chunk ended: nothing to keep
+    return result
 
 
 def _train_members(members, spec, console, stop: _Stop):
@@ -342,7 +389,8 @@ def _train_members(members, spec, console, stop: _Stop):
                 bar.update(done)
                 stop.pause("training")
 
-            training.run(on_progress=progress, should_stop=lambda: bool(stop))
+            training.run(on_progress=progress, should_stop=lambda: bool(stop),
+                         stop_now=lambda: stop.stop_now(training))
         if training.blocks_done:  # a program stopped before its first step is left out
             results.extend(training.member_results())
     if not results:
@@ -590,9 +638,27 @@ def _member_option(parser) -> None:
                              "(metrics.json's members), 0 being the best and the default")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: its options may come anywhere among its positionals
+    (`evaluate RUN --member 2 valid`, `check a.mlspec --resolved b.mlspec`), as argparse's
+    intermixed parsing reads them; plain parsing stops filling the positionals at the
+    first option."""
+
+    _parsing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._parsing:  # the intermixed parse runs the plain one, twice
+            return super().parse_known_args(args, namespace)
+        self._parsing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     p = sub.add_parser("check", help="parse and validate specs; print only errors")
     p.add_argument("files", nargs="+")
@@ -695,6 +761,11 @@ def entry() -> None:
     code = main()
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    if _LEFT_RUNNING:  # everything is written: only a dropped chunk is left to wait for
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

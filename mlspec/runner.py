@@ -4,6 +4,7 @@ a diverging loss or an interruption, and to stop early."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -284,28 +285,34 @@ class Training:
             self._compiled[name] = jax.jit(jax.vmap(fn, in_axes=axes) if self.multi else fn)
         return self._compiled[name]
 
-    def advance(self) -> None:
+    def advance(self, stop_now: Callable[[], bool] | None = None) -> bool:
         """Runs the next chunk of blocks, or the final evaluation; a run in one chunk is
-        one compiled program from start to end."""
+        one compiled program from start to end. With `stop_now`, asked while the chunk
+        computes: when it says so, the chunk is dropped (it may compute on, unread) and
+        the run stays where it was, its state on the host; False then."""
         import jax
 
         started = time.perf_counter()
         total = len(self.counts)
         if self.blocks_done == 0 and self.chunk >= total:
-            self.state, rows = self._jit("run_all")(self.state, self.data, self.counts)
-            self.blocks_done = total
-            final = True
+            state, rows = self._jit("run_all")(self.state, self.data, self.counts)
+            blocks, final = total, True
         elif self.blocks_done < total:
             counts = self.counts[self.blocks_done:self.blocks_done + self.chunk]
-            self.state, rows = self._jit("run_blocks")(self.state, self.data, counts)
-            self.blocks_done += len(counts)
-            final = False
+            state, rows = self._jit("run_blocks")(self.state, self.data, counts)
+            blocks, final = self.blocks_done + len(counts), False
         else:
-            self.state, rows = self._jit("finish")(self.state, self.data)
-            final = True
+            state, rows = self._jit("finish")(self.state, self.data)
+            blocks, final = total, True
+        if stop_now is not None and not _computed((state, rows), stop_now):
+            # what the host reads from here on must not queue behind the dropped chunk
+            self.state = jax.device_get(self.state)
+            return False
+        self.state, self.blocks_done = state, blocks
         self.rows.append(jax.device_get(rows))
         self.wall_time += time.perf_counter() - started
         self._check_rows(final)
+        return True
 
     def _check_rows(self, final: bool) -> None:
         ends = self._ends()
@@ -350,13 +357,17 @@ class Training:
         return self.schedule.row_steps(rows)
 
     def run(self, on_progress: Callable[[Training], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> Result:
-        """Advances to the end (or until `should_stop()` says so between chunks)."""
+            should_stop: Callable[[], bool] | None = None,
+            stop_now: Callable[[], bool] | None = None) -> Result:
+        """Advances to the end, or until `should_stop()` says so between chunks, or
+        `stop_now()` while a chunk computes (that chunk is dropped; see `advance`)."""
         while not self.done:
             if should_stop is not None and should_stop():
                 self.status = "interrupted"
                 break
-            self.advance()
+            if not self.advance(stop_now):
+                self.status = "interrupted"
+                break
             if on_progress is not None:
                 on_progress(self)
         return self.result()
@@ -442,6 +453,30 @@ class Training:
                       state=state, trainer=self.trainer, normalizer=normalizer,
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
                       best_step=best_step, wall_time=self.wall_time)
+
+
+def _computed(outputs, stop_now: Callable[[], bool], poll: float = 0.05) -> bool:
+    """Waits for a chunk's outputs, asking `stop_now()` every `poll` seconds: False as
+    soon as it says so. The wait is done by another thread, so that this one stays free
+    to run signal handlers (during jax's own wait they would run only once it ends)."""
+    import threading
+
+    import jax
+
+    done = threading.Event()
+
+    def wait() -> None:
+        try:
+            with contextlib.suppress(Exception):  # raised again where the outputs are read
+                jax.block_until_ready(outputs)
+        finally:
+            done.set()
+
+    threading.Thread(target=wait, daemon=True, name="mlspec-chunk").start()
+    while not stop_now():
+        if done.wait(poll):
+            return True
+    return False
 
 
 def _rank_key(result: Result) -> tuple:

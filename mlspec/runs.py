@@ -483,11 +483,11 @@ def _member(run: _Folder, member: int):
     if not 0 <= member < len(entries):
         raise RunFolderError(f"{run.path} has members 0 to {len(entries) - 1} (0 the best); "
                              f"there is no member {member}")
-    from .sweep import expand
+    from .sweep import find_member
 
     entry = entries[member]
-    found = [m for m in expand(run.spec) if m.settings == entry.settings]
-    if not found:
+    found = find_member(run.spec, entry.settings)  # only this member is resolved
+    if found is None:
         raise RunFolderError(f"{metrics_path}: member {member}'s settings {entry.settings} "
                              "are not a member of spec.mlspec's sweep")
     columns = {_setting_column(k): v for k, v in entry.settings.items()}
@@ -506,7 +506,7 @@ def _member(run: _Folder, member: int):
     metrics = _flat_metrics(entry.model_extra, metrics_path, f"members[{member}].", nulls)
     ending = {"status": entry.status, "stopped_at": entry.stopped_at,
               "best_step": entry.best_step}
-    return found[0].program, entry.settings, metrics, history, ending
+    return found.program, entry.settings, metrics, history, ending
 
 
 def _flat(tree) -> dict:

@@ -4,21 +4,27 @@ Every combination of the swept values is a member. Members whose programs differ
 values that keep every array shape (seeds, optimizer hyperparameters, loss weights, dropout
 rates) form a group that trains as one compiled program, vmapped over their states; values
 that change shapes (widths, depths, data) give one compiled program per distinct shape.
+
+`check` validates every member without resolving each one (a sweep may have 100,000): the
+axes are split into those that cannot meet in any check (they change different parts of
+the spec, and no shape or size), each of which is checked value by value, and the rest,
+whose combinations are checked together (see `_validate`).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .catalog.registry import to_python
 from .dsl import ir
 from .dsl.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_big
-from .dsl.errors import SpecError
+from .dsl.errors import Diagnostic, Span, SpecError
 from .dsl.printer import format_expr
 from .dsl.program import Program
 from .dsl.resolve import apply_overrides, merge_imports, resolve
@@ -32,18 +38,46 @@ class Member:
     program: Program
 
 
+@dataclass(frozen=True)
+class _Axis:
+    path: str
+    values: tuple[ir.Expr, ...]
+    seeds: bool = False
+    """The axis that `seeds = N` makes: consecutive seeds, checked by its two ends."""
+
+
+@dataclass
+class _Grid:
+    """A spec's sweep, read: the spec without it, its program, the axes and the settings
+    every member shares."""
+
+    base: ir.Spec
+    program: Program
+    axes: list[_Axis]
+    fixed: dict[str, ir.Expr]
+    span: Span | None
+    train_section: ir.Section | None
+
+    @property
+    def count(self) -> int:
+        return math.prod(len(axis.values) for axis in self.axes)
+
+    def combinations(self) -> Iterator[dict[str, ir.Expr]]:
+        for combo in itertools.product(*(axis.values for axis in self.axes)):
+            yield {axis.path: value for axis, value in zip(self.axes, combo)}
+
+
 def _display(expr: ir.Expr) -> Any:
     value = to_python(expr)
     return value if isinstance(value, (int, float, str, bool)) else format_expr(expr)
 
 
-def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Member]:
-    """The members of a spec: one without a sweep and `seeds = 1`, else the grid."""
+def _grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> _Grid:
     spec = apply_overrides(merge_imports(spec), overrides)
     sweep = spec.sweep
     base = spec.model_copy(update={"sweep": None})
     program = resolve(base)
-    axes: list[tuple[str, list[ir.Expr]]] = []
+    axes: list[_Axis] = []
     for setting in sweep.settings if sweep else ():
         values = setting.value.items if isinstance(setting.value, ir.ListExpr) \
             else (setting.value,)
@@ -54,51 +88,311 @@ def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Me
         except SpecError as exc:
             raise SpecError.at(setting.span, exc.diagnostics[0].message.replace(
                 "--set: ", "sweep: ")) from None
-        axes.append((setting.path, list(values)))
+        axes.append(_Axis(setting.path, tuple(values)))
     seeds = program.train.seeds if program.train else 1
-    swept_seeds = seeds > 1 and "train.seed" not in dict(axes)
-    count = math.prod(len(values) for _, values in axes) * (seeds if swept_seeds else 1)
+    swept_seeds = seeds > 1 and "train.seed" not in {axis.path for axis in axes}
+    count = math.prod(len(axis.values) for axis in axes) * (seeds if swept_seeds else 1)
     if count > MAX_MEMBERS:  # counted before any is made
         raise SpecError.at(sweep.span if sweep else None, f"this sweep has {count:,} "
                            f"members; a run may have at most {MAX_MEMBERS:,}")
     if swept_seeds:
         first = program.train.seed
-        axes.append(("train.seed", [ir.Number(value=first + i) for i in range(seeds)]))
-    if not axes:
-        return [Member(settings={}, program=program)]
-    members = []
-    errors = []
-    for combo in itertools.product(*(values for _, values in axes)):
-        chosen = {key: value for (key, _), value in zip(axes, combo)}
-        if program.train is not None:
-            chosen.setdefault("train.seeds", ir.Number(value=1))
-        try:
-            member_program = resolve(base, chosen)
-        except SpecError as exc:
-            errors.extend(exc.diagnostics)
-            continue
-        settings = {key: _display(value) for key, value in chosen.items()
-                    if key != "train.seeds"}
-        members.append(Member(settings=settings, program=member_program))
+        axes.append(_Axis("train.seed", tuple(ir.Number(value=first + i)
+                                              for i in range(seeds)), seeds=True))
+    fixed = {"train.seeds": ir.Number(value=1)} if program.train is not None else {}
+    return _Grid(base, program, axes, fixed, sweep.span if sweep else None, spec.train)
+
+
+def check(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
+    """Validates every member of the spec's sweep (or seeds), as `expand` would, without
+    resolving each; returns the program of the spec without its sweep."""
+    grid = _grid(spec, overrides)
+    if grid.axes:
+        _validate(grid)
+    return grid.program
+
+
+def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Member]:
+    """The members of a spec: one without a sweep and `seeds = 1`, else the grid."""
+    grid = _grid(spec, overrides)
+    if not grid.axes:
+        return [Member(settings={}, program=grid.program)]
+    _validate(grid)
+    return [_member(grid, chosen) for chosen in grid.combinations()]
+
+
+def find_member(spec: ir.Spec, settings: Mapping[str, Any]) -> Member | None:
+    """The member whose swept settings are `settings` (as `Member.settings` shows them),
+    resolving only that one; None if there is none."""
+    grid = _grid(spec, None)
+    if set(settings) != {axis.path for axis in grid.axes}:
+        return None
+    if not grid.axes:
+        return Member(settings={}, program=grid.program)
+    chosen = {}
+    for axis in grid.axes:
+        value = next((v for v in axis.values if _display(v) == settings[axis.path]), None)
+        if value is None:
+            return None
+        chosen[axis.path] = value
+    return _member(grid, chosen)
+
+
+def _member(grid: _Grid, chosen: dict[str, ir.Expr]) -> Member:
+    program = resolve(grid.base, {**grid.fixed, **chosen})
+    return Member(settings={key: _display(value) for key, value in chosen.items()},
+                  program=program)
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _validate(grid: _Grid) -> None:
+    """Raises a SpecError for every mistake that any member of the grid would have.
+
+    Axes that touch a common part of the spec (a layer or the blocks it uses, the data, a
+    train setting, or what reads the data's `classes`) form one set; each combination of
+    a set's values is resolved with the other axes at the spec's own values, which are
+    valid (the spec without its sweep resolved). A set whose every combination leaves the
+    structure and size of the program as they were (learning rates, seeds, loss weights,
+    dropout rates) meets no other set in any check, so that is all it needs. The sets
+    that change shapes or sizes meet in the shape and memory checks: the combinations of
+    their values are resolved together."""
+    cache: dict[tuple, Program | SpecError] = {}
+
+    def attempt(chosen: dict[str, ir.Expr]) -> Program | SpecError:
+        key = tuple((path, _text(value)) for path, value in chosen.items())
+        if key not in cache:
+            try:
+                cache[key] = resolve(grid.base, {**grid.fixed, **chosen})
+            except SpecError as exc:
+                cache[key] = exc
+        return cache[key]
+
+    reference = attempt({})
+    if isinstance(reference, SpecError):
+        raise reference
+    own = _fingerprint(reference)
+    errors: list[Diagnostic] = []
+    shaping: list[list[dict[str, ir.Expr]]] = []  # per set: its valid combinations
+    for members in _independent_sets(grid.base, grid.axes):
+        axes = [grid.axes[i] for i in members]
+        values = [_checked_values(axis, len(axes) == 1) for axis in axes]
+        if len(axes) > 1:  # a value that is wrong on its own is said so, and left out
+            for i, axis in enumerate(axes):
+                values[i] = tuple(v for v in values[i] if _valid(attempt({axis.path: v}),
+                                                                 {axis.path: v}, errors))
+        valid, changes = [], False
+        for combo in itertools.product(*values):
+            chosen = {axis.path: value for axis, value in zip(axes, combo)}
+            result = attempt(chosen)
+            if isinstance(result, SpecError):
+                errors.extend(_blame(result, chosen))
+                continue
+            valid.append(chosen)
+            changes = changes or _fingerprint(result) != own
+        if changes:
+            shaping.append(valid)
+    combos = [{path: value for part in parts for path, value in part.items()}
+              for parts in itertools.product(*shaping)]
+    programs = []
+    for chosen in combos:
+        result = attempt(chosen)
+        if isinstance(result, SpecError):
+            errors.extend(_blame(result, chosen))
+        programs.append(result)
     if errors:
-        raise SpecError(errors)
-    _refuse_if_too_big(members, sweep.span if sweep else None, spec.train)
-    return members
+        unique = dict.fromkeys((d.message, d.span) for d in errors)
+        raise SpecError([Diagnostic(message=m, span=s) for m, s in unique])
+    # a combination of the shaping values stands for every member that has them
+    shaping_axes = [axis for axis in grid.axes if axis.path in combos[0]]
+    counts = {axis.path: collections.Counter(_text(v) for v in axis.values)
+              for axis in shaping_axes}
+    others = grid.count // math.prod(len(axis.values) for axis in shaping_axes)
+    counted = [(program, others * math.prod(counts[path][_text(value)]
+                                            for path, value in chosen.items()))
+               for program, chosen in zip(programs, combos)]
+    _refuse_if_too_big(counted, grid.span, grid.train_section)
 
 
-def _refuse_if_too_big(members: list[Member], span, train_section) -> None:
+def _valid(result: Program | SpecError, chosen: dict[str, ir.Expr],
+           errors: list[Diagnostic]) -> bool:
+    if isinstance(result, SpecError):
+        errors.extend(_blame(result, chosen))
+        return False
+    return True
+
+
+def _text(value: ir.Expr) -> str:
+    """A value's identity: its canonical text (IR equality has 1 == 1.0)."""
+    return format_expr(value)
+
+
+def _checked_values(axis: _Axis, alone: bool) -> tuple[ir.Expr, ...]:
+    """The values of an axis to resolve: each distinct one, or for the consecutive seeds
+    of `seeds = N`, alone in its set, the two ends (a seed is valid or not by its size)."""
+    if axis.seeds and alone:
+        return (axis.values[0], axis.values[-1])
+    distinct: dict[str, ir.Expr] = {}
+    for value in axis.values:
+        distinct.setdefault(_text(value), value)
+    return tuple(distinct.values())
+
+
+def _fingerprint(program: Program) -> tuple:
+    """What a member shares with every member of the same compiled program and size: its
+    structure, its memory needs, and the seeds it makes."""
+    if program.train is None:
+        return (program.model_dump_json(), ())
+    needs = tuple((n.what, n.nbytes, n.per_member) for n in program_needs(program))
+    return (structure(program), needs, program.train.seeds)
+
+
+def _blame(error: SpecError, chosen: dict[str, ir.Expr]) -> list[Diagnostic]:
+    """The mistakes of one combination, said of it: a mistake that one swept value makes
+    is reported at that value in the sweep (saying where it went wrong); one that takes
+    several values names them all."""
+    blamed = []
+    for d in error.diagnostics:
+        if len(chosen) == 1:
+            (path, value), = chosen.items()
+            if value.span is None or _inside(d.span, value.span):
+                blamed.append(Diagnostic(message=f"{path} = {format_expr(value)}: "
+                                                 f"{d.message}", span=d.span or value.span))
+                continue
+            where = f" (at {_place(d.span, value.span)})" if d.span else ""
+            blamed.append(Diagnostic(message=f"{path} = {format_expr(value)}: {d.message}"
+                                             f"{where}", span=value.span))
+        else:
+            with_ = ", ".join(f"{path} = {format_expr(value)}" for path, value in chosen.items())
+            blamed.append(Diagnostic(message=f"with {with_}: {d.message}", span=d.span))
+    return blamed
+
+
+def _inside(span: Span | None, outer: Span) -> bool:
+    return span is not None and span.file == outer.file \
+        and (outer.line, outer.column) <= (span.line, span.column) \
+        and (span.end_line, span.end_column) <= (outer.end_line, outer.end_column)
+
+
+def _place(span: Span, other: Span) -> str:
+    place = f"line {span.line}, column {span.column}"
+    return place if span.file == other.file else f"{span.file}, {place}"
+
+
+# ----------------------------------------------------------- which axes can meet
+
+
+def _mentions(node: Any) -> set[str]:
+    """Every name that a node's values and layers mention (params, blocks, calls)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, ir.Node):
+            if isinstance(item, (ir.Call, ir.LayerCall)):
+                found.add(item.name)
+            stack.extend(v for k, v in item.__dict__.items() if k != "span")
+    return found
+
+
+class _Reads:
+    """The names that each part of a spec reads, through its params and blocks. The
+    parts resolve on their own: the model's input, each of its layers, the data, each
+    train setting; `classes` stands for the data's classes."""
+
+    def __init__(self, spec: ir.Spec):
+        self.direct: dict[str, set[str]] = {p.name: _mentions(p.value) for p in spec.params}
+        for block in spec.blocks:
+            self.direct[block.name] = self.direct.get(block.name, set()) | _mentions(block)
+        self.full: dict[str, set[str]] = {}
+        for name in self.direct:
+            self.full[name] = self.closure(self.direct[name])
+        self.parts: dict[str, set[str]] = {}
+        model = spec.model
+        if model is not None and model.input is not None:
+            self.parts["model.input"] = self.closure(_mentions(model.input))
+        for i, layer in enumerate(model.layers if model is not None else ()):
+            self.parts[f"layer {i}"] = self.closure(_mentions(layer))
+        if spec.data is not None:
+            self.parts["data"] = self.closure(_mentions(spec.data))
+        for setting in spec.train.settings if spec.train else ():
+            self.parts[f"train.{setting.path}"] = self.closure(_mentions(setting.value))
+
+    def closure(self, names: set[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.full:
+                seen |= self.full[name]
+            else:
+                stack.extend(self.direct.get(name, ()))
+        return seen
+
+
+def _independent_sets(spec: ir.Spec, axes: list[_Axis]) -> list[list[int]]:
+    """The axes (by index) in sets such that no two sets touch a common part of the spec,
+    nor read each other's params in their values."""
+    reads = _Reads(spec)
+    touched: list[set[str]] = []
+    read: list[set[str]] = []
+    for axis in axes:
+        section, _, rest = axis.path.partition(".")
+        if not rest:  # a param: every part that reads it
+            parts = {part for part, names in reads.parts.items() if axis.path in names}
+        elif section == "data":
+            parts = {"data"}
+        else:
+            parts = {f"train.{rest.split('.')[0]}"}
+        names = reads.closure(set().union(*(_mentions(value) for value in axis.values)))
+        if "classes" in names or any("classes" in reads.parts.get(p, ()) for p in parts):
+            parts.add("data")  # what reads the classes reads the data
+        touched.append(parts)
+        read.append(names)
+    owner = list(range(len(axes)))
+
+    def find(i: int) -> int:
+        while owner[i] != i:
+            owner[i] = owner[owner[i]]
+            i = owner[i]
+        return i
+
+    for i, j in itertools.combinations(range(len(axes)), 2):
+        if touched[i] & touched[j] or axes[j].path in read[i] or axes[i].path in read[j]:
+            owner[find(i)] = find(j)
+    sets: dict[int, list[int]] = {}
+    for i in range(len(axes)):
+        sets.setdefault(find(i), []).append(i)
+    return list(sets.values())
+
+
+# ---------------------------------------------------------------- groups and sizes
+
+
+def _refuse_if_too_big(programs: list[tuple[Program, int]], span, train_section) -> None:
     """Members that train together (one group) are in memory at once: the largest group
-    must fit. Grouping is skipped when all the members together would fit."""
-    if members[0].program.train is None:  # nothing trains: each member was checked alone
+    must fit. `programs`: each distinct program, with how many members it stands for.
+    Grouping is skipped when all the members together would fit."""
+    if programs[0][0].train is None:  # nothing trains: each member was checked alone
         return
-    needs = [program_needs(m.program, train_section) for m in members]
-    if sum(n.nbytes for each in needs for n in each) <= memory_limit():
+    needs = [program_needs(program, train_section) for program, _ in programs]
+    if sum(k * n.nbytes for (_, k), each in zip(programs, needs) for n in each) \
+            <= memory_limit():
         return
-    index = {id(m): i for i, m in enumerate(members)}
-    for group in groups(members):
-        group_needs = [needs[index[id(m)]] for m in group]
-        largest = max(group_needs, key=lambda each: sum(n.nbytes for n in each))
-        refuse_if_too_big(largest, len(group), span)
+    found: dict[str, tuple[int, list]] = {}
+    for (program, k), each in zip(programs, needs):
+        size, largest = found.get(structure(program), (0, each))
+        if sum(n.nbytes for n in each) > sum(n.nbytes for n in largest):
+            largest = each
+        found[structure(program)] = (size + k, largest)
+    for size, largest in found.values():
+        refuse_if_too_big(largest, size, span)
 
 
 def structure(program: Program) -> str:

@@ -13,8 +13,11 @@ import signal
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SPECS
+
+import mlspec
 
 SPEC = """
 model hill_net {
@@ -99,3 +102,98 @@ def test_a_signal_after_the_last_step_leaves_the_run_completed(moment, drawn, tm
     assert plotted.returncode == 0, plotted.stderr
     assert json.loads((out / "manifest.json").read_text())["plots_missing"] == []
     assert sorted(p.name for p in out.glob("*.png")) == sorted(PLOTS)
+
+
+def run_signalled_twice(tmp_path, moment: str, signals=(signal.SIGINT, signal.SIGTERM),
+                        timeout: float = 120):
+    """Runs the spec; when it pauses at `moment` (a chunk computing), sends the first
+    signal, and the second once the run has said how to stop sooner."""
+    spec = tmp_path / "hill.mlspec"
+    spec.write_text(SPEC)
+    out = tmp_path / "run"
+    env = {**os.environ, "MLSPEC_TEST_PAUSE_AT": moment, "MLSPEC_COMPILATION_CACHE": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--out",
+                                str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=ROOT, env=env)
+    seen = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if f"paused at {moment}" in line:
+                process.send_signal(signals[0])
+            if "press Ctrl-C again" in line:
+                process.send_signal(signals[1])
+                break
+        _, err = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return process.returncode, "".join(seen) + err, out
+
+
+def test_a_second_signal_stops_without_the_chunk_in_progress(tmp_path):
+    """The first signal asks for the end of the chunk; the second drops the chunk that
+    computes and writes the chunks done: a folder that loads and resumes."""
+    code, err, out = run_signalled_twice(tmp_path, "chunk")
+    assert code == 130, err
+    assert "stopping now, without the chunk in progress" in err
+    assert "interrupted at step 10" in err and "Traceback" not in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["steps_done"] == 10
+    assert manifest["blocks_done"] == 1
+    # the row of each block's start: step 10's comes with the chunk that was dropped
+    history = (out / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["0"]
+    resumed = subprocess.run([sys.executable, "-m", "mlspec", "run", "--resume", str(out)],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["steps_done"] == 40
+
+
+def test_a_second_signal_in_the_first_chunk_writes_nothing(tmp_path):
+    code, err, out = run_signalled_twice(tmp_path, "first_chunk", (signal.SIGINT,) * 2)
+    assert code == 130, err
+    assert "interrupted before any training; nothing was written" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.3])
+def test_a_signal_while_the_command_imports_ends_it_with_one_line(signum, after):
+    """From the first line of `python -m mlspec` on (Python's own start, ~0.05 s, comes
+    before it): no KeyboardInterrupt traceback, no silent death by SIGTERM."""
+    import time
+
+    env = {**os.environ, "MLSPEC_TEST_PAUSE_AT": "import"}
+    process = subprocess.Popen([sys.executable, "-m", "mlspec", "check",
+                                *map(str, SPECS)], stderr=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert process.stderr.readline() == "importing\n"
+        time.sleep(after)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    if after and process.returncode == 0:  # it finished first
+        assert err == ""
+        return
+    assert (process.returncode, err, out) == (130, "interrupted\n", "")
+
+
+def test_a_stop_during_a_chunk_keeps_the_state_of_the_chunks_done():
+    """In process: `stop_now` while the second chunk computes leaves the run after the
+    first, as if it had stopped there, and it goes on from there as if never stopped."""
+    from mlspec.runner import Training
+
+    program = mlspec.resolve(mlspec.parse(SPEC))
+    whole = Training(program, updates=4).run()
+    stopped = Training(program, updates=4)
+    result = stopped.run(stop_now=lambda: stopped.blocks_done >= 1)
+    assert result.status == "interrupted" and stopped.blocks_done == 1
+    assert result.steps_done == 10 and list(result.history["step"]) == [0]
+    pd.testing.assert_frame_equal(result.history, whole.history.iloc[:1])
+    stopped.status = None  # go on, as --resume does from the folder
+    again = stopped.run()
+    assert again.status == "completed"
+    pd.testing.assert_frame_equal(again.history, whole.history)

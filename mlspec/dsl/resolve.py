@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from ..catalog.layers import LAYERS, Layer, ShapeError
 from ..catalog.losses import LOSSES
 from ..catalog.metrics import METRICS, fits
-from ..catalog.optimizers import resolve_optax
+from ..catalog.optimizers import optax_catalogue, resolve_optax
 from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
 from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
@@ -98,23 +99,61 @@ def _as_value(value: Any, key: str) -> ir.Expr:
     return ir.as_expr(value)
 
 
+# A file path as typed in a shell, unquoted: /abs/a.csv, ../a.csv, ~/a.csv, data/a.csv (a
+# last part with a suffix), a.csv (a data or spec file); `width/2` stays arithmetic and
+# `valid.loss` a name.
+_PATH = re.compile(r"(~|\.{1,2})?(/[\w.-]+)+|[\w.-]+(/[\w.-]+)*/[\w-]*\.[A-Za-z]\w*"
+                   r"|[\w.-]+\.(csv|npz|json|mlspec)", re.IGNORECASE)
+
+
 def parse_override(text: str) -> tuple[str, ir.Expr]:
-    """`KEY=VALUE` as given to `--set`, with VALUE in .mlspec syntax."""
+    """`KEY=VALUE` as given to `--set`, with VALUE in .mlspec syntax; an unquoted file
+    path is a string (`--set data.train.path=data/other.csv`)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise SpecError.at(None, f"--set needs KEY=VALUE, got '{text}'")
-    return key.strip(), parse_expr(value.strip(), file=f"--set {key.strip()}")
+    key, value = key.strip(), value.strip()
+    if _PATH.fullmatch(value):
+        return key, ir.String(value=value)
+    return key, parse_expr(value, file=f"--set {key}")
 
 
-def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str) -> ir.Expr:
+def _argument_names(call: ir.Call, section: str) -> tuple[str, list[str]] | None:
+    """What a call names (a data source, an optax optimizer or schedule, a loss,
+    early_stop) and its argument names in positional order; None for anything else."""
+    if section == "data":
+        entry = SOURCES.get(call.name)
+        return ("data source", entry.argument_names()) if entry is not None else None
+    if call.name == "early_stop":
+        return "early_stop", EarlyStop.argument_names()
+    fn = optax_catalogue().get(call.name)
+    if fn is not None:
+        return fn.kind, [a.name for a in fn.arguments]
+    entry = LOSSES.get(call.name)
+    return ("loss", entry.argument_names()) if entry is not None else None
+
+
+def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str,
+                 section: str) -> ir.Expr:
+    """`call` with the argument that `rest` names set to `value`: a keyword, or the
+    positional argument of that name (`csv("a.csv")`: `path`)."""
     if not rest:
         return value
     if not isinstance(call, ir.Call):
         raise SpecError.at(None, f"cannot set '{key}': the value there is not a call")
     name, rest = rest[0], rest[1:]
+    known = _argument_names(call, section)
+    if known is not None and name not in known[1]:
+        raise SpecError.at(None, f"--set: cannot set '{key}': {known[0]} '{call.name}' has "
+                                 f"no argument '{name}'{did_you_mean(name, known[1])}")
+    position = known[1].index(name) if known is not None else len(call.args)
+    if position < len(call.args):
+        args = list(call.args)
+        args[position] = _set_in_call(args[position], rest, value, key, section)
+        return call.model_copy(update={"args": tuple(args)})
     kwargs = list(call.kwargs)
     existing = call.keyword(name)
-    new_value = _set_in_call(existing.value if existing else None, rest, value, key)
+    new_value = _set_in_call(existing.value if existing else None, rest, value, key, section)
     if existing is not None:
         kwargs[kwargs.index(existing)] = existing.model_copy(update={"value": new_value})
     else:
@@ -129,6 +168,9 @@ def _known_paths(spec: ir.Spec) -> list[str]:
         node = getattr(spec, section)
         for s in node.settings if node else ():
             if isinstance(s.value, ir.Call):
+                known = _argument_names(s.value, section)
+                names = known[1][:len(s.value.args)] if known else []
+                paths += [f"{section}.{s.path}.{n}" for n in names]
                 paths += [f"{section}.{s.path}.{k.name}" for k in s.value.kwargs]
     return paths
 
@@ -162,7 +204,8 @@ def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Sp
             spec = spec.model_copy(update={section_name: section.model_copy(
                 update={"settings": settings})})
             continue
-        new_value = _set_in_call(setting.value if setting else None, rest, value, key)
+        new_value = _set_in_call(setting.value if setting else None, rest, value, key,
+                                 section_name)
         if setting is not None:
             settings = tuple(s.model_copy(update={"value": new_value}) if s is setting else s
                              for s in section.settings)
