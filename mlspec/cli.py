@@ -454,8 +454,12 @@ def cmd_predict(args) -> int:
     from .predict import predictions_frame, rows_for
 
     result = _saved(args)
+    if args.proba and result.program.data.info.target != "class":
+        _err(f"error: --proba needs a run of class targets; this run predicts real values "
+             f"(its loss is {result.trainer.data_loss.kind})")
+        return EXIT_SPEC_ERROR
     x, _ = rows_for(result, args.data, need_targets=False)
-    frame = predictions_frame(result, x)
+    frame = predictions_frame(result, x, proba=args.proba)
     text = frame.to_csv(index=False)
     if args.out:
         from .files import atomic_write
@@ -576,59 +580,126 @@ def _member_option(parser) -> None:
                              "(metrics.json's members), 0 being the best and the default")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version() -> str:
+    """mlspec's version and those of the libraries it compiles to, read from the installed
+    packages' metadata (importing jax would take a second)."""
+    from importlib import metadata
 
-    p = sub.add_parser("check", help="parse and validate specs; print only errors")
-    p.add_argument("files", nargs="+")
+    from . import __version__
+
+    found = []
+    for name in ("jax", "flax", "optax"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return f"mlspec {__version__} ({', '.join(found)})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, its text made only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of mlspec "
+                         "and of the jax, flax and optax it uses, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+DOCS = """\
+The language, with an example of every feature: docs/language.md; the commands and a
+tutorial: README.md (both in the mlspec repository). `mlspec COMMAND --help` describes a
+command."""
+
+RUN_DIR_HELP = "a run folder written by `mlspec run` (its --out, or runs/MODEL_NAME)"
+SPEC_HELP = "a spec: a .mlspec file, or a .json file of the spec IR (as `export` writes)"
+DATA_HELP = ("rows to predict: a split of the run's own data (train, valid or test), a .csv "
+             "or .npz file read as the run's training data was, or a data source call such "
+             "as 'hill(n=100, seed=5)'")
+PREDICT_COLUMNS = """\
+output: a CSV table, one row per row of DATA, in its order:
+  prediction            the predicted class (its name where the run's targets had names,
+                        such as a CSV's text labels or iris' species; else its id), or
+                        the predicted value for a run of one real target
+  prediction_0, ...     the predicted values, for a run of several real targets
+  proba_NAME, ...       with --proba: each class's probability (softmax of the logits, or
+                        sigmoid of the one logit of sigmoid_binary_cross_entropy), one
+                        column per class, named as the prediction column names it"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0],
+                                     epilog=DOCS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="parse and validate specs; print only errors",
+                       description="Parses and validates specs (every member of a sweep "
+                                   "too); prints nothing but errors. A file of params and "
+                                   "blocks only is checked as a library (as `import` reads "
+                                   "it).")
+    p.add_argument("files", nargs="+", metavar="FILE", help=SPEC_HELP + "; one or more")
     p.add_argument("--resolved", action="store_true",
                    help="print each spec with every default filled in")
     p.set_defaults(fn=cmd_check)
 
-    p = sub.add_parser("run", help="train a spec")
-    p.add_argument("file", nargs="?")
+    p = sub.add_parser("run", help="train a spec",
+                       description="Trains a spec and writes a run folder: history.csv, "
+                                   "metrics.json, the spec as run, the trained state and "
+                                   "plots.")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help=SPEC_HELP + "; needed unless --resume is given")
     p.add_argument("--out", help="output folder (default runs/MODEL_NAME, numbered if taken)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (no FILE)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a param (hidden=128) or a setting (train.steps=100)")
+                   help="override a param (hidden=128) or a setting (train.steps=100); "
+                        "repeat it for several: --set hidden=128 --set train.steps=100")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("predict", help="predictions of a trained run for new rows")
-    p.add_argument("run_dir")
-    p.add_argument("data", help="a split (train/valid/test), a .csv or .npz file, or a "
-                                "data source call such as 'hill(n=100)'")
+    p = sub.add_parser("predict", help="predictions of a trained run for new rows",
+                       description="Predictions of a trained run for the rows of DATA.",
+                       epilog=PREDICT_COLUMNS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
     p.add_argument("--out", help="write the predictions CSV here instead of stdout")
+    p.add_argument("--proba", action="store_true",
+                   help="also write each class's probability (classification runs only)")
     _member_option(p)
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
-    p.add_argument("run_dir")
-    p.add_argument("data", nargs="?", help="as for predict, with targets; default: the "
-                                           "run's test split, else its valid split")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="as for predict, with targets; default: the run's test split, else "
+                        "its valid split")
     p.add_argument("--json", action="store_true", help="print JSON")
     _member_option(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("plot", help="redraw the plots of a run folder")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     _member_option(p)
     p.set_defaults(fn=cmd_plot)
 
     p = sub.add_parser("fmt", help="rewrite specs in canonical form")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a .mlspec file to rewrite in place; one or more")
     p.add_argument("--check", action="store_true", help="only report files that would change")
     p.set_defaults(fn=cmd_fmt)
 
     p = sub.add_parser("summary", help="layers, output shapes and parameter counts")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--optimizer-state", action="store_true",
                    help="also the bytes of the optimizer state (imports jax to ask optax)")
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("export", help="the validated spec as JSON")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--json", action="store_true", default=True,
                    help="the spec IR in JSON, defaults filled in (the default)")
     p.add_argument("--program", action="store_true",
