@@ -127,47 +127,94 @@ def _metrics_table(grouped: dict[str, dict[str, float]]):
 
 
 class _Progress:
-    """A rich progress bar fed between compiled chunks."""
+    """How a training goes, fed between compiled chunks: on a terminal a rich bar; in a
+    log or a pipe a plain line at every tenth of the run and one at its end, each short
+    enough not to wrap. Both show the latest evaluation: its step and its values."""
 
-    def __init__(self, console, total: int, name: str):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    SHOWN = ("train.loss", "valid.loss", "valid.accuracy")
+    WIDTH = 99  # characters of a plain line at most
+    BAR = 20  # characters of the bar; the bar's other columns take about 40 more
 
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task(f"{name} (compiling)", total=total, speed="",
-                                           metrics="")
-        self.name = name
+    def __init__(self, console, training, name: str):
+        self.console, self.name = console, name
+        self.total = training.schedule.total
+        self.tenths_shown = 10 * training.steps_done // self.total  # steps >= 1
+        self.progress = None
+        if console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(bar_width=self.BAR),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
+                TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+                console=console, transient=False)
+            self.task = self.progress.add_task(f"{name} (compiling)", total=self.total,
+                                               speed="", metrics="")
+        else:
+            start = f" from step {training.steps_done}" if training.steps_done else ""
+            line = f"{name}: compiling, then training{start} to {self.total} steps"
+            if len(line) > self.WIDTH:  # a long name: the rest of this line goes
+                line = name if len(name) <= self.WIDTH else name[:self.WIDTH - 1] + "…"
+            self._line(line)
 
     def __enter__(self):
-        self.progress.__enter__()
+        if self.progress is not None:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+        if self.progress is not None:
+            return self.progress.__exit__(*exc)
+        return None
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def update(self, training) -> None:
-        latest = training.latest()
-        shown = [k for k in ("train.loss", "valid.loss", "valid.accuracy") if k in latest]
+        if not training.rows:
+            return
+        step, values = training.last_evaluation()
         speed = training.steps_done / training.wall_time if training.wall_time else 0
-        metrics = "  ".join(f"{k} {latest[k]:.4f}" for k in shown)
-        if not self.progress.console.is_terminal and training.rows:
-            # No live bar in logs: one plain line per chunk instead.
-            self.progress.console.print(
-                f"{self.name}: step {training.steps_done}/{training.schedule.total}  "
-                f"{speed:,.0f} steps/s  {metrics}", highlight=False)
-        self.progress.update(
-            self.task, completed=training.steps_done, description=self.name,
-            speed=f"{speed:,.0f} steps/s", metrics=metrics)
+        metrics = [f"{k} {_number(values[k])}" for k in self.SHOWN if k in values]
+        status = training.status
+        if status == "early_stopped":
+            where = f"stopped early at step {step} of {self.total}"
+        elif status == "diverged":
+            where = f"diverged at step {step} of {self.total}"
+        else:
+            where = f"step {step}/{self.total}"
+        if self.progress is not None:
+            description = self.name if status in (None, "completed") \
+                else f"{self.name} ({status.replace('_', ' ')})"
+            room = self.console.width - len(description) - self.BAR - 42
+            while len("  ".join(metrics)) > room and metrics:  # whole values, not cut
+                metrics.pop()
+            done = {"total": step} if status == "early_stopped" else {}  # a full bar
+            self.progress.update(self.task, completed=step, **done, description=description,
+                                 speed=f"{speed:,.0f} steps/s", metrics="  ".join(metrics))
+            return
+        tenths = 10 * step // self.total
+        if status is None and tenths <= self.tenths_shown:
+            return
+        self.tenths_shown = tenths
+        head = f"  {where} ({100 * step // self.total}%)" if status is None \
+            else f"  {'done, ' if status == 'completed' else ''}{where}"  # under the name
+        parts = [head, *metrics, f"{speed:,.0f} steps/s"]
+        while len("  ".join(parts)) > self.WIDTH and len(parts) > 1:
+            parts.pop()  # the speed first, then the values from the last
+        self._line("  ".join(parts))
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
 
 
 PROGRESS_UPDATES = 50
@@ -311,7 +358,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
 
 def _train(training, console, stop: _Stop):
     stop.phase = "training"
-    with _Progress(console, training.schedule.total, training.program.name) as bar:
+    with _Progress(console, training, training.program.name) as bar:
         bar.update(training)
 
         def progress(done):
@@ -336,7 +383,7 @@ def _train_members(members, spec, console, stop: _Stop):
         training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
         stop.phase = "training"
         label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
-        with _Progress(console, training.schedule.total, label) as bar:
+        with _Progress(console, training, label) as bar:
 
             def progress(done):
                 bar.update(done)

@@ -278,11 +278,23 @@ class Training:
     def done(self) -> bool:
         return self.status is not None
 
-    def latest(self) -> dict[str, float]:
+    def last_evaluation(self) -> tuple[int, dict[str, float]]:
+        """The step of the latest evaluation and its values, for progress reports: the
+        last row so far, or where early stopping ended a run, its last row before the stop
+        (the rows after it repeat the stopped model). For members: the latest step any
+        member reached, with each value the best over the members' latest rows."""
         if not self.rows:
-            return {}
-        return {k: float(np.asarray(v)[..., -1].min()) for k, v in self.rows[-1].items()
-                if not k.startswith("_")}
+            return 0, {}
+        rows = {k: np.concatenate([np.atleast_2d(r[k]) for r in self.rows], axis=-1)
+                for k in self.rows[0]}  # (members, rows)
+        stopped = rows.pop("_stopped", np.zeros(rows["train.loss"].shape, bool))
+        last = [int(np.flatnonzero(~member)[-1]) for member in stopped]  # row 0 is live
+        values = {}
+        for key, value in rows.items():
+            latest = np.array([value[m, row] for m, row in enumerate(last)], np.float64)
+            best = latest.max() if key.rpartition(".")[2] in HIGHER_IS_BETTER else latest.min()
+            values[key] = float(best)
+        return max(self.schedule.row_step(row) for row in last), values
 
     # ---- advancing
 
