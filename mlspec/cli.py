@@ -459,7 +459,7 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
     if quiet:
         return 0
     if members:
-        _members_table(result, len(members))
+        _members_table(result)
     else:
         if result.best_step is not None:  # early_stop(restore_best=true)
             print(f"{result.program.name}: metrics of the best evaluation, step "
@@ -473,22 +473,14 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
     return 0
 
 
-def _members_table(result, runs: int) -> None:
+def _members_table(result) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    keys = list(result.members[0].settings)
-    metric_keys = [k for k in result.members[0].metrics if "." in k]
-    programs = len({id(m.trainer) for m in result.members})
-    table = Table(title=f"{runs} runs in {programs} compiled program(s), best first "
-                        "(--member K: the K-th row, 0 the best)")
-    table.add_column("member", justify="right")
-    for key in keys + metric_keys:
-        table.add_column(key, justify="right")
-    for i, member in enumerate(result.members):
-        table.add_row(str(i), *[str(member.settings[k]) for k in keys],
-                      *[f"{member.metrics[k]:.4f}" for k in metric_keys])
-    Console().print(table)
+    from .tables import members_tables
+
+    console = Console()
+    for table in members_tables(result, console.width):
+        console.print(table)
 
 
 def _saved(args):

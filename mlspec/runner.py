@@ -469,14 +469,19 @@ class Training:
                       best_step=best_step, wall_time=self.wall_time)
 
 
-def _rank_key(result: Result) -> tuple:
-    """Best first: by the first valid metric (or the train loss), in its direction; a
-    diverged member last, whatever its metrics (NaN outputs still get an accuracy)."""
-    metrics = result.metrics
+def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
+    """The metric that ranks members, and whether higher is better: the first valid
+    metric but the loss, else the valid loss, else the train loss."""
     valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
     key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
-    value = metrics.get(key, float("nan"))
-    higher_is_better = key.rpartition(".")[2] in HIGHER_IS_BETTER
+    return key, key.rpartition(".")[2] in HIGHER_IS_BETTER
+
+
+def _rank_key(result: Result) -> tuple:
+    """Best first: by `rank_metric`, in its direction; a diverged member last, whatever
+    its metrics (NaN outputs still get an accuracy)."""
+    key, higher_is_better = rank_metric(result.metrics)
+    value = result.metrics.get(key, float("nan"))
     value = -value if higher_is_better else value
     return (result.status == "diverged", np.isnan(value), value)
 
