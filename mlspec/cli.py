@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .dsl.errors import SpecError
+from .dsl.errors import SpecError, located
 
 EXIT_SPEC_ERROR = 2
 EXIT_FAILURE = 1
@@ -39,22 +39,28 @@ def _load(path: str):
 
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
-    from .dsl.resolve import resolve
+    from .dsl.library import check_library, is_library
+    from .dsl.resolve import merge_imports, resolve
     from .sweep import expand
 
     status = 0
     for path in args.files:
         try:
             spec = _load(path)
-            program = resolve(spec)
-            if spec.sweep is not None:
-                expand(spec)  # every member of the grid must be valid too
+            if is_library(spec):  # params and blocks for `import`: no model to resolve
+                check_library(spec)
+                text = merge_imports(spec).to_text()
+            else:
+                program = resolve(spec)
+                if spec.sweep is not None:
+                    expand(spec)  # every member of the grid must be valid too
+                text = resolved_spec(program).to_text()
         except SpecError as exc:
-            _err(exc.render())
+            _err(exc.render(path))
             status = EXIT_SPEC_ERROR
             continue
         if args.resolved:
-            _write_spec_text(resolved_spec(program).to_text())
+            _write_spec_text(text)
     return status
 
 
@@ -76,13 +82,13 @@ def cmd_fmt(args) -> int:
         try:
             spec = _load(path)
         except SpecError as exc:
-            _err(exc.render())
+            _err(exc.render(path))
             status = EXIT_SPEC_ERROR
             continue
         text = spec.to_text()
         if Path(path).suffix.lower() == ".json":  # rewriting it as text would lose the JSON
-            _err(f"error: {path}: fmt formats .mlspec text, not JSON (`mlspec check "
-                 "--resolved` prints a JSON spec as text)")
+            _err(located(path, "fmt formats .mlspec text, not JSON (`mlspec check "
+                               "--resolved` prints a JSON spec as text)"))
             status = EXIT_SPEC_ERROR
             continue
         if Path(path).read_bytes() == text.encode():  # as load read it: no decoding again
@@ -96,7 +102,7 @@ def cmd_fmt(args) -> int:
             try:
                 atomic_write(Path(path), text)
             except OSError as exc:
-                _err(f"error: cannot rewrite {path}: {exc.strerror or exc}")
+                _err(located(path, f"cannot rewrite it: {exc.strerror or exc}"))
                 status = max(status, EXIT_FAILURE)
                 continue
             print(f"reformatted {path}")
@@ -294,6 +300,8 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     from rich.console import Console
 
     from .runs import (
+        RunFolderError,
+        RunFolderWriteError,
         locked,
         numbered_folder,
         prepare_folder,
@@ -312,8 +320,10 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
             training = resume_training(out)
             members = None
         else:
-            if not args.file:
-                raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
+            if not args.file:  # a usage error, worded as argparse's
+                _err("mlspec run: error: give the FILE of a spec to train (or --resume "
+                     "RUN_DIR)")
+                return EXIT_SPEC_ERROR
             from .runner import Training, spec_as_run
             from .sweep import expand
 
@@ -322,7 +332,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
             program = members[0].program
             if program.data is None or program.train is None:
                 missing = "data" if program.data is None else "train"
-                raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
+                raise SpecError.at(None, f"run needs a '{missing}' section")
             out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
             created = not out.exists()
             prepare_folder(out)
@@ -339,10 +349,13 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
         else:
             result = _train_members(members, spec, console, stop)
     except SpecError as exc:
-        _err(exc.render())
+        _err(exc.render(args.file or args.resume))
         if created:
             _discard(out)
         return EXIT_SPEC_ERROR
+    except RunFolderError as exc:  # the folder to write (or to resume) cannot be used
+        _err(located(out or args.resume, str(exc)))
+        return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
     except _Interrupted:
         _err("interrupted before any training; nothing was written")
         if created:
@@ -353,7 +366,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
     if not _save(result, out, stop, **where):
         return EXIT_FAILURE
-    return _report(result, out, stop, args.quiet, members)
+    return _report(result, out, stop, args, members)
 
 
 def _train(training, console, stop: _Stop):
@@ -425,18 +438,19 @@ def _save(result, out: Path, stop: _Stop, **where) -> bool:
         save_run(result, out, should_stop=should_stop, **where)
         return True
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the run folder {out}: {exc}")
+        _err(located(out, f"could not write the run folder: {exc}"))
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
         save_run(result, fallback, should_stop=should_stop, **where)
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the run to a temporary folder either: {exc}")
+        _err(located(fallback, f"could not write the run to this temporary folder either: "
+                               f"{exc}"))
     else:
         _err(f"the trained run was written to {fallback} instead")
     return False
 
 
-def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
+def _report(result, out: Path, stop: _Stop, args, members) -> int:
     """Says how the run ended; the exit code follows its status."""
     from rich.console import Console
 
@@ -454,9 +468,10 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
         _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
              f"(draw them with: mlspec plot {out})")
     if result.status == "diverged":
-        _err(f"error: {result.divergence_message()}\nwrote {out}/")
+        _err(f"{located(args.file or args.resume, result.divergence_message())}\n"
+             f"wrote {out}/")
         return EXIT_FAILURE
-    if quiet:
+    if args.quiet:
         return 0
     if members:
         _members_table(result)
@@ -494,8 +509,8 @@ def cmd_predict(args) -> int:
 
     result = _saved(args)
     if args.proba and result.program.data.info.target != "class":
-        _err(f"error: --proba needs a run of class targets; this run predicts real values "
-             f"(its loss is {result.trainer.data_loss.kind})")
+        _err(located(args.run_dir, "--proba needs a run of class targets; this run "
+                     f"predicts real values (its loss is {result.trainer.data_loss.kind})"))
         return EXIT_SPEC_ERROR
     x, _ = rows_for(result, args.data, need_targets=False)
     frame = predictions_frame(result, x, proba=args.proba)
@@ -505,14 +520,13 @@ def cmd_predict(args) -> int:
         from .runs import RUN_FILES
 
         if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
-            _err(f"error: {args.out} is a file of the run folder itself; write the "
-                 "predictions elsewhere (the run would no longer load)")
+            _err(located(args.out, "this is a file of the run folder itself; write the "
+                                   "predictions elsewhere (the run would no longer load)"))
             return EXIT_FAILURE
         try:
             atomic_write(Path(args.out), text)
         except OSError as exc:
-            _err(f"error: cannot write the predictions to {args.out}: "
-                 f"{exc.strerror or exc}")
+            _err(located(args.out, f"cannot write the predictions: {exc.strerror or exc}"))
             return EXIT_FAILURE
     else:
         sys.stdout.write(text)
@@ -787,13 +801,27 @@ def entry() -> None:
     sys.exit(code)
 
 
+def _subject(args, exc: Exception) -> str:
+    """The file or folder that an error without a place in a source is about: the rows of
+    DATA for a data error in a file of rows, else the run folder, else the spec."""
+    from .data.sources import DataError
+
+    data = getattr(args, "data", None)
+    if isinstance(exc, DataError) and data and Path(data).suffix.lower() in (".csv", ".npz"):
+        return data
+    for name in ("run_dir", "resume", "file"):
+        if getattr(args, name, None):
+            return str(getattr(args, name))
+    return f"mlspec {args.command}"
+
+
 def _main(args) -> int:
     try:
         code = args.fn(args)
         sys.stdout.flush()  # a full disk behind stdout is reported here, not at exit
         return code
     except SpecError as exc:
-        _err(exc.render())
+        _err(exc.render(_subject(args, exc)))
         return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
         _err("interrupted")
@@ -806,11 +834,12 @@ def _main(args) -> int:
         from .runs import RunFolderError, RunFolderWriteError
 
         if isinstance(exc, (DataError, RunFolderError)):
-            _err(f"error: {exc}")
+            _err(located(_subject(args, exc), str(exc)))
             return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
         if isinstance(exc, OSError):  # most often stdout on a full disk (`> /dev/full`)
-            where = exc.filename or "the output"
-            _err(f"error: cannot write {where}: {exc.strerror or exc}")
+            what = "it" if exc.filename else "the output"
+            _err(located(exc.filename or "<stdout>",
+                         f"cannot write {what}: {exc.strerror or exc}"))
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more to flush there
             return EXIT_FAILURE
         raise
