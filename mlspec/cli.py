@@ -673,13 +673,14 @@ DATA_HELP = ("rows to predict: a split of the run's own data (train, valid or te
              "as 'hill(n=100, seed=5)'")
 PREDICT_COLUMNS = """\
 output: a CSV table, one row per row of DATA, in its order:
-  prediction            the predicted class (its name where the run's targets had names,
-                        such as a CSV's text labels or iris' species; else its id), or
-                        the predicted value for a run of one real target
-  prediction_0, ...     the predicted values, for a run of several real targets
-  proba_NAME, ...       with --proba: each class's probability (softmax of the logits, or
-                        sigmoid of the one logit of sigmoid_binary_cross_entropy), one
-                        column per class, named as the prediction column names it"""
+  prediction            for a run of class targets: the predicted class, by its name
+                        where the run's targets had names (a CSV's text labels, iris'
+                        species), else by its id
+  prediction_0, ...     for a run of real targets: the predicted value of each target
+  proba_NAME, ...       with --proba, for a run of class targets: each class's
+                        probability (softmax of the logits, or sigmoid of the one logit
+                        of sigmoid_binary_cross_entropy), named as the prediction column
+                        names the class"""
 
 
 def build_parser() -> argparse.ArgumentParser:

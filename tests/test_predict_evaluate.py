@@ -279,6 +279,10 @@ def test_predict_proba_writes_each_class_s_probability(trained, tmp_path, capsys
         err = capsys.readouterr().err
         assert "--proba needs a run of class targets" in err and "Traceback" not in err
         assert not out.exists()
+        # without --proba: a column per target, as predict --help says
+        assert main(["predict", str(run), "valid", "--out", str(out)]) == 0
+        width = result.program.data.info.target_dim
+        assert list(pd.read_csv(out).columns) == [f"prediction_{i}" for i in range(width)]
         return
     assert code == 0, capsys.readouterr().err
     frame = pd.read_csv(out, keep_default_na=False)
