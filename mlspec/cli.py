@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .dsl.errors import SpecError
+from .dsl.errors import SpecError, located
 
 EXIT_SPEC_ERROR = 2
 EXIT_FAILURE = 1
@@ -39,22 +39,28 @@ def _load(path: str):
 
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
-    from .dsl.resolve import resolve
+    from .dsl.library import check_library, is_library
+    from .dsl.resolve import merge_imports, resolve
     from .sweep import check
 
     status = 0
     for path in args.files:
         try:
             spec = _load(path)
-            program = resolve(spec)
-            if spec.sweep is not None:
-                check(spec)  # every member of the grid must be valid too
+            if is_library(spec):  # params and blocks for `import`: no model to resolve
+                check_library(spec)
+                text = merge_imports(spec).to_text()
+            else:
+                program = resolve(spec)
+                if spec.sweep is not None:
+                    check(spec)  # every member of the grid must be valid too
+                text = resolved_spec(program).to_text()
         except SpecError as exc:
-            _err(exc.render())
+            _err(exc.render(path))
             status = EXIT_SPEC_ERROR
             continue
         if args.resolved:
-            _write_spec_text(resolved_spec(program).to_text())
+            _write_spec_text(text)
     return status
 
 
@@ -76,13 +82,13 @@ def cmd_fmt(args) -> int:
         try:
             spec = _load(path)
         except SpecError as exc:
-            _err(exc.render())
+            _err(exc.render(path))
             status = EXIT_SPEC_ERROR
             continue
         text = spec.to_text()
         if Path(path).suffix.lower() == ".json":  # rewriting it as text would lose the JSON
-            _err(f"error: {path}: fmt formats .mlspec text, not JSON (`mlspec check "
-                 "--resolved` prints a JSON spec as text)")
+            _err(located(path, "fmt formats .mlspec text, not JSON (`mlspec check "
+                               "--resolved` prints a JSON spec as text)"))
             status = EXIT_SPEC_ERROR
             continue
         if Path(path).read_bytes() == text.encode():  # as load read it: no decoding again
@@ -96,7 +102,7 @@ def cmd_fmt(args) -> int:
             try:
                 atomic_write(Path(path), text)
             except OSError as exc:
-                _err(f"error: cannot rewrite {path}: {exc.strerror or exc}")
+                _err(located(path, f"cannot rewrite it: {exc.strerror or exc}"))
                 status = max(status, EXIT_FAILURE)
                 continue
             print(f"reformatted {path}")
@@ -127,47 +133,94 @@ def _metrics_table(grouped: dict[str, dict[str, float]]):
 
 
 class _Progress:
-    """A rich progress bar fed between compiled chunks."""
+    """How a training goes, fed between compiled chunks: on a terminal a rich bar; in a
+    log or a pipe a plain line at every tenth of the run and one at its end, each short
+    enough not to wrap. Both show the latest evaluation: its step and its values."""
 
-    def __init__(self, console, total: int, name: str):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    SHOWN = ("train.loss", "valid.loss", "valid.accuracy")
+    WIDTH = 99  # characters of a plain line at most
+    BAR = 20  # characters of the bar; the bar's other columns take about 40 more
 
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task(f"{name} (compiling)", total=total, speed="",
-                                           metrics="")
-        self.name = name
+    def __init__(self, console, training, name: str):
+        self.console, self.name = console, name
+        self.total = training.schedule.total
+        self.tenths_shown = 10 * training.steps_done // self.total  # steps >= 1
+        self.progress = None
+        if console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(bar_width=self.BAR),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
+                TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+                console=console, transient=False)
+            self.task = self.progress.add_task(f"{name} (compiling)", total=self.total,
+                                               speed="", metrics="")
+        else:
+            start = f" from step {training.steps_done}" if training.steps_done else ""
+            line = f"{name}: compiling, then training{start} to {self.total} steps"
+            if len(line) > self.WIDTH:  # a long name: the rest of this line goes
+                line = name if len(name) <= self.WIDTH else name[:self.WIDTH - 1] + "…"
+            self._line(line)
 
     def __enter__(self):
-        self.progress.__enter__()
+        if self.progress is not None:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+        if self.progress is not None:
+            return self.progress.__exit__(*exc)
+        return None
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def update(self, training) -> None:
-        latest = training.latest()
-        shown = [k for k in ("train.loss", "valid.loss", "valid.accuracy") if k in latest]
+        if not training.rows:
+            return
+        step, values = training.last_evaluation()
         speed = training.steps_done / training.wall_time if training.wall_time else 0
-        metrics = "  ".join(f"{k} {latest[k]:.4f}" for k in shown)
-        if not self.progress.console.is_terminal and training.rows:
-            # No live bar in logs: one plain line per chunk instead.
-            self.progress.console.print(
-                f"{self.name}: step {training.steps_done}/{training.schedule.total}  "
-                f"{speed:,.0f} steps/s  {metrics}", highlight=False)
-        self.progress.update(
-            self.task, completed=training.steps_done, description=self.name,
-            speed=f"{speed:,.0f} steps/s", metrics=metrics)
+        metrics = [f"{k} {_number(values[k])}" for k in self.SHOWN if k in values]
+        status = training.status
+        if status == "early_stopped":
+            where = f"stopped early at step {step} of {self.total}"
+        elif status == "diverged":
+            where = f"diverged at step {step} of {self.total}"
+        else:
+            where = f"step {step}/{self.total}"
+        if self.progress is not None:
+            description = self.name if status in (None, "completed") \
+                else f"{self.name} ({status.replace('_', ' ')})"
+            room = self.console.width - len(description) - self.BAR - 42
+            while len("  ".join(metrics)) > room and metrics:  # whole values, not cut
+                metrics.pop()
+            done = {"total": step} if status == "early_stopped" else {}  # a full bar
+            self.progress.update(self.task, completed=step, **done, description=description,
+                                 speed=f"{speed:,.0f} steps/s", metrics="  ".join(metrics))
+            return
+        tenths = 10 * step // self.total
+        if status is None and tenths <= self.tenths_shown:
+            return
+        self.tenths_shown = tenths
+        head = f"  {where} ({100 * step // self.total}%)" if status is None \
+            else f"  {'done, ' if status == 'completed' else ''}{where}"  # under the name
+        parts = [head, *metrics, f"{speed:,.0f} steps/s"]
+        while len("  ".join(parts)) > self.WIDTH and len(parts) > 1:
+            parts.pop()  # the speed first, then the values from the last
+        self._line("  ".join(parts))
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
 
 
 PROGRESS_UPDATES = 50
@@ -290,6 +343,8 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     from rich.console import Console
 
     from .runs import (
+        RunFolderError,
+        RunFolderWriteError,
         locked,
         numbered_folder,
         prepare_folder,
@@ -308,8 +363,10 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
             training = resume_training(out)
             members = None
         else:
-            if not args.file:
-                raise SpecError.at(None, "run needs a FILE (or --resume RUN_DIR)")
+            if not args.file:  # a usage error, worded as argparse's
+                _err("mlspec run: error: give the FILE of a spec to train (or --resume "
+                     "RUN_DIR)")
+                return EXIT_SPEC_ERROR
             from .runner import Training, spec_as_run
             from .sweep import expand
 
@@ -318,7 +375,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
             program = members[0].program
             if program.data is None or program.train is None:
                 missing = "data" if program.data is None else "train"
-                raise SpecError.at(None, f"{args.file}: run needs a '{missing}' section")
+                raise SpecError.at(None, f"run needs a '{missing}' section")
             out = Path(args.out) if args.out else numbered_folder(Path("runs") / program.name)
             created = not out.exists()
             prepare_folder(out)
@@ -335,10 +392,13 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
         else:
             result = _train_members(members, spec, console, stop)
     except SpecError as exc:
-        _err(exc.render())
+        _err(exc.render(args.file or args.resume))
         if created:
             _discard(out)
         return EXIT_SPEC_ERROR
+    except RunFolderError as exc:  # the folder to write (or to resume) cannot be used
+        _err(located(out or args.resume, str(exc)))
+        return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
     except _Interrupted:
         _err("interrupted before any training; nothing was written")
         if created:
@@ -349,12 +409,12 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
     if not _save(result, out, stop, **where):
         return EXIT_FAILURE
-    return _report(result, out, stop, args.quiet, members)
+    return _report(result, out, stop, args, members)
 
 
 def _train(training, console, stop: _Stop):
     stop.phase = "training"
-    with _Progress(console, training.schedule.total, training.program.name) as bar:
+    with _Progress(console, training, training.program.name) as bar:
         bar.update(training)
 
         def progress(done):
@@ -383,7 +443,7 @@ def _train_members(members, spec, console, stop: _Stop):
         training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
         stop.phase = "training"
         label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
-        with _Progress(console, training.schedule.total, label) as bar:
+        with _Progress(console, training, label) as bar:
 
             def progress(done):
                 bar.update(done)
@@ -426,18 +486,19 @@ def _save(result, out: Path, stop: _Stop, **where) -> bool:
         save_run(result, out, should_stop=should_stop, **where)
         return True
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the run folder {out}: {exc}")
+        _err(located(out, f"could not write the run folder: {exc}"))
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
         save_run(result, fallback, should_stop=should_stop, **where)
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the run to a temporary folder either: {exc}")
+        _err(located(fallback, f"could not write the run to this temporary folder either: "
+                               f"{exc}"))
     else:
         _err(f"the trained run was written to {fallback} instead")
     return False
 
 
-def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
+def _report(result, out: Path, stop: _Stop, args, members) -> int:
     """Says how the run ended; the exit code follows its status."""
     from rich.console import Console
 
@@ -455,12 +516,13 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
         _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
              f"(draw them with: mlspec plot {out})")
     if result.status == "diverged":
-        _err(f"error: {result.divergence_message()}\nwrote {out}/")
+        _err(f"{located(args.file or args.resume, result.divergence_message())}\n"
+             f"wrote {out}/")
         return EXIT_FAILURE
-    if quiet:
+    if args.quiet:
         return 0
     if members:
-        _members_table(result, len(members))
+        _members_table(result)
     else:
         if result.best_step is not None:  # early_stop(restore_best=true)
             print(f"{result.program.name}: metrics of the best evaluation, step "
@@ -474,22 +536,14 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
     return 0
 
 
-def _members_table(result, runs: int) -> None:
+def _members_table(result) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    keys = list(result.members[0].settings)
-    metric_keys = [k for k in result.members[0].metrics if "." in k]
-    programs = len({id(m.trainer) for m in result.members})
-    table = Table(title=f"{runs} runs in {programs} compiled program(s), best first "
-                        "(--member K: the K-th row, 0 the best)")
-    table.add_column("member", justify="right")
-    for key in keys + metric_keys:
-        table.add_column(key, justify="right")
-    for i, member in enumerate(result.members):
-        table.add_row(str(i), *[str(member.settings[k]) for k in keys],
-                      *[f"{member.metrics[k]:.4f}" for k in metric_keys])
-    Console().print(table)
+    from .tables import members_tables
+
+    console = Console()
+    for table in members_tables(result, console.width):
+        console.print(table)
 
 
 def _saved(args):
@@ -502,22 +556,25 @@ def cmd_predict(args) -> int:
     from .predict import predictions_frame, rows_for
 
     result = _saved(args)
+    if args.proba and result.program.data.info.target != "class":
+        _err(located(args.run_dir, "--proba needs a run of class targets; this run "
+                     f"predicts real values (its loss is {result.trainer.data_loss.kind})"))
+        return EXIT_SPEC_ERROR
     x, _ = rows_for(result, args.data, need_targets=False)
-    frame = predictions_frame(result, x)
+    frame = predictions_frame(result, x, proba=args.proba)
     text = frame.to_csv(index=False)
     if args.out:
         from .files import atomic_write
         from .runs import RUN_FILES
 
         if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
-            _err(f"error: {args.out} is a file of the run folder itself; write the "
-                 "predictions elsewhere (the run would no longer load)")
+            _err(located(args.out, "this is a file of the run folder itself; write the "
+                                   "predictions elsewhere (the run would no longer load)"))
             return EXIT_FAILURE
         try:
             atomic_write(Path(args.out), text)
         except OSError as exc:
-            _err(f"error: cannot write the predictions to {args.out}: "
-                 f"{exc.strerror or exc}")
+            _err(located(args.out, f"cannot write the predictions: {exc.strerror or exc}"))
             return EXIT_FAILURE
     else:
         sys.stdout.write(text)
@@ -656,59 +713,128 @@ class _CommandParser(argparse.ArgumentParser):
             self._parsing = False
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
+def _version() -> str:
+    """mlspec's version and those of the libraries it compiles to, read from the installed
+    packages' metadata (importing jax would take a second)."""
+    from importlib import metadata
 
-    p = sub.add_parser("check", help="parse and validate specs; print only errors")
-    p.add_argument("files", nargs="+")
+    from . import __version__
+
+    found = []
+    for name in ("jax", "flax", "optax"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return f"mlspec {__version__} ({', '.join(found)})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, its text made only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of mlspec "
+                         "and of the jax, flax and optax it uses, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())
+        parser.exit()
+
+
+DOCS = """\
+The language, with an example of every feature: docs/language.md; the commands and a
+tutorial: README.md (both in the mlspec repository). `mlspec COMMAND --help` describes a
+command."""
+
+RUN_DIR_HELP = "a run folder written by `mlspec run` (its --out, or runs/MODEL_NAME)"
+SPEC_HELP = "a spec: a .mlspec file, or a .json file of the spec IR (as `export` writes)"
+DATA_HELP = ("rows to predict: a split of the run's own data (train, valid or test), a .csv "
+             "or .npz file read as the run's training data was, or a data source call such "
+             "as 'hill(n=100, seed=5)'")
+PREDICT_COLUMNS = """\
+output: a CSV table, one row per row of DATA, in its order:
+  prediction            for a run of class targets: the predicted class, by its name
+                        where the run's targets had names (a CSV's text labels, iris'
+                        species), else by its id
+  prediction_0, ...     for a run of real targets: the predicted value of each target
+  proba_NAME, ...       with --proba, for a run of class targets: each class's
+                        probability (softmax of the logits, or sigmoid of the one logit
+                        of sigmoid_binary_cross_entropy), named as the prediction column
+                        names the class"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0],
+                                     epilog=DOCS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_CommandParser)
+
+    p = sub.add_parser("check", help="parse and validate specs; print only errors",
+                       description="Parses and validates specs (every member of a sweep "
+                                   "too); prints nothing but errors. A file of params and "
+                                   "blocks only is checked as a library (as `import` reads "
+                                   "it).")
+    p.add_argument("files", nargs="+", metavar="FILE", help=SPEC_HELP + "; one or more")
     p.add_argument("--resolved", action="store_true",
                    help="print each spec with every default filled in")
     p.set_defaults(fn=cmd_check)
 
-    p = sub.add_parser("run", help="train a spec")
-    p.add_argument("file", nargs="?")
+    p = sub.add_parser("run", help="train a spec",
+                       description="Trains a spec and writes a run folder: history.csv, "
+                                   "metrics.json, the spec as run, the trained state and "
+                                   "plots.")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help=SPEC_HELP + "; needed unless --resume is given")
     p.add_argument("--out", help="output folder (default runs/MODEL_NAME, numbered if taken)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (no FILE)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a param (hidden=128) or a setting (train.steps=100)")
+                   help="override a param (hidden=128) or a setting (train.steps=100); "
+                        "repeat it for several: --set hidden=128 --set train.steps=100")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("predict", help="predictions of a trained run for new rows")
-    p.add_argument("run_dir")
-    p.add_argument("data", help="a split (train/valid/test), a .csv or .npz file, or a "
-                                "data source call such as 'hill(n=100)'")
+    p = sub.add_parser("predict", help="predictions of a trained run for new rows",
+                       description="Predictions of a trained run for the rows of DATA.",
+                       epilog=PREDICT_COLUMNS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
     p.add_argument("--out", help="write the predictions CSV here instead of stdout")
+    p.add_argument("--proba", action="store_true",
+                   help="also write each class's probability (classification runs only)")
     _member_option(p)
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
-    p.add_argument("run_dir")
-    p.add_argument("data", nargs="?", help="as for predict, with targets; default: the "
-                                           "run's test split, else its valid split")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="as for predict, with targets; default: the run's test split, else "
+                        "its valid split")
     p.add_argument("--json", action="store_true", help="print JSON")
     _member_option(p)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("plot", help="redraw the plots of a run folder")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     _member_option(p)
     p.set_defaults(fn=cmd_plot)
 
     p = sub.add_parser("fmt", help="rewrite specs in canonical form")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a .mlspec file to rewrite in place; one or more")
     p.add_argument("--check", action="store_true", help="only report files that would change")
     p.set_defaults(fn=cmd_fmt)
 
     p = sub.add_parser("summary", help="layers, output shapes and parameter counts")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--optimizer-state", action="store_true",
                    help="also the bytes of the optimizer state (imports jax to ask optax)")
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("export", help="the validated spec as JSON")
-    p.add_argument("file")
+    p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--json", action="store_true", default=True,
                    help="the spec IR in JSON, defaults filled in (the default)")
     p.add_argument("--program", action="store_true",
@@ -769,13 +895,27 @@ def entry() -> None:
     sys.exit(code)
 
 
+def _subject(args, exc: Exception) -> str:
+    """The file or folder that an error without a place in a source is about: the rows of
+    DATA for a data error in a file of rows, else the run folder, else the spec."""
+    from .data.sources import DataError
+
+    data = getattr(args, "data", None)
+    if isinstance(exc, DataError) and data and Path(data).suffix.lower() in (".csv", ".npz"):
+        return data
+    for name in ("run_dir", "resume", "file"):
+        if getattr(args, name, None):
+            return str(getattr(args, name))
+    return f"mlspec {args.command}"
+
+
 def _main(args) -> int:
     try:
         code = args.fn(args)
         sys.stdout.flush()  # a full disk behind stdout is reported here, not at exit
         return code
     except SpecError as exc:
-        _err(exc.render())
+        _err(exc.render(_subject(args, exc)))
         return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
         _err("interrupted")
@@ -788,11 +928,12 @@ def _main(args) -> int:
         from .runs import RunFolderError, RunFolderWriteError
 
         if isinstance(exc, (DataError, RunFolderError)):
-            _err(f"error: {exc}")
+            _err(located(_subject(args, exc), str(exc)))
             return EXIT_FAILURE if isinstance(exc, RunFolderWriteError) else EXIT_SPEC_ERROR
         if isinstance(exc, OSError):  # most often stdout on a full disk (`> /dev/full`)
-            where = exc.filename or "the output"
-            _err(f"error: cannot write {where}: {exc.strerror or exc}")
+            what = "it" if exc.filename else "the output"
+            _err(located(exc.filename or "<stdout>",
+                         f"cannot write {what}: {exc.strerror or exc}"))
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more to flush there
             return EXIT_FAILURE
         raise

@@ -102,14 +102,21 @@ def _check_targets(result, n: int, y: np.ndarray) -> None:
                         f"the run has {info.classes} classes (ids 0 to {info.classes - 1})")
 
 
-def predictions_frame(result, x) -> pd.DataFrame:
-    """Predictions as a table: class names where the run's targets had them."""
+def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
+    """Predictions as a table: class names where the run's targets had them; with `proba`,
+    then a column of each class's probability (`proba_NAME`, or `proba_ID` without names).
+    """
     pred = result.predict(x)
     names = result.program.data.info.class_names
-    if pred.ndim == 1:
-        values = [names[i] for i in pred] if names else pred
-        return pd.DataFrame({"prediction": values})
-    return pd.DataFrame({f"prediction_{i}": pred[:, i] for i in range(pred.shape[1])})
+    if pred.ndim > 1:
+        return pd.DataFrame({f"prediction_{i}": pred[:, i] for i in range(pred.shape[1])})
+    frame = pd.DataFrame({"prediction": [names[i] for i in pred] if names else pred})
+    if proba:
+        probabilities = result.probabilities(x)
+        labels = names or [str(i) for i in range(probabilities.shape[1])]
+        for i, label in enumerate(labels):
+            frame[f"proba_{label}"] = probabilities[:, i]
+    return frame
 
 
 def evaluate(result, x, y) -> dict[str, float]:

@@ -92,6 +92,19 @@ class Result:
 
         return np.asarray(self.trainer.data_loss.predict(jnp.asarray(self.outputs(x))))
 
+    def probabilities(self, x) -> np.ndarray:
+        """Each class's probability for rows `x`, shape (rows, classes): the softmax of the
+        logits, or for `sigmoid_binary_cross_entropy` the sigmoid of its one logit (and
+        one minus it). A run of real targets has none: a ValueError."""
+        import jax.numpy as jnp
+
+        loss = self.trainer.data_loss
+        proba = loss.probabilities(jnp.asarray(self.outputs(x)))
+        if proba is None:
+            raise ValueError(f"a run of real targets (its loss is {loss.kind}) has no class "
+                             "probabilities")
+        return np.asarray(proba)
+
     def metrics_by_split(self) -> dict[str, dict[str, float]]:
         grouped: dict[str, dict[str, float]] = {}
         for key, value in self.metrics.items():
@@ -266,11 +279,23 @@ class Training:
     def done(self) -> bool:
         return self.status is not None
 
-    def latest(self) -> dict[str, float]:
+    def last_evaluation(self) -> tuple[int, dict[str, float]]:
+        """The step of the latest evaluation and its values, for progress reports: the
+        last row so far, or where early stopping ended a run, its last row before the stop
+        (the rows after it repeat the stopped model). For members: the latest step any
+        member reached, with each value the best over the members' latest rows."""
         if not self.rows:
-            return {}
-        return {k: float(np.asarray(v)[..., -1].min()) for k, v in self.rows[-1].items()
-                if not k.startswith("_")}
+            return 0, {}
+        rows = {k: np.concatenate([np.atleast_2d(r[k]) for r in self.rows], axis=-1)
+                for k in self.rows[0]}  # (members, rows)
+        stopped = rows.pop("_stopped", np.zeros(rows["train.loss"].shape, bool))
+        last = [int(np.flatnonzero(~member)[-1]) for member in stopped]  # row 0 is live
+        values = {}
+        for key, value in rows.items():
+            latest = np.array([value[m, row] for m, row in enumerate(last)], np.float64)
+            best = latest.max() if key.rpartition(".")[2] in HIGHER_IS_BETTER else latest.min()
+            values[key] = float(best)
+        return max(self.schedule.row_step(row) for row in last), values
 
     # ---- advancing
 
@@ -479,14 +504,19 @@ def _computed(outputs, stop_now: Callable[[], bool], poll: float = 0.05) -> bool
     return False
 
 
-def _rank_key(result: Result) -> tuple:
-    """Best first: by the first valid metric (or the train loss), in its direction; a
-    diverged member last, whatever its metrics (NaN outputs still get an accuracy)."""
-    metrics = result.metrics
+def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
+    """The metric that ranks members, and whether higher is better: the first valid
+    metric but the loss, else the valid loss, else the train loss."""
     valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
     key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
-    value = metrics.get(key, float("nan"))
-    higher_is_better = key.rpartition(".")[2] in HIGHER_IS_BETTER
+    return key, key.rpartition(".")[2] in HIGHER_IS_BETTER
+
+
+def _rank_key(result: Result) -> tuple:
+    """Best first: by `rank_metric`, in its direction; a diverged member last, whatever
+    its metrics (NaN outputs still get an accuracy)."""
+    key, higher_is_better = rank_metric(result.metrics)
+    value = result.metrics.get(key, float("nan"))
     value = -value if higher_is_better else value
     return (result.status == "diverged", np.isnan(value), value)
 

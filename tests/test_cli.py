@@ -171,9 +171,9 @@ def test_bad_csv_is_a_spec_error_at_the_command_line(source, message, tmp_path):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["evaluate", "NOWHERE"], 2, "NOWHERE is not a run folder"),
-    (["predict", "specs", "valid"], 2, "specs is not a run folder (no manifest.json)"),
-    (["run", "--resume", "NOWHERE"], 2, "NOWHERE is not a run folder"),
+    (["evaluate", "NOWHERE"], 2, "NOWHERE: error: it is not a run folder"),
+    (["predict", "specs", "valid"], 2, "specs: error: it is not a run folder (no manifest.json)"),
+    (["run", "--resume", "NOWHERE"], 2, "NOWHERE: error: it is not a run folder"),
 ])
 def test_a_run_folder_that_cannot_be_used_is_bad_input(args, code, message, tmp_path):
     args = [str(tmp_path / a) if a == "NOWHERE" else a for a in args]
@@ -214,7 +214,8 @@ def test_predictions_that_cannot_be_written_are_a_clear_failure(where, reason, e
     folder, _ = early_run
     assert main(["predict", str(folder), "valid", "--out", str(tmp_path / where)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot write the predictions to ") and reason in err
+    assert err.startswith(f"{tmp_path / where}: error: cannot write the predictions: ")
+    assert reason in err
 
 
 @pytest.mark.parametrize("name", ["metrics.json", "state.msgpack"])
@@ -244,7 +245,8 @@ def test_fmt_of_a_spec_it_cannot_write_is_a_clear_failure(tmp_path, monkeypatch,
 
     monkeypatch.setattr(files, "atomic_write", full)
     assert main(["fmt", str(path)]) == 1
-    assert capsys.readouterr().err == f"error: cannot rewrite {path}: No space left on device\n"
+    assert capsys.readouterr().err == f"{path}: error: cannot rewrite it: No space left on " \
+                                      "device\n"
 
 
 TINY_RUN = ("model tiny { dense(1) }\ndata { train = linear(n=32) }\n"
@@ -280,7 +282,7 @@ def test_output_to_a_full_disk_is_a_clear_failure():
         result = subprocess.run([sys.executable, "-m", "mlspec", "schema"], stdout=full,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert result.returncode == 1
-    assert result.stderr == "error: cannot write the output: No space left on device\n"
+    assert result.stderr == "<stdout>: error: cannot write the output: No space left on device\n"
 
 
 @pytest.mark.parametrize("delay", [0.8, 1.4])  # after Python's own start (~0.3 s)

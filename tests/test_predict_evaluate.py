@@ -259,3 +259,47 @@ def test_a_csv_lacking_the_feature_columns_names_them(regression, tmp_path):
     x, y = rows_for(result, str(tmp_path / "more.csv"), need_targets=False)
     assert y is None
     np.testing.assert_array_equal(x, rows_for(result, "valid", need_targets=True)[0])
+
+
+def _forward(result, x):
+    """The model's logits computed by hand in NumPy: dense(8) -> relu -> dense(width)."""
+    p = {name: {k: np.asarray(v, np.float64) for k, v in layer.items()}
+         for name, layer in result.params.items()}
+    hidden = np.maximum(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"], 0)
+    return hidden @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+
+
+def test_predict_proba_writes_each_class_s_probability(trained, tmp_path, capsys):
+    kind, folder, result = trained
+    run = result.save(tmp_path / "run")
+    out = tmp_path / "proba.csv"
+    code = main(["predict", str(run), "valid", "--proba", "--out", str(out)])
+    if result.program.data.info.target != "class":
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "--proba needs a run of class targets" in err and "Traceback" not in err
+        assert not out.exists()
+        # without --proba: a column per target, as predict --help says
+        assert main(["predict", str(run), "valid", "--out", str(out)]) == 0
+        width = result.program.data.info.target_dim
+        assert list(pd.read_csv(out).columns) == [f"prediction_{i}" for i in range(width)]
+        return
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_csv(out, keep_default_na=False)
+    names = result.program.data.info.class_names or ["0", "1"]
+    columns = [f"proba_{name}" for name in names]
+    assert list(frame.columns) == ["prediction", *columns]
+    proba = frame[columns].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+    # argmax names the predicted class, as predict's own column does
+    assert [names[i] for i in proba.argmax(axis=1)] == list(frame["prediction"].astype(str))
+    # and the numbers are the softmax (or sigmoid) of the logits computed by hand
+    x, _ = rows_for(result, "valid", need_targets=False)
+    logits = _forward(result, np.asarray(x, np.float64))
+    if logits.shape[1] == 1:
+        expected = np.c_[1 / (1 + np.exp(logits)), 1 / (1 + np.exp(-logits))]
+    else:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        expected = shifted / shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(proba, expected, atol=2e-6)
+    np.testing.assert_allclose(result.probabilities(x), expected, atol=2e-6)

@@ -10,7 +10,11 @@ import mlspec
 CANONICAL = [
     # each must print back unchanged
     "model m {\n    dense(2) -> sigmoid\n    dense(1)\n}\n",
-    "param hidden = 64\nparam lr = 3e-4\n\nmodel m {\n    dense(hidden)\n}\n",
+    "param hidden = 64\nparam lr     = 3e-4\n\nmodel m {\n    dense(hidden)\n}\n",
+    # numbers keep the spelling they were written in
+    "param a = 0.010\nparam b = 3E-3\nparam c = -.5\nparam d = 2.\nparam e = 1e+2\n\n"
+    "model m {\n    dense(1)\n}\n\ntrain {\n    optimizer = adam(3e-3)\n"
+    "    steps     = 1000\n    loss      = mse + 1.0e-4 * l2\n}\n",
     'import "common/blocks.mlspec"\n\nmodel m {\n    dense(1)\n}\n',
     "block mlp(width, act=relu) {\n    dense(width) -> act\n}\n\nmodel m {\n"
     "    mlp(64, act=gelu)\n}\n",
@@ -76,3 +80,48 @@ def test_python_values_stand_for_spec_values():
     assert "    input [4, 2]\n    dense(3, use_bias=false)\n" in text
     assert "metrics = [mse]" in text and mlspec.parse(text) == spec
     assert mlspec.resolve(spec.model_copy(update={"train": None})).model.output_shape == (4, 3)
+
+
+def test_params_align_their_equals_as_settings_do():
+    messy = "param lr=3e-3\nparam hidden_units = 16 # wide\n\n\nparam n=2\nmodel m{dense(n)}\n"
+    text = mlspec.parse(messy).to_text()
+    assert text.startswith("param lr           = 3e-3\nparam hidden_units = 16  # wide\n"
+                           "param n            = 2\n\nmodel m {\n")
+    assert mlspec.parse(text).to_text() == text
+    assert mlspec.parse(text) == mlspec.parse(messy)
+
+
+def test_a_number_s_spelling_is_no_part_of_its_value():
+    from mlspec.dsl.ir import Number
+
+    spelled, plain = mlspec.parse("param lr = 3e-3"), mlspec.parse("param lr = 0.003")
+    assert spelled == plain and hash(spelled) == hash(plain)
+    assert spelled.model_dump_json() == plain.model_dump_json()  # JSON holds the value only
+    assert spelled.to_text() == "param lr = 3e-3\n"
+    assert plain.to_text() == "param lr = 0.003\n"
+    # a text that no longer says the value (or is no literal of the grammar) is not printed
+    stale = Number(value=0.5, text="3e-3")
+    assert mlspec.parse(f"param x = {_expr(stale)}").params[0].value.value == 0.5
+    for text, value in (("1_0", 10), ("+3", 3), ("1", 1.0), ("inf", 0.0)):
+        printed = _expr(Number(value=value, text=text))
+        assert printed != text and mlspec.parse(f"param x = {printed}").params[0].value == \
+            Number(value=value)
+
+
+def _expr(node):
+    from mlspec.dsl.printer import format_expr
+
+    return format_expr(node)
+
+
+def test_fmt_keeps_spellings_and_is_idempotent(tmp_path, capsys):
+    from mlspec.cli import main
+
+    path = tmp_path / "s.mlspec"
+    path.write_text("param lr=3e-3\nparam width = 16\nmodel m{dense(width)}\n"
+                    "train{optimizer=adam(learning_rate=lr, b1=0.90)}\n")
+    assert main(["fmt", str(path)]) == 0
+    text = path.read_text()
+    assert text == ("param lr    = 3e-3\nparam width = 16\n\nmodel m {\n    dense(width)\n}\n\n"
+                    "train {\n    optimizer = adam(learning_rate=lr, b1=0.90)\n}\n")
+    assert main(["fmt", "--check", str(path)]) == 0 and path.read_text() == text

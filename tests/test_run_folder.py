@@ -491,7 +491,7 @@ def test_a_damaged_run_folder_is_a_clear_error_naming_the_file(name, how, comman
         assert load_run(copy).steps_done == 40
         return
     assert code == 2, err
-    assert name in err and err.startswith("error: ")
+    assert name in err and err.startswith(f"{copy}: error: ")
 
 
 def _rehash(folder, name):

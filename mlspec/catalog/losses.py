@@ -32,6 +32,11 @@ class Loss(Entry):
         """Point predictions from the model's outputs."""
         return out
 
+    def probabilities(self, out):
+        """Each class's probability from the model's outputs, one column per class; None
+        for a loss of real targets."""
+        return None
+
 
 LOSSES: Registry[type[Loss]] = Registry("loss")
 
@@ -141,6 +146,14 @@ class SigmoidBinaryCrossEntropy(Loss):
     def predict(self, out):
         return (out[:, 0] >= 0).astype("int32")
 
+    def probabilities(self, out):
+        import jax
+        import jax.numpy as jnp
+
+        # class 0 as sigmoid(-logit), not 1 - sigmoid(logit): no rounding to 0 for a
+        # confident class 1
+        return jax.nn.sigmoid(jnp.concatenate([-out[:, :1], out[:, :1]], axis=-1))
+
 
 @LOSSES.register
 class SoftmaxCrossEntropy(Loss):
@@ -172,6 +185,11 @@ class SoftmaxCrossEntropy(Loss):
         if out.shape[-1] == 2:  # argmax of two, as one comparison (ties pick class 0)
             return (out[:, 1] > out[:, 0]).astype("int32")
         return out.argmax(axis=-1).astype("int32")
+
+    def probabilities(self, out):
+        import jax
+
+        return jax.nn.softmax(out, axis=-1)
 
 
 def kernels(params) -> list:

@@ -43,15 +43,33 @@ class Span(BaseModel):
     end_column: int
 
 
+def located(file: str | None, message: str) -> str:
+    """An error without a place in a source: `FILE: error: MESSAGE`, as compilers write
+    it, naming the file (or folder) it is about. A message that began with that file does
+    not say it twice: `F: rest` becomes `F: error: rest`, `F is ...` `F: error: it is ...`.
+    """
+    if file is None:
+        return f"error: {message}"
+    file = str(file)
+    if message.startswith(f"{file}: "):
+        message = message[len(file) + 2:]
+    elif message.startswith(f"{file} ") and message[len(file) + 1:].split(" ", 1)[0] in (
+            "is", "was", "has", "holds", "already", "does", "cannot"):
+        message = "it" + message[len(file):]
+    return f"{file}: error: {message}"
+
+
 class Diagnostic(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     message: str
     span: Span | None = None
 
-    def render(self) -> str:
+    def render(self, file: str | None = None) -> str:
+        """`FILE:LINE:COL: error: MESSAGE`, the line and a caret; without a place,
+        `FILE: error: MESSAGE` with `file` (the file the error is about) if given."""
         if self.span is None:
-            return f"error: {self.message}"
+            return located(file, self.message)
         s = self.span
         head = f"{s.file}:{s.line}:{s.column}: error: {self.message}"
         text = source_line(s.file, s.line)
@@ -78,8 +96,9 @@ class SpecError(Exception):
     def at(cls, span: Span | None, message: str) -> SpecError:
         return cls(Diagnostic(message=message, span=span))
 
-    def render(self) -> str:
-        shown = [d.render() for d in self.diagnostics[:MAX_REPORTED]]
+    def render(self, file: str | None = None) -> str:
+        """Every diagnostic (up to MAX_REPORTED); those without a place name `file`."""
+        shown = [d.render(file) for d in self.diagnostics[:MAX_REPORTED]]
         hidden = len(self.diagnostics) - len(shown)
         if hidden > 0:
             shown.append(f"... and {hidden} more")

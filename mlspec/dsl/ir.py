@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field
 
@@ -34,8 +34,10 @@ class Node(BaseModel):
     span: Span | None = Field(default=None, exclude=True, repr=False)
     """Where the node came from in its source file, when it came from one."""
 
+    _uncompared: ClassVar[frozenset[str]] = frozenset({"span"})
+
     def _key(self) -> tuple:
-        return tuple(v for k, v in self.__dict__.items() if k != "span")
+        return tuple(v for k, v in self.__dict__.items() if k not in self._uncompared)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
@@ -64,6 +66,11 @@ class Number(Node):
     value: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Annotated[
         float, Field(allow_inf_nan=False)]
     """A 64-bit integer or a finite float."""
+    text: str | None = Field(default=None, exclude=True, repr=False)
+    """The literal as written in the source (`3e-3`, `0.010`), which the printer keeps;
+    like the span, no part of the value (equality, hashing and JSON leave it out)."""
+
+    _uncompared: ClassVar[frozenset[str]] = frozenset({"span", "text"})
 
 
 class String(Node):

@@ -80,7 +80,7 @@ class _ToIR(Transformer):
                 float("inf"), float("-inf")):
             raise SpecError.at(self._s(meta), f"the number {text[:20]}"
                                               f"{'...' if len(text) > 20 else ''} is too large")
-        return ir.Number(value=value, span=self._s(meta))
+        return ir.Number(value=value, text=text, span=self._s(meta))
 
     def string(self, meta, children):
         return ir.String(value=ir_string(children[0]), span=self._s(meta))
@@ -97,7 +97,9 @@ class _ToIR(Transformer):
     def neg(self, meta, children):
         (operand,) = children
         if isinstance(operand, ir.Number):  # `-3` is a literal, and stays an integer
-            return ir.Number(value=-operand.value, span=self._s(meta))
+            text = operand.text
+            return ir.Number(value=-operand.value, span=self._s(meta),
+                             text=f"-{text}" if text and not text.startswith("-") else None)
         return ir.Neg(operand=operand, span=self._s(meta))
 
     def _binop(op):  # noqa: N805 - a helper that builds methods

@@ -2,12 +2,14 @@
 
 One layout for every spec: imports, params, blocks, model, data, train, sweep, in that
 order; four-space indents; a layer with arguments starts a line and the bare layers after it
-(`-> sigmoid`) follow on that line; `=` aligned within a section. Comments are kept: each is
-printed before the first item that starts after it, or at the end of the line it ended.
+(`-> sigmoid`) follow on that line; `=` aligned within a section and among the params.
+Numbers keep their spelling (`3e-3` stays `3e-3`). Comments are kept: each is printed
+before the first item that starts after it, or at the end of the line it ended.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from . import ir
@@ -27,6 +29,21 @@ def format_number(value: int | float) -> str:
         sign = "-" if exponent.startswith("-") else ""
         text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
     return text
+
+
+# A number literal of the grammar (grammars/mlspec.lark), with the sign of a negative one.
+_LITERAL = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+
+
+def _spelled(number: ir.Number) -> str:
+    """A number as its author wrote it (`3e-3`, `0.010`), where that text is a literal
+    that still reads as the node's value; else in canonical form."""
+    text = number.text
+    if text is not None and _LITERAL.fullmatch(text):
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        if value == number.value and type(value) is type(number.value):
+            return text
+    return format_number(number.value)
 
 
 def format_string(value: str) -> str:
@@ -59,7 +76,7 @@ def _format_neg(node: ir.Neg, precedence: int) -> str:
 
 
 _EXPR: dict[type, Callable[[ir.Node, int], str]] = {
-    ir.Number: lambda n, _: format_number(n.value),
+    ir.Number: lambda n, _: _spelled(n),
     ir.String: lambda n, _: format_string(n.value),
     ir.Bool: lambda n, _: "true" if n.value else "false",
     ir.ListExpr: lambda n, _: "[" + ", ".join(format_expr(i) for i in n.items) + "]",
@@ -198,11 +215,13 @@ def print_spec(spec: ir.Spec) -> str:
         take(imp)
         w.emit(f"import {format_string(imp.path)}", "", *_lines(imp))
     w.blank()
+    width = max((len(p.name) for p in spec.params), default=0)  # `=` aligned, as settings
     for param in spec.params:
         take(param)
         first, _ = _lines(param)
         last = param.value.span.end_line if param.value.span else first
-        w.emit(f"param {param.name} = {format_expr(param.value)}", "", first, last)
+        w.emit(f"param {param.name.ljust(width)} = {format_expr(param.value)}", "", first,
+               last)
     w.blank()
     for block in spec.blocks:
         take(block)

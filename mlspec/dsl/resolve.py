@@ -726,7 +726,11 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     errors = ErrorCollector()
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
-        raise SpecError.at(None, "the spec has no model")
+        library = all(getattr(spec, s) is None for s in ("data", "train", "sweep")) \
+            and spec.params + spec.blocks
+        raise SpecError.at(None, "the spec has no model" + (
+            " (with only params and blocks, it is a library for `import`, which `mlspec "
+            "check` checks)" if library else ""))
     if not NAME.fullmatch(spec.model.name):  # it names the run's folder: no path
         raise SpecError.at(spec.model.span, f"the model's name {spec.model.name[:40]!r} is not "
                                             "a name (letters, digits and _)")
