@@ -23,7 +23,7 @@ from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
 from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
-from .parser import NAME, SPEC_SUFFIXES, parse_expr
+from .parser import MAX_DEPTH, NAME, SPEC_SUFFIXES, parse_expr
 from .parser import load as load_file
 from .program import (
     BlockUse,
@@ -76,6 +76,9 @@ def _gather_imports(spec: ir.Spec, stack: tuple[Path, ...],
             raise SpecError.at(imp.span, f"import cycle: {chain}")
         if target in found:
             continue
+        if len(stack) > MAX_DEPTH:  # each import is read by a recursion of its own
+            raise SpecError.at(imp.span, f"imports import imports more than {MAX_DEPTH} "
+                                         "deep here; import the files from one place")
         if target.suffix.lower() not in SPEC_SUFFIXES:
             raise SpecError.at(imp.span, f"cannot import '{imp.path}': only .mlspec and .json "
                                          "spec files can be imported")
@@ -103,7 +106,12 @@ def parse_override(text: str) -> tuple[str, ir.Expr]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise SpecError.at(None, f"--set needs KEY=VALUE, got '{text}'")
-    return key.strip(), parse_expr(value.strip(), file=f"--set {key.strip()}")
+    key = key.strip()
+    # where the value lands: a param's (spec, param), a setting's, or a keyword's in a
+    # setting's call (two deeper for each part past the setting)
+    parts = key.count(".") + 1
+    depth = 3 if parts == 1 else 4 + 2 * (parts - 2)
+    return key, parse_expr(value.strip(), file=f"--set {key}", depth=depth)
 
 
 def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str) -> ir.Expr:
@@ -182,11 +190,12 @@ class Scope:
     def __init__(self, params: Mapping[str, ir.Param], extra: Mapping[str, ir.Expr] = ()):
         self.params = dict(params)
         self.values: dict[str, ir.Expr] = dict(extra)
-        self._evaluating: list[str] = []
+        self._evaluating: list[str] = []  # the params being evaluated, outermost first
+        self._depth = [0]  # how deep the value being built is nested, where evaluation is
 
     def child(self, values: Mapping[str, ir.Expr]) -> Scope:
         scope = Scope(self.params, {**self.values, **values})
-        scope._evaluating = self._evaluating
+        scope._evaluating, scope._depth = self._evaluating, self._depth
         return scope
 
     def lookup(self, name: str, span: Span | None) -> ir.Expr | None:
@@ -197,6 +206,9 @@ class Scope:
             return None
         if name in self._evaluating:
             raise SpecError.at(param.span, f"param '{name}' is defined in terms of itself")
+        if len(self._evaluating) >= MAX_DEPTH:  # each is evaluated by a recursion of its own
+            raise SpecError.at(span, f"params are defined by params more than {MAX_DEPTH} "
+                                     f"deep here ({self._evaluating[0]} -> ... -> {name})")
         self._evaluating.append(name)
         try:
             value = self.evaluate(param.value)
@@ -208,6 +220,17 @@ class Scope:
 
     def evaluate(self, expr: ir.Expr) -> ir.Expr:
         """Substitutes names and folds arithmetic over numbers."""
+        nests = not (isinstance(expr, ir.Call) and not expr.has_arguments)  # a name does not
+        self._depth[0] += nests
+        try:
+            if self._depth[0] > MAX_DEPTH:
+                raise SpecError.at(expr.span, f"this is nested more than {MAX_DEPTH} deep "
+                                              "once the params it names are written out")
+            return self._evaluate(expr)
+        finally:
+            self._depth[0] -= nests
+
+    def _evaluate(self, expr: ir.Expr) -> ir.Expr:
         if isinstance(expr, ir.ListExpr):
             return expr.model_copy(update={"items": tuple(self.evaluate(i) for i in expr.items)})
         if isinstance(expr, ir.Call):
@@ -240,22 +263,42 @@ MAX_VALUE_NODES = 10_000
 
 
 def check_value_size(value: ir.Expr, span: Span | None, what: str) -> None:
-    size = _written_out_size(value, {})
+    size, depth = _written_out(value)
     if size > MAX_VALUE_NODES:
         raise SpecError.at(span, f"{what} is {size:,} terms when written out in full; a "
                                  f"value may have at most {MAX_VALUE_NODES:,}")
+    if depth > MAX_DEPTH:  # a value nests the values of the params it names
+        raise SpecError.at(span, f"{what} is nested {depth:,} deep when written out in "
+                                 f"full; a value may be nested at most {MAX_DEPTH} deep")
 
 
-def _written_out_size(node: Any, sizes: dict[int, int]) -> int:
-    """The node's size as a tree, counted over its shared parts once each."""
-    if isinstance(node, tuple):
-        return sum(_written_out_size(item, sizes) for item in node)
-    if not isinstance(node, ir.Node):
-        return 0
-    if id(node) not in sizes:
-        sizes[id(node)] = 1 + sum(_written_out_size(value, sizes)
-                                  for key, value in node.__dict__.items() if key != "span")
-    return sizes[id(node)]
+def _children(node: ir.Node) -> list[ir.Node]:
+    out = []
+    for key, value in node.__dict__.items():
+        if key != "span":
+            out += [v for v in (value if isinstance(value, tuple) else (value,))
+                    if isinstance(v, ir.Node)]
+    return out
+
+
+def _written_out(value: ir.Node) -> tuple[int, int]:
+    """The value's size and depth as a tree, its shared parts (a param named twice)
+    computed once each; without recursion, as the depth is what is being checked."""
+    known: dict[int, tuple[int, int]] = {}
+    stack = [(value, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in known:
+            continue
+        children = _children(node)
+        if ready:
+            sizes = [known[id(child)] for child in children]
+            known[id(node)] = (1 + sum(size for size, _ in sizes),
+                               1 + max((depth for _, depth in sizes), default=0))
+        else:
+            stack.append((node, True))
+            stack += [(child, False) for child in children if id(child) not in known]
+    return known[id(value)]
 
 
 def _arithmetic(expr: ir.BinOp, a, b):
@@ -324,6 +367,7 @@ class ModelResolver:
         self.blocks, self.scope, self.errors = blocks, scope, errors
         self.expanding: list[str] = []
         self.written = 0
+        self.nesting = 1  # how deep the layers being resolved sit, once blocks are written out
 
     def model_layers(self, calls: tuple[ir.LayerCall, ...]) -> tuple[Layer, ...]:
         out = []
@@ -373,7 +417,7 @@ class ModelResolver:
             if call.body is None:
                 raise SpecError.at(call.span, f"'{call.name}' needs a body: "
                                               f"{call.name} {{ ... }}")
-            body = self.layers(call.body, scope)
+            body = self.body(call, lambda: self.layers(call.body, scope))
             return instantiate(LAYERS, evaluated, body=body)
         if call.body is not None:
             raise SpecError.at(call.span, f"layer '{call.name}' takes no body")
@@ -388,11 +432,26 @@ class ModelResolver:
         bound = _bind_block(block, call, scope)
         self.expanding.append(block.name)
         try:
-            body = self.layers(block.body, Scope(scope.params).child(
-                {**{k: v for k, v in scope.values.items() if k == "classes"}, **bound}))
+            body = self.body(call, lambda: self.layers(block.body, Scope(scope.params).child(
+                {**{k: v for k, v in scope.values.items() if k == "classes"}, **bound})))
         finally:
             self.expanding.pop()
         return BlockUse(name=block.name, body=body, span=call.span)
+
+    # Layers may nest as deep as in text (a model's layers sit 2 below the spec)
+    MAX_NESTING = MAX_DEPTH - 2
+
+    def body(self, call: ir.LayerCall, resolve_body):
+        """The layers of `call`'s body, one level deeper than `call`."""
+        if self.nesting >= self.MAX_NESTING:
+            raise SpecError.at(name_span(call), f"layers are nested more than "
+                                                f"{self.MAX_NESTING} deep here once blocks "
+                                                "are written out")
+        self.nesting += 1
+        try:
+            return resolve_body()
+        finally:
+            self.nesting -= 1
 
 
 def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
