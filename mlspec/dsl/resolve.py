@@ -510,6 +510,31 @@ def _settings(section: ir.Section, allowed: list[str], what: str) -> dict[str, i
     return out
 
 
+def setting_place(setting: ir.Setting | None) -> Span | None:
+    """Where a setting is given: its value (an override's value is placed in its `--set`
+    text), or else the setting itself."""
+    return None if setting is None else setting.value.span or setting.span
+
+
+def _override(setting: ir.Setting) -> str | None:
+    """What gave a setting when an override did (`--set train.epochs`), else None."""
+    span = setting.value.span
+    if span is not None and span.file.startswith("--set "):
+        return span.file
+    return "an override" if setting.span is None else None
+
+
+def _clash(first: ir.Setting, second: ir.Setting, message: str) -> SpecError:
+    """`message` for two settings that exclude each other: at the one the spec's text
+    holds (the second when both are there), naming the one an override gave."""
+    for here, other in ((second, first), (first, second)):
+        if _override(here) is None:
+            given = _override(other)
+            return SpecError.at(here.span, message + (f" ('{other.path}' comes from "
+                                                      f"{given})" if given else ""))
+    return SpecError.at(setting_place(second), f"{message} (both come from overrides)")
+
+
 def _source(setting: ir.Setting, scope: Scope):
     value = scope.evaluate(setting.value)
     if not isinstance(value, ir.Call):
@@ -531,10 +556,10 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
     values: dict[str, Any] = {"folder": str(folder)}
     spans = {k: s.span for k, s in settings.items()}
     if "source" in settings:
-        for name in ("train",):
-            if name in settings:
-                raise SpecError.at(settings[name].span, "with 'source', the splits are "
-                                   "sizes: give 'valid' (and 'test') as fractions or counts")
+        if "train" in settings:
+            raise _clash(settings["source"], settings["train"], "with 'source', the splits "
+                         "are sizes: give 'valid' (and 'test') as fractions or counts, "
+                         "not a 'train' source")
         values["source"] = _source(settings["source"], scope)
         for split in ("valid", "test"):
             if split in settings:
@@ -641,9 +666,11 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
     for required in ("loss", "optimizer"):
         if required not in settings:
             raise SpecError.at(section.span, f"train needs '{required}'")
-    if ("steps" in settings) == ("epochs" in settings):
-        where = settings.get("epochs") or section
-        raise SpecError.at(where.span, "train needs exactly one of 'steps' and 'epochs'")
+    if "steps" in settings and "epochs" in settings:
+        raise _clash(settings["steps"], settings["epochs"], "train has both 'steps' and "
+                     "'epochs'; give exactly one of them")
+    if "steps" not in settings and "epochs" not in settings:
+        raise SpecError.at(section.span, "train needs exactly one of 'steps' and 'epochs'")
     values: dict[str, Any] = {}
     spans: dict[str, Span | None] = {}
     for key, setting in settings.items():
@@ -737,7 +764,8 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     errors = ErrorCollector()
     spec = apply_overrides(merge_imports(spec), overrides)
     if spec.model is None:
-        raise SpecError.at(None, "the spec has no model")
+        raise SpecError.at(None, f"{spec.path + ': ' if spec.path else ''}the spec has no "
+                                 "model")
     if not NAME.fullmatch(spec.model.name):  # it names the run's folder: no path
         raise SpecError.at(spec.model.span, f"the model's name {spec.model.name[:40]!r} is not "
                                             "a name (letters, digits and _)")
