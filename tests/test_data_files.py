@@ -176,6 +176,27 @@ def test_a_file_that_is_no_csv_is_named_not_quoted(case, tmp_path, capsys):
     assert SECRET not in err and "98765" not in err
 
 
+@pytest.mark.parametrize("members, words", [
+    ({f"{SECRET}.txt": b"notes", "word/document.xml": b"<w/>"},
+     "has no array 'x': it holds no NumPy arrays"),
+    ({"xs.npy": None, f"{SECRET}.txt": b"notes"}, "has no array 'x'; did you mean 'xs'?"),
+], ids=["a zip of no arrays", "an archive with a note in it"])
+def test_only_the_arrays_of_an_npz_are_named(members, words, tmp_path, capsys):
+    path = tmp_path / "d.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            if content is None:  # a real array member
+                with archive.open(name, "w") as member:
+                    np.lib.format.write_array(member, np.zeros((4, 2)))
+            else:
+                archive.writestr(name, content)
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='npz("d.npz")'))
+    assert main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and SECRET not in err and "document" not in err, err
+
+
 def test_the_names_of_a_real_csv_header_are_still_suggested(tmp_path, capsys):
     (tmp_path / "data.csv").write_text("width,height,label\n1,2,a\n3,4,b\n")
     spec = tmp_path / "s.mlspec"

@@ -538,9 +538,15 @@ class Npz(Source):
         with archive:
             names = (self.x, self.y) if targets else (self.x,)
             missing = [k for k in names if k not in archive.files]
+            # only its arrays are named: the other members of a zip that is no NumPy
+            # archive (a document renamed .npz) are never listed
+            arrays = [n[:-4] for n in archive.zip.namelist() if n.endswith(".npy")]
+            if missing and not arrays:
+                raise DataError(f"'{self.path}' has no array '{missing[0]}': it holds no "
+                                "NumPy arrays (is it a .npz archive?)")
             if missing:
                 raise DataError(f"'{self.path}' has no array '{missing[0]}'"
-                                f"{did_you_mean(missing[0], archive.files)}")
+                                f"{did_you_mean(missing[0], arrays)}")
             try:
                 arrays = [archive[k] for k in names]
             except unreadable as exc:
