@@ -162,8 +162,11 @@ def _mesh(program: Program):
     if count == 1:
         return None
     if count > len(available):
-        raise SpecError.at(None, f"devices = {count}, but this machine has "
-                                 f"{len(available)} local device(s)")
+        from .dsl.resolve import setting_place
+
+        raise SpecError.at(setting_place(program.spec.train.get("devices")),
+                           f"devices = {count}, but this machine has {len(available)} local "
+                           "device(s)")
     from jax.sharding import Mesh
 
     return Mesh(np.array(available[:count]), ("batch",))
@@ -201,8 +204,9 @@ class Training:
         enable_compilation_cache()
         try:
             self.dataset = load_data(program.data)
-        except DataError as exc:
-            raise SpecError.at(None, str(exc)) from None
+        except DataError as exc:  # found only with the data in hand: said at the section
+            data = program.spec.data
+            raise SpecError.at(data.span if data else None, str(exc)) from None
         self.program = program
         self.members = members or []
         self.multi = len(self.members) > 1

@@ -150,6 +150,61 @@ def test_bad_data_file_is_a_check_error_at_the_source(case, tmp_path, capsys):
     assert len(err) < 2000  # a huge field is not copied into the message
 
 
+SECRET = "TOPSECRET-91c2"
+
+# case -> the content of a file given to csv(...) that is no CSV with a header; its
+# first line holds SECRET (or 98765.4321), which no error may repeat
+NOT_CSV = {
+    "a password file": f"{SECRET}:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob\n",
+    "a shadow file": f"root:$6${SECRET}$abc:19000:0:99999:7:::\nbob:!:19000::::::\n",
+    "notes": f"remember {SECRET}\nand more notes\n",
+    "a CSV without a header": "1.5,98765.4321,3\n3.5,4.5,1\n",
+    "numbers, nan and inf": "nan,inf,98765.4321\n1,2,3\n",
+    "a header with a control character": f"a\x01{SECRET},b\n1,2\n",
+    "an odd name twice": f"{SECRET}\x7f,{SECRET}\x7f\n1,2\n",
+}
+
+
+@pytest.mark.parametrize("case", NOT_CSV)
+def test_a_file_that_is_no_csv_is_named_not_quoted(case, tmp_path, capsys):
+    (tmp_path / "data.txt").write_text(NOT_CSV[case])
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='csv("data.txt", target="label")'))
+    assert main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"s.mlspec:{SOURCE_LINE}:" in err and "'data.txt' has no CSV header" in err, err
+    assert SECRET not in err and "98765" not in err
+
+
+@pytest.mark.parametrize("members, words", [
+    ({f"{SECRET}.txt": b"notes", "word/document.xml": b"<w/>"},
+     "has no array 'x': it holds no NumPy arrays"),
+    ({"xs.npy": None, f"{SECRET}.txt": b"notes"}, "has no array 'x'; did you mean 'xs'?"),
+], ids=["a zip of no arrays", "an archive with a note in it"])
+def test_only_the_arrays_of_an_npz_are_named(members, words, tmp_path, capsys):
+    path = tmp_path / "d.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            if content is None:  # a real array member
+                with archive.open(name, "w") as member:
+                    np.lib.format.write_array(member, np.zeros((4, 2)))
+            else:
+                archive.writestr(name, content)
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='npz("d.npz")'))
+    assert main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and SECRET not in err and "document" not in err, err
+
+
+def test_the_names_of_a_real_csv_header_are_still_suggested(tmp_path, capsys):
+    (tmp_path / "data.csv").write_text("width,height,label\n1,2,a\n3,4,b\n")
+    spec = tmp_path / "s.mlspec"
+    spec.write_text(SPEC.format(source='csv("data.csv", target="lable")'))
+    assert main(["check", str(spec)]) == 2
+    assert "has no column 'lable'; did you mean 'label'?" in capsys.readouterr().err
+
+
 # case -> (file name, what writes it, source arguments, (features, target, classes, width))
 GOOD = {
     "(n, 1) integer targets are class ids": (

@@ -58,3 +58,40 @@ def test_four_devices_give_the_same_history():
                             env=env, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+DEVICES_SPEC = """\
+model net {
+    dense(classes)
+}
+data {
+    train = hill(n=100)
+}
+train {
+    loss      = softmax_cross_entropy
+    optimizer = adam(learning_rate=0.01)
+    steps     = 2
+    devices   = 1000
+}
+"""
+
+
+def test_more_devices_than_the_machine_has_is_an_error_at_the_setting(tmp_path):
+    import pytest
+
+    import mlspec
+    from mlspec.dsl.resolve import parse_override
+
+    path = tmp_path / "s.mlspec"
+    path.write_text(DEVICES_SPEC)
+    with pytest.raises(mlspec.SpecError, match="devices = 1000, but this machine has") as info:
+        mlspec.run(mlspec.load(path))
+    head, line, caret = info.value.render().splitlines()
+    assert head.startswith(f"{path}:11:17: error: ") and line == "        devices   = 1000"
+    assert caret == "    " + " " * 16 + "^^^^"
+    # given by --set, it is shown in the override's text
+    path.write_text(DEVICES_SPEC.replace("    devices   = 1000\n", ""))
+    key, value = parse_override("train.devices=1000")
+    with pytest.raises(mlspec.SpecError) as info:
+        mlspec.run(mlspec.load(path), {key: value})
+    assert info.value.render().startswith("--set train.devices:1:1: error: devices = 1000")

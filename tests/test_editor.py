@@ -193,17 +193,39 @@ class LspClient:
             raise EOFError("the language server closed its output")
         return message
 
+    def send_bytes(self, data: bytes) -> None:
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
     def request(self, method: str, params: dict | None = None) -> dict:
         self.next_id += 1
         self.send({"id": self.next_id, "method": method, "params": params or {}})
+        answer, _ = self.answer(self.next_id)
+        assert "error" not in answer, answer
+        return answer.get("result")
+
+    def answer(self, msg_id) -> tuple[dict, list[dict]]:
+        """The response to request `msg_id`, and the other responses before it."""
         deadline = time.monotonic() + TIMEOUT
+        others = []
         while True:
             message = self._next(deadline)
-            if message.get("id") == self.next_id and "method" not in message:
-                assert "error" not in message, message
-                return message.get("result")
             if "method" in message:
                 self.notifications.append(message)
+            elif message.get("id") == msg_id:
+                return message, others
+            else:
+                others.append(message)
+
+    def start(self, folder: Path) -> None:
+        self.request("initialize", {"processId": None, "rootUri": folder.as_uri(),
+                                    "capabilities": {}})
+        self.notify("initialized")
+
+    def stop(self) -> None:
+        assert self.request("shutdown") is None
+        self.notify("exit")
+        assert self.process.wait(timeout=TIMEOUT) == 0
 
     def wait_for(self, method: str, uri: str, version: int | None = None) -> dict:
         """The first (not yet seen) notification `method` for `uri`."""
@@ -401,3 +423,119 @@ def test_diagnostics_come_back_in_bounded_time(case, server, tmp_path):
     assert server.request("shutdown") is None
     server.notify("exit")
     assert server.process.wait(timeout=TIMEOUT) == 0
+
+
+# ------------------------------------------------------------------- what a client sends
+
+
+def _framed(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _completion(msg_id: int, uri: str, position: object = None) -> bytes:
+    position = {"line": 0, "character": 0} if position is None else position
+    return json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/completion",
+                       "params": {"textDocument": {"uri": uri}, "position": position}}
+                      ).encode()
+
+
+def _log_lines(folder: Path) -> list[str]:
+    return (folder / "server.log").read_text(errors="replace").splitlines()
+
+
+def _assert_log_is_lines(folder: Path) -> None:
+    lines = _log_lines(folder)
+    assert not any("Traceback" in line for line in lines), "\n".join(lines)
+    assert all(line.startswith("mlspec-lsp ") for line in lines), "\n".join(lines)
+
+
+URI = "file:///nowhere/doc.mlspec"
+
+# name -> (the bytes sent; the id and code of the error that answers them, None for
+# a notification or response, which is not answered)
+BAD_MESSAGES = {
+    "not JSON": (_framed(b"not json"), (None, -32700)),
+    "JSON cut short, its id readable": (_framed(_completion(41, URI)[:60]), (41, -32700)),
+    "bytes that are not UTF-8": (_framed(b"\xff\xfe\x00\x01"), (None, -32700)),
+    "nested too deeply": (_framed(b"[" * 100_000), (None, -32700)),
+    "an array": (_framed(b"[1, 2]"), (None, -32600)),
+    "a string": (_framed(b'"shutdown"'), (None, -32600)),
+    "an object as id": (_framed(b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "shutdown"}'),
+                        (None, -32600)),
+    "a number as method": (_framed(b'{"jsonrpc": "2.0", "id": 42, "method": 5}'),
+                           (42, -32600)),
+    "JSON-RPC 1.0": (_framed(b'{"jsonrpc": "1.0", "id": 43, "method": "shutdown"}'),
+                     (43, -32600)),
+    "neither method nor id": (_framed(b'{"jsonrpc": "2.0", "params": {}}'), (None, -32600)),
+    "a position of the wrong type": (_framed(_completion(44, URI, "x")), (44, -32602)),
+    "a notification of the wrong type": (_framed(
+        b'{"jsonrpc": "2.0", "method": "textDocument/didSave", "params": 5}'), None),
+    "a length of no message": (b"Content-Length: 0\r\n\r\n", (None, -32700)),
+    "a header without a length": (b"Content-Type: application/json\r\n\r\n", None),
+    "garbage between messages": (b"GET / HTTP/1.1\r\nHost: x\r\n", None),
+    "a length that lies (99999999999)":
+        (b"Content-Length: 99999999999\r\n\r\n" + _completion(45, URI), (45, -32600)),
+    "a length of 30 digits, no body":
+        (b"Content-Length: " + b"9" * 30 + b"\r\n\r\n", None),
+}
+
+
+def test_bad_messages_are_answered_and_the_server_goes_on(server, tmp_path):
+    server.start(tmp_path)
+    uri = (tmp_path / "open.mlspec").as_uri()
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "mlspec", "version": 1, "text": ""}})
+    marker = 1000
+    for case, (data, expected) in BAD_MESSAGES.items():
+        server.send_bytes(data)
+        marker += 1  # the next message must be served: a completion of the keywords
+        server.send_bytes(_framed(_completion(marker, uri)))
+        answer, before = server.answer(marker)
+        assert "model" in [i["label"] for i in answer["result"]["items"]], (case, answer)
+        errors = [(m.get("id"), m["error"]["code"]) for m in before if "error" in m]
+        assert errors == ([expected] if expected else []), case
+        assert all(m.get("error", {}).get("message") for m in before), case
+    server.stop()
+    _assert_log_is_lines(tmp_path)
+    assert len(_log_lines(tmp_path)) <= 2 * len(BAD_MESSAGES)
+
+
+def test_a_document_too_large_to_read_is_skipped_and_said_so(server, tmp_path):
+    from mlspec.editor.stream import MAX_MESSAGE_BYTES
+
+    server.start(tmp_path)
+    uri = (tmp_path / "huge.mlspec").as_uri()
+    text = "# " + "x" * MAX_MESSAGE_BYTES + "\n"
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "mlspec", "version": 1, "text": text}})
+    (diag,) = server.wait_for("textDocument/publishDiagnostics", uri)["diagnostics"]
+    assert "too large" in diag["message"] and f"{MAX_MESSAGE_BYTES:,}" in diag["message"]
+    # the document is not held: a change or a completion on it finds nothing
+    server.notify("textDocument/didChange", {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"range": {"start": {"line": 0, "character": 0},
+                                      "end": {"line": 0, "character": 0}}, "text": "y"}]})
+    result = server.request("textDocument/completion", {
+        "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})
+    assert result == {"isIncomplete": False, "items": []}
+    server.stop()
+    _assert_log_is_lines(tmp_path)
+
+
+def test_a_document_that_is_not_open_gets_no_traceback(server, tmp_path):
+    server.start(tmp_path)
+    missing = (tmp_path / "missing.mlspec").as_uri()
+    on_disk = tmp_path / "on_disk.mlspec"
+    on_disk.write_text("param secret = 1\nmodel m {\n    input [2]\n    dense(1)\n}\n")
+    for uri in (missing, on_disk.as_uri()):
+        server.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+        server.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x"}]})
+        for position in ({"line": 0, "character": 0}, {"line": 9, "character": 9}):
+            result = server.request("textDocument/completion", {
+                "textDocument": {"uri": uri}, "position": position})
+            assert result == {"isIncomplete": False, "items": []}
+    server.stop()
+    assert not [n for n in server.notifications
+                if n["method"] in ("window/showMessage", "textDocument/publishDiagnostics")]
+    _assert_log_is_lines(tmp_path)

@@ -140,6 +140,19 @@ def test_caret_sits_under_the_token():
     assert caret.index("^") == source.index("sigmod") and caret.count("^") == len("sigmod")
 
 
+@pytest.mark.parametrize("odd", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\u2029"],
+                         ids=repr)
+def test_the_quoted_line_is_the_errors_line_after_an_odd_line_break(odd):
+    """Lines are counted by "\\n" alone, as the parser counts them: a form feed or a
+    Unicode line separator in a comment does not shift the quoted line."""
+    text = f"# a comment {odd} with an odd break\nmodel m {{\n    input [2]\n    dens(1)\n}}\n"
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text, "x.mlspec"))
+    head, quoted, caret = info.value.render().splitlines()
+    assert head.startswith("x.mlspec:4:5: error: unknown layer 'dens'")
+    assert quoted == "        dens(1)" and caret == "        ^^^^"
+
+
 def test_an_error_quotes_only_text_that_was_parsed_as_a_spec(tmp_path):
     """A span may name any file (a JSON spec can say anything): only the text of a spec
     that mlspec parsed is ever shown under an error, never another file's line."""

@@ -85,6 +85,67 @@ def test_unknown_override_names_the_nearest(key, hint):
     assert len(info.value.diagnostics) == 1, "one mistake, one message"
 
 
+SOURCE_DATA = 'data {\n    source = hill(n=200)\n    valid  = 0.2\n}\n'
+SOURCE_BASE = BASE[:BASE.index("data {")] + SOURCE_DATA + BASE[BASE.index("train {"):]
+STEPS_LINE = BASE.splitlines().index("    steps     = 20") + 1
+SOURCE_LINE = SOURCE_BASE.splitlines().index("    source = hill(n=200)") + 1
+
+# name -> (the spec, the --set overrides, the place (line, column), words of the error)
+CLASHES = {
+    "epochs from --set, steps in the spec": (
+        BASE, ["train.epochs=3"], (STEPS_LINE, 5),
+        "train has both 'steps' and 'epochs'; give exactly one of them ('epochs' comes "
+        "from --set train.epochs)"),
+    "epochs from Python, steps in the spec": (
+        BASE, {"train.epochs": 3}, (STEPS_LINE, 5), "('epochs' comes from an override)"),
+    "both in the spec": (
+        BASE.replace("    steps     = 20\n", "    steps     = 20\n    epochs = 2\n"), [],
+        (STEPS_LINE + 1, 5), "train has both 'steps' and 'epochs'; give exactly one of them"),
+    "a train source from --set, a source in the spec": (
+        SOURCE_BASE, ["data.train=hill(n=10)"], (SOURCE_LINE, 5),
+        "with 'source', the splits are sizes: give 'valid' (and 'test') as fractions or "
+        "counts, not a 'train' source ('train' comes from --set data.train)"),
+}
+
+
+@pytest.mark.parametrize("case", CLASHES, ids=str)
+def test_settings_that_exclude_each_other_are_an_error_at_the_specs_one(case):
+    text, overrides, (line, column), words = CLASHES[case]
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(o) for o in overrides)
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(text, "s.mlspec"), overrides)
+    (diagnostic,) = info.value.diagnostics
+    assert words in diagnostic.message
+    rendered = diagnostic.render()
+    assert rendered.startswith(f"s.mlspec:{line}:{column}: error: "), rendered
+    assert rendered.splitlines()[1] == "    " + text.splitlines()[line - 1]
+
+
+def test_a_data_mistake_found_only_at_run_is_shown_at_the_data_section(tmp_path):
+    (tmp_path / "points.csv").write_text("x,label\n1,a\n2,b\n3,a\n4,b\n")
+    data = 'data {\n    source = csv("points.csv", target="label")\n    valid = 2\n' \
+           '    test = 2\n}\n'
+    path = tmp_path / "s.mlspec"
+    path.write_text(SOURCE_BASE.replace(SOURCE_DATA, data))
+    with pytest.raises(SpecError, match="leave no train rows out of 4") as info:
+        mlspec.run(mlspec.load(path))
+    line = path.read_text().splitlines().index("data {") + 1
+    assert info.value.render().startswith(f"{path}:{line}:1: error: ")
+
+
+def test_a_spec_without_a_model_is_named(tmp_path):
+    path = tmp_path / "s.mlspec"
+    path.write_text("param a = 1\ndata { source = iris }\n")
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.load(path))
+    assert info.value.render() == f"error: {path}: the spec has no model"
+    path.write_text("param a = 1\n")  # params only: a library, and the error says so
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.load(path))
+    assert info.value.render().startswith(f"error: {path}: the spec has no model (with only")
+
+
 def test_classes_without_data_is_an_error():
     with pytest.raises(SpecError, match="unknown layer 'classes'|valid integer"):
         mlspec.resolve(mlspec.parse("model m {\n    input [2]\n    dense(classes)\n}\n"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,10 @@ from conftest import ROOT
 
 import mlspec
 from mlspec.cli import main
+from mlspec.dsl import ir
+from mlspec.dsl.json_spec import parse_json
+from mlspec.dsl.parser import MAX_DEPTH
+from mlspec.dsl.resolve import parse_override
 from mlspec.sweep import expand
 
 MODEL = "model m {\n    input [2]\n    dense(1)\n}\n"
@@ -254,10 +259,18 @@ BAD_NAMES = ["../../x", "/tmp/abs", "a b", "1st", "", "x.", "na\u00efve"]
 @pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
 def test_names_in_a_json_spec_obey_the_name_rule(place, name, tmp_path, capsys):
     path = tmp_path / "spec.json"
-    path.write_text(json.dumps(_set(_json_spec(), JSON_PLACES[place], name)))
+    text = json.dumps(_set(_json_spec(), JSON_PLACES[place], name), indent=1)
+    path.write_text(text)
     with pytest.raises(mlspec.SpecError, match="is not a name") as info:
         mlspec.load(path)
-    assert info.value.render().startswith(f"error: {path}: ")
+    # at the name's value in the JSON, quoted (the file says it is a spec)
+    value = f'"{JSON_PLACES[place][-1]}": {json.dumps(name)}'
+    row, line = next((i, line) for i, line in enumerate(text.splitlines(), 1)
+                     if line.strip().rstrip(",") == value)
+    column = line.index(json.dumps(name)) + 1
+    head, quoted, caret = info.value.render().splitlines()[:3]
+    assert head.startswith(f"{path}:{row}:{column}: error: ")
+    assert quoted.strip() == line.strip() and caret.strip().startswith("^")
     assert check_cli(path, capsys)[0] == 2
 
 
@@ -266,6 +279,213 @@ def test_a_valid_json_spec_loads_with_its_dotted_names(tmp_path):
     path.write_text(json.dumps(_json_spec()))
     program = mlspec.check(mlspec.load(path))
     assert program.name == "net" and program.train.early_stop.metric == "valid.loss"
+
+
+# ------------------------------------------------------------------ JSON places
+
+
+def _exported(text: str) -> str:
+    """The spec JSON as `mlspec export` writes it (indented, `"kind": "spec"` first)."""
+    return mlspec.parse(text).model_dump_json(indent=2) + "\n"
+
+
+SPEC_FOR_JSON = ("model m {\n    input [2]\n    dense(3, use_bias=false)\n}\n"
+                 "train {\n    loss = mse\n    optimizer = sgd(learning_rate=0.5)\n"
+                 "    steps = 7\n}\n")
+
+# name -> (the text replaced in the exported JSON, its replacement, where in the
+# replacement the caret goes, the words of the error)
+JSON_MISTAKES = {
+    "a string for a number": ('"value": 3', '"value": "3"', '"3"',
+                              "expected a number here, not a string"),
+    "true for a number": ('"value": 3', '"value": true', "true", "not true or false"),
+    "an integer past 64 bits": ('"value": 3', '"value": 9223372036854775808', "9223",
+                                "fit in 64 bits"),
+    "NaN for a number": ('"value": 3', '"value": NaN', "NaN", "finite number"),
+    "a number for a bool": ('"value": false', '"value": 0', "0",
+                            "expected true or false here"),
+    "a string for a bool": ('"value": false', '"value": "no"', '"no"', "expected true or"),
+    "a key no node has": ('"name": "dense",', '"name": "dense", "colour": 1,', '"colour"',
+                          "a key that this node does not have"),
+    "an unknown kind": ('"kind": "number"', '"kind": "numbr"', '"numbr"', "unknown kind"),
+    "an unknown layer (found by the resolver)": ('"name": "dense"', '"name": "dens"',
+                                                 '"dens"', "unknown layer 'dens'"),
+    "a setting the resolver refuses": ('"value": 7', '"value": -7', "-7", "steps"),
+    "a comma missing": ('"name": "dense",', '"name": "dense" "args"', '"args"',
+                        "Expecting ',' delimiter"),
+}
+
+
+@pytest.mark.parametrize("case", JSON_MISTAKES, ids=str)
+def test_a_mistake_in_a_json_spec_is_shown_at_its_place(case, tmp_path, capsys):
+    old, new, at, words = JSON_MISTAKES[case]
+    text = _exported(SPEC_FOR_JSON).replace(old, new, 1)
+    assert new in text
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    status, output = check_cli(path, capsys)
+    assert status == 2 and "Traceback" not in output and words in output, output
+    start = text.index(new) + new.index(at)
+    row = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    head, quoted, caret = output.splitlines()[:3]
+    assert head.startswith(f"{path}:{row}:{column}: error: "), output
+    line = text.splitlines()[row - 1]
+    assert quoted == f"    {line}" and caret.index("^") == 4 + column - 1
+
+
+def test_an_integer_is_taken_where_a_json_spec_wants_a_float(tmp_path):
+    text = _exported(SPEC_FOR_JSON).replace('"value": 0.5', '"value": 1', 1)
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    program = mlspec.check(mlspec.load(path))
+    assert program.train.optimizer.arguments["learning_rate"] == 1
+
+
+def test_a_json_file_that_does_not_say_it_is_a_spec_is_placed_but_not_quoted(tmp_path,
+                                                                               capsys):
+    spec = json.loads(_exported(SPEC_FOR_JSON))
+    del spec["kind"]  # no `"kind": "spec"` first: it may be any JSON file
+    spec["model"]["layers"][0]["args"][0]["value"] = SECRET
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec, indent=2))
+    status, output = check_cli(path, capsys)
+    text = path.read_text()
+    row = text[:text.index(json.dumps(SECRET))].count("\n") + 1
+    assert status == 2 and output.startswith(f"{path}:{row}:")
+    assert "expected a number" in output and SECRET not in output
+    assert len(output.strip().splitlines()) == 1  # no line quoted
+
+
+# ------------------------------------------------------------------ nesting
+
+DEPTH = MAX_DEPTH + 1  # the first IR level past the limit; the spec is level 1
+PREFIX = "param p = "  # a param's value is level 3 (spec, param, value)
+
+
+def _params_chain(count: int) -> str:
+    return "param a0 = 1\n" + "".join(f"param a{i} = a{i - 1}\n" for i in range(1, count))
+
+
+# name -> (the spec text, the line and column where the limit is crossed, the words)
+NESTING = {
+    "a list in a list": (PREFIX + "[" * 200 + "1" + "]" * 200 + "\n" + MODEL,
+                         (1, len(PREFIX) + DEPTH - 2), "nested more than 64 deep"),
+    "a negation of a negation": (PREFIX + "-" * 200 + "x\n" + MODEL,
+                                 (1, len(PREFIX) + DEPTH - 2), "nested more than 64 deep"),
+    "a call in a call": (PREFIX + "f(" * 120 + ")" * 120 + "\n" + MODEL,
+                         (1, len(PREFIX) + 1 + 2 * (DEPTH - 3)), "nested more than 64"),
+    "a sum of many terms": (PREFIX + " + ".join(["1"] * 120) + "\n" + MODEL,
+                            (1, len(PREFIX) + 1), "the terms of a long sum"),
+    "a repeat in a repeat": ("model m {\n    input [2]\n" + "repeat(1) {\n" * 1000
+                             + "dense(1)\n" + "}\n" * 1000 + "}\n",
+                             (2 + DEPTH - 3, len("repeat(") + 1), "nested more than 64"),
+    "params defined by params": (_params_chain(100) + MODEL.replace("dense(1)", "dense(a99)"),
+                                 (100 - MAX_DEPTH + 1, len("param a36 = ") + 1),
+                                 "params are defined by params more than 64 deep"),
+    "a value nested through params": (
+        "param q0 = 1\n" + "".join(f"param q{i} = [q{i - 1}]\n" for i in range(1, 100))
+        + "param all = [" + ", ".join(f"q{i}" for i in range(100)) + "]\n"
+        + MODEL.replace("dense(1)", "reshape(all)"),
+        (MAX_DEPTH + 1, len("param ") + 1), "param 'q64' is nested 65 deep when written out"),
+    "blocks in blocks": ("".join(f"block b{i}() {{\n    b{i + 1}\n}}\n" for i in range(100))
+                         + "block b100() {\n    relu\n}\n"
+                         + MODEL.replace("dense(1)", "b0"),
+                         (3 * (MAX_DEPTH - 4) + 2, 5),
+                         "layers are nested more than 62 deep here once blocks"),
+}
+
+
+@pytest.mark.parametrize("case", NESTING, ids=str)
+def test_nesting_past_the_limit_is_an_error_where_it_crosses(case, tmp_path, capsys):
+    text, (row, column), words = NESTING[case]
+    path = tmp_path / "spec.mlspec"
+    path.write_text(text)
+    status, output = check_cli(path, capsys)
+    assert status == 2 and "Traceback" not in output and words in output, output[:500]
+    head, quoted, caret = output.splitlines()[:3]
+    assert head.startswith(f"{path}:{row}:{column}: error: "), head
+    assert quoted == "    " + text.splitlines()[row - 1] and caret.index("^") == 3 + column
+
+
+def test_an_import_chain_past_the_limit_is_an_error_at_its_import(tmp_path, capsys):
+    for i in range(100):
+        (tmp_path / f"f{i}.mlspec").write_text(f'import "f{i + 1}.mlspec"\nparam p{i} = 1\n')
+    (tmp_path / "f100.mlspec").write_text("param p100 = 1\n")
+    path = tmp_path / "spec.mlspec"
+    path.write_text('import "f0.mlspec"\n' + MODEL)
+    status, output = check_cli(path, capsys)
+    crossing = tmp_path / f"f{MAX_DEPTH - 1}.mlspec"  # the 64th file, after spec.mlspec
+    assert status == 2 and output.startswith(f"{crossing}:1:1: error: imports import "), output
+
+
+def test_an_override_counts_where_it_lands_towards_the_limit():
+    spec = mlspec.parse(MODEL + "train {\n    steps = 1\n}\n")
+    # the value sits at level 4 (spec, section, setting, value): its 61 lists reach 64,
+    # the number in them 65
+    deep = "[" * (MAX_DEPTH - 3) + "1" + "]" * (MAX_DEPTH - 3)
+    with pytest.raises(mlspec.SpecError, match="nested more than 64 deep") as info:
+        parse_override(f"train.steps={deep}")
+    assert info.value.render().startswith(f"--set train.steps:1:{MAX_DEPTH - 2}: error: ")
+    key, value = parse_override(f"train.steps={deep[1:-1]}")  # one level less: it fits
+    with pytest.raises(mlspec.SpecError) as info:  # (it is no step count, and no loss)
+        mlspec.resolve(spec, {key: value})
+    assert "nested" not in str(info.value)
+
+
+# name -> a spec with a value or layers nested `n` deep
+AT_THE_LIMIT = {
+    "a list in a list": lambda n: PREFIX + "[" * n + "1" + "]" * n + "\n" + MODEL,
+    "a negation of a negation": lambda n: PREFIX + "-" * n + "x\n" + MODEL,
+    "a call in a call": lambda n: PREFIX + "f(" * n + ")" * n + "\n" + MODEL,
+    "keywords in calls": lambda n: PREFIX + "f(a=" * n + "1" + ")" * n + "\n" + MODEL,
+    "a sum of many terms": lambda n: PREFIX + " + ".join(["x"] * n) + "\n" + MODEL,
+    "a repeat in a repeat": lambda n: ("model m {\n    input [2]\n" + "repeat(1) {\n" * n
+                                       + "dense(1)\n" + "}\n" * n + "}\n"),
+}
+
+
+@pytest.mark.parametrize("case", AT_THE_LIMIT, ids=str)
+def test_a_spec_nested_to_the_limit_is_read_printed_and_exported_whole(case):
+    """The deepest spec that parses is checked, prints back and goes through JSON: every
+    reader takes what the parser lets through."""
+    make = AT_THE_LIMIT[case]
+    n = 1
+    while True:
+        try:
+            mlspec.parse(make(n + 1))
+        except mlspec.SpecError as exc:
+            assert "nested more than 64 deep" in str(exc)
+            break
+        n += 1
+    spec = mlspec.parse(make(n))
+    assert mlspec.parse(spec.to_text()) == spec
+    assert parse_json(spec.model_dump_json(), "spec.json") == spec
+    if case == "a repeat in a repeat":
+        assert mlspec.check(spec).model.output_shape == (1,)
+
+
+def test_a_json_spec_nested_past_the_limit_is_an_error_where_it_crosses(tmp_path, capsys):
+    value = mlspec.parse(PREFIX + "x\n" + MODEL).params[0].value
+    for _ in range(100):
+        value = ir.Neg(operand=value)
+    deep = mlspec.parse(PREFIX + "x\n" + MODEL).model_copy(
+        update={"params": (ir.Param(name="p", value=value),)})  # IR nested past the limit
+    text = deep.model_dump_json(indent=1)  # (JSON nests once a level: within its limit)
+    path = tmp_path / "spec.json"
+    path.write_text(text)
+    status, output = check_cli(path, capsys)
+    start = [m.start() for m in re.finditer('{"kind": "neg"|{\n *"kind": "neg"', text)]
+    assert status == 2 and "nested more than 64 deep" in output
+    row = text.count("\n", 0, start[DEPTH - 3]) + 1  # the neg at level 65
+    assert output.startswith(f"{path}:{row}:"), output[:300]
+    # JSON nested past any spec's depth stops at the bracket that crosses
+    head = '{"kind": "spec", "params": '
+    path.write_text(head + "[" * 500 + "]" * 500 + "}")
+    status, output = check_cli(path, capsys)
+    column = len(head) + 2 * MAX_DEPTH + 1  # the top object is a level too
+    assert status == 2 and output.startswith(f"{path}:1:{column}: error: not a spec JSON: "
+                                             "it nests more than 129 deep"), output[:300]
 
 
 # ------------------------------------------------------------------ hangs
@@ -351,8 +571,20 @@ def _import_diamond(folder: Path, names: bool = True) -> Path:
     return path
 
 
+def _nested_bodies(layer: str, depth: int = 60):
+    """`layer { layer { ... dense(2) } }`: repeat asked its body's shape twice, 2^60."""
+    def make(folder: Path) -> Path:
+        path = folder / "spec.mlspec"
+        path.write_text("model m {\n    input [2]\n" + f"{layer} {{\n" * depth
+                        + "dense(2)\n" + "}\n" * depth + "}\n")
+        return path
+
+    return make
+
+
 # name -> (how the spec is made, the words of its error (None: it is valid), the place)
 HANGS = {
+    "repeat(1) nested 60 deep": (_nested_bodies("repeat(1)"), None, None),
     "nested repeat(1000) three deep": (_nested_repeats, "2,000,000,000 layers", "3:1"),
     "blocks doubling 30 deep": (_block_doubling, "more than 10,000 layers once its blocks",
                                 "96:5"),

@@ -8,6 +8,7 @@ never imports jax.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -378,16 +379,29 @@ class Composite(Layer):
         return [n for n in super().argument_names() if n != "body"]
 
     def output_shape(self, shape):
-        for layer in self.body:
-            shape = layer.output_shape(shape)
-        return shape
+        return _body_output(self.body, shape)
 
     def param_count(self, shape):
-        total = 0
-        for layer in self.body:
-            total += layer.param_count(shape)
-            shape = layer.output_shape(shape)
-        return total
+        return _body_params(self.body, shape)
+
+
+# A body's shape and count are pure functions of its layers and input shape: they are
+# kept, as nested composites ask for them again at every level (repeat asks its body
+# once per copy's input), which without this grows as 2^depth.
+@functools.lru_cache(maxsize=4096)
+def _body_output(body: tuple[Layer, ...], shape: Shape) -> Shape:
+    for layer in body:
+        shape = layer.output_shape(shape)
+    return shape
+
+
+@functools.lru_cache(maxsize=4096)
+def _body_params(body: tuple[Layer, ...], shape: Shape) -> int:
+    total = 0
+    for layer in body:
+        total += layer.param_count(shape)
+        shape = layer.output_shape(shape)
+    return total
 
 
 @LAYERS.register

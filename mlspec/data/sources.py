@@ -385,7 +385,31 @@ def _classes_info(x: np.ndarray, y: np.ndarray, names, feature_names=None) -> Da
                     feature_names=feature_names)
 
 
-_CSV_CACHE: dict[tuple[str, int, int], object] = {}
+_CSV_CACHE: dict[tuple[str, int, int], tuple[object, bool]] = {}
+
+
+def _names_columns(header: list[str]) -> bool:
+    """Whether a file's first line is a CSV header, whose names an error may repeat: two
+    or more names that are no numbers. Any other first line (of a password file, of notes,
+    of a CSV without a header, whose first row is data) is never quoted."""
+    return len(header) >= 2 and all(_column_name(cell) for cell in header)
+
+
+def _column_name(cell: str) -> bool:
+    if not 0 < len(cell) <= 100 or not cell.isprintable() or \
+            not any(ch.isalpha() for ch in cell):
+        return False
+    try:
+        float(cell)  # "nan", "inf" and "1e5" hold letters and are numbers
+    except ValueError:
+        return True
+    return False
+
+
+def _no_header(path: str) -> DataError:
+    return DataError(f"'{path}' has no CSV header: its first line does not name two or more "
+                     "columns (a CSV source needs one, such as x1,x2,label); is it a CSV "
+                     "file?")
 
 
 @SOURCES.register
@@ -418,27 +442,30 @@ class Csv(Source):
             except (OSError, ValueError, MemoryError) as exc:  # ParserError, UnicodeError
                 raise DataError(f"cannot read '{self.path}' as CSV: "
                                 f"{str(exc).strip()[:200]}") from None
+            named = _names_columns(header)
             repeated = sorted({c for c in header if header.count(c) > 1})
             if repeated:
                 raise DataError(f"'{self.path}' has the column '{_short(repeated[0])[1:-1]}' "
-                                "more than once")
+                                "more than once") if named else _no_header(self.path)
             if len(_CSV_CACHE) >= 8:  # a long-lived process (the language server) stays small
                 _CSV_CACHE.pop(next(iter(_CSV_CACHE)))
-            _CSV_CACHE[key] = frame
-        frame = _CSV_CACHE[key]
+            _CSV_CACHE[key] = frame, named
+        frame, named = _CSV_CACHE[key]
         if frame.empty:
             raise DataError(f"'{self.path}' has no rows")
-        return frame
+        return frame, named
 
     def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
         """Features, targets (None unless asked for), class names and feature names."""
         import numpy as np
 
-        frame = self._frame(base)
+        frame, named = self._frame(base)
         columns = [str(c) for c in frame.columns]
         features = list(self.features or (fit and fit.feature_names)
                         or [c for c in columns if c != self.target])
         missing = [c for c in (*features, *([self.target] if targets else ())) if c not in columns]
+        if missing and not named:  # its first line is no header: never repeat it
+            raise _no_header(self.path)
         if len(missing) == 1:
             raise DataError(f"'{self.path}' has no column '{missing[0]}'"
                             f"{did_you_mean(missing[0], columns)}")
@@ -512,9 +539,15 @@ class Npz(Source):
         with archive:
             names = (self.x, self.y) if targets else (self.x,)
             missing = [k for k in names if k not in archive.files]
+            # only its arrays are named: the other members of a zip that is no NumPy
+            # archive (a document renamed .npz) are never listed
+            arrays = [n[:-4] for n in archive.zip.namelist() if n.endswith(".npy")]
+            if missing and not arrays:
+                raise DataError(f"'{self.path}' has no array '{missing[0]}': it holds no "
+                                "NumPy arrays (is it a .npz archive?)")
             if missing:
                 raise DataError(f"'{self.path}' has no array '{missing[0]}'"
-                                f"{did_you_mean(missing[0], archive.files)}")
+                                f"{did_you_mean(missing[0], arrays)}")
             try:
                 arrays = [archive[k] for k in names]
             except unreadable as exc:

@@ -23,7 +23,8 @@ _SOURCES: dict[str, list[str]] = {}
 
 def remember_source(name: str, text: str) -> None:
     """Keep `text` so that errors pointing into `name` can quote its lines."""
-    _SOURCES[name] = text.splitlines()
+    # by "\n" only, as the parser counts lines (splitlines also breaks at \f, \x85, ...)
+    _SOURCES[name] = text.split("\n")
 
 
 def source_line(name: str, line: int) -> str | None:

@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ValidationInfo,
+)
 
 from .errors import Span
 
@@ -61,10 +68,23 @@ def as_expr(value: Any) -> Any:
     return value
 
 
+def _within_64_bits(value: Any, info: ValidationInfo) -> Any:
+    # the float branch would take a larger integer in JSON, rounded: refuse it, as text
+    # does (from Python, such an int stays a float, as Python users expect)
+    if info.mode == "json" and isinstance(value, int) and not isinstance(value, bool) and \
+            not -(2**63) <= value <= 2**63 - 1:
+        raise ValueError("an integer must fit in 64 bits")
+    return value
+
+
 class Number(Node):
     kind: Literal["number"] = "number"
-    value: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Annotated[
-        float, Field(allow_inf_nan=False)]
+    # strict: "2" and true are no numbers (pydantic's lax mode reads them as 2 and 1);
+    # an integer is taken where a float is wanted
+    value: Annotated[
+        Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+        | Annotated[float, Field(strict=True, allow_inf_nan=False)],
+        BeforeValidator(_within_64_bits)]
     """A 64-bit integer or a finite float."""
     text: str | None = Field(default=None, exclude=True, repr=False)
     """The literal as written in the source (`3e-3`, `0.010`), which the printer keeps;
@@ -80,7 +100,7 @@ class String(Node):
 
 class Bool(Node):
     kind: Literal["bool"] = "bool"
-    value: bool
+    value: Annotated[bool, Field(strict=True)]  # not 1, "yes" nor "on"
 
 
 class ListExpr(Node):

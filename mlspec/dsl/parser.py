@@ -10,7 +10,7 @@ import stat
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -20,7 +20,7 @@ from lark.exceptions import (
 )
 
 from . import ir
-from .errors import Diagnostic, ErrorCollector, Span, SpecError, remember_source
+from .errors import ErrorCollector, Span, SpecError, remember_source
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
@@ -225,22 +225,42 @@ def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
     return SpecError.at(span, message)
 
 
-def _transform(tree, file: str):
+# How deep a spec may nest, counted in IR nodes from the spec itself (a value in a
+# value, a layer in a repeat's body, a term of a sum in the sum): far past what specs
+# need, and within what everything that reads a spec can take (Python's recursion; JSON
+# readers stop at 200 levels, and a spec's JSON nests at most twice as deep as its IR).
+MAX_DEPTH = 64
+# Rules that build no IR node of their own, so nest the spec no deeper.
+_FLAT_RULES = frozenset({"arguments", "layers", "path", "input_line", "data_def",
+                         "train_def", "sweep_def"})
+
+
+def _check_depth(tree: Tree, file: str, depth: int = 1) -> None:
+    """Refuses a tree that nests deeper than MAX_DEPTH, at the first place (in reading
+    order) that crosses it, before the recursive transformer overflows the stack."""
+    stack = [(tree, depth)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            span = Span(file=file, line=meta.line, column=meta.column, end_line=meta.line,
+                        end_column=meta.column + 1)
+            raise SpecError.at(span, f"this is nested more than {MAX_DEPTH} deep (values "
+                                     "in values, layers in bodies, or the terms of a long "
+                                     "sum); split it into params or blocks")
+        for child in reversed(node.children):
+            if isinstance(child, Tree):
+                stack.append((child, depth + (child.data not in _FLAT_RULES)))
+
+
+def _transform(tree, file: str, depth: int = 1):
+    _check_depth(tree, file, depth)
     try:
         return _ToIR(file).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, SpecError):
             raise exc.orig_exc from None
-        if isinstance(exc.orig_exc, RecursionError):
-            raise _too_deep(file) from None
         raise
-    except RecursionError:
-        raise _too_deep(file) from None
-
-
-def _too_deep(file: str) -> SpecError:
-    return SpecError.at(None, f"{file}: a value is nested too deeply (or is a sum of too "
-                              "many terms) to read; split it into params")
 
 
 def _lark_parse(text: str, file: str, start: str):
@@ -295,10 +315,12 @@ def comment_start(line: str) -> int | None:
     return None
 
 
-def parse_expr(text: str, file: str = "<value>") -> ir.Expr:
-    """Parses one value, as written on the right of `=` (used by `--set`)."""
+def parse_expr(text: str, file: str = "<value>", depth: int = 4) -> ir.Expr:
+    """Parses one value, as written on the right of `=` (used by `--set`). `depth` is
+    where the value will sit in a spec (4: a setting's, in spec, section and setting),
+    which counts towards MAX_DEPTH."""
     remember_source(file, text)
-    return _transform(_lark_parse(text, file, "expr"), file)
+    return _transform(_lark_parse(text, file, "expr"), file, depth)
 
 
 # Spec files are small (the examples hold a few kB): a bigger one is no spec, is not read
@@ -318,6 +340,8 @@ def load(path: str | Path, span: Span | None = None, failure: str | None = None)
     path = Path(path)
     text = read_spec_text(path, span, failure or f"cannot read spec '{path}'")
     if path.suffix.lower() == ".json":
+        from .json_spec import parse_json
+
         return parse_json(text, str(path))
     return parse(text, str(path))
 
@@ -381,74 +405,3 @@ def _byte_span(data: bytes, offset: int, file: str) -> Span:
     line = before.count("\n") + 1
     column = len(before) - (before.rfind("\n") + 1) + 1
     return Span(file=file, line=line, column=column, end_line=line, end_column=column + 1)
-
-
-def parse_json(text: str, file: str = "<json>") -> ir.Spec:
-    """A spec IR in JSON; its mistakes are reported with their place in the JSON, without
-    quoting it (a file that is no spec JSON may hold anything)."""
-    from pydantic import ValidationError
-
-    try:
-        spec = ir.Spec.model_validate_json(text)
-    except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            if err["type"] == "json_invalid" or not err["loc"]:
-                message = err["msg"].split(" [")[0]
-                messages.append(Diagnostic(message=f"{file}: not a spec JSON (as `mlspec "
-                                                   f"export --json` writes): {message}"))
-                continue
-            where = ".".join(_json_key(part) for part in err["loc"])
-            messages.append(Diagnostic(message=f"{file}: not a spec JSON: {where}: "
-                                               f"{_json_problem(err)}"))
-        raise SpecError(messages) from None
-    _check_json_names(spec, file)
-    path = None if file.startswith("<") else file
-    return spec.model_copy(update={"path": path})
-
-
-def _json_problem(err) -> str:
-    """pydantic's message, without the bits of the input that some of them quote."""
-    if err["type"] == "union_tag_invalid":
-        return f"unknown kind; expected one of {err['ctx']['expected_tags']}"
-    message = err["msg"]
-    given = err.get("input")
-    return message.replace(given, "...") if isinstance(given, str) and given else message
-
-
-def _json_key(part) -> str:
-    """A place in the JSON, with keys that are no names left out (they are its text)."""
-    return str(part) if isinstance(part, int) or NAME.fullmatch(part) else "..."
-
-
-# The fields of IR nodes that hold names, which JSON must spell as text would; a dotted
-# field may hold several (`valid.loss`, `train.seed`).
-_NAME_FIELDS = {ir.Model: ("name", False), ir.Param: ("name", False),
-                ir.Block: ("name", False), ir.BlockParam: ("name", False),
-                ir.Keyword: ("name", False), ir.LayerCall: ("name", False),
-                ir.Call: ("name", True), ir.Setting: ("path", True)}
-
-
-def _check_json_names(spec: ir.Spec, file: str) -> None:
-    errors = ErrorCollector()
-
-    def visit(value, where: str) -> None:
-        if isinstance(value, tuple):
-            for i, item in enumerate(value):
-                visit(item, f"{where}.{i}")
-            return
-        if not isinstance(value, ir.Node):
-            return
-        field, dotted = _NAME_FIELDS.get(type(value), (None, False))
-        if field is not None:
-            name = getattr(value, field)
-            parts = name.split(".") if dotted else [name]
-            if not all(NAME.fullmatch(part) for part in parts):
-                errors.add(None, f"{file}: {where}.{field}: {name[:40]!r} is not a name "
-                                 "(letters, digits and _, not starting with a digit)")
-        for key in type(value).model_fields:
-            if key not in ("span", "comments", "path"):
-                visit(getattr(value, key), f"{where}.{key}" if where else key)
-
-    visit(spec, "")
-    errors.raise_if_any()

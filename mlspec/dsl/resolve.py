@@ -24,7 +24,7 @@ from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
 from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
-from .parser import NAME, SPEC_SUFFIXES, parse_expr
+from .parser import MAX_DEPTH, NAME, SPEC_SUFFIXES, parse_expr
 from .parser import load as load_file
 from .program import (
     BlockUse,
@@ -77,6 +77,9 @@ def _gather_imports(spec: ir.Spec, stack: tuple[Path, ...],
             raise SpecError.at(imp.span, f"import cycle: {chain}")
         if target in found:
             continue
+        if len(stack) > MAX_DEPTH:  # each import is read by a recursion of its own
+            raise SpecError.at(imp.span, f"imports import imports more than {MAX_DEPTH} "
+                                         "deep here; import the files from one place")
         if target.suffix.lower() not in SPEC_SUFFIXES:
             raise SpecError.at(imp.span, f"cannot import '{imp.path}': only .mlspec and .json "
                                          "spec files can be imported")
@@ -115,7 +118,11 @@ def parse_override(text: str) -> tuple[str, ir.Expr]:
     key, value = key.strip(), value.strip()
     if _PATH.fullmatch(value):
         return key, ir.String(value=value)
-    return key, parse_expr(value, file=f"--set {key}")
+    # where the value lands: a param's (spec, param), a setting's, or a keyword's in a
+    # setting's call (two deeper for each part past the setting)
+    parts = key.count(".") + 1
+    depth = 3 if parts == 1 else 4 + 2 * (parts - 2)
+    return key, parse_expr(value, file=f"--set {key}", depth=depth)
 
 
 def _argument_names(call: ir.Call, section: str) -> tuple[str, list[str]] | None:
@@ -225,11 +232,12 @@ class Scope:
     def __init__(self, params: Mapping[str, ir.Param], extra: Mapping[str, ir.Expr] = ()):
         self.params = dict(params)
         self.values: dict[str, ir.Expr] = dict(extra)
-        self._evaluating: list[str] = []
+        self._evaluating: list[str] = []  # the params being evaluated, outermost first
+        self._depth = [0]  # how deep the value being built is nested, where evaluation is
 
     def child(self, values: Mapping[str, ir.Expr]) -> Scope:
         scope = Scope(self.params, {**self.values, **values})
-        scope._evaluating = self._evaluating
+        scope._evaluating, scope._depth = self._evaluating, self._depth
         return scope
 
     def lookup(self, name: str, span: Span | None) -> ir.Expr | None:
@@ -240,6 +248,9 @@ class Scope:
             return None
         if name in self._evaluating:
             raise SpecError.at(param.span, f"param '{name}' is defined in terms of itself")
+        if len(self._evaluating) >= MAX_DEPTH:  # each is evaluated by a recursion of its own
+            raise SpecError.at(span, f"params are defined by params more than {MAX_DEPTH} "
+                                     f"deep here ({self._evaluating[0]} -> ... -> {name})")
         self._evaluating.append(name)
         try:
             value = self.evaluate(param.value)
@@ -251,6 +262,17 @@ class Scope:
 
     def evaluate(self, expr: ir.Expr) -> ir.Expr:
         """Substitutes names and folds arithmetic over numbers."""
+        nests = not (isinstance(expr, ir.Call) and not expr.has_arguments)  # a name does not
+        self._depth[0] += nests
+        try:
+            if self._depth[0] > MAX_DEPTH:
+                raise SpecError.at(expr.span, f"this is nested more than {MAX_DEPTH} deep "
+                                              "once the params it names are written out")
+            return self._evaluate(expr)
+        finally:
+            self._depth[0] -= nests
+
+    def _evaluate(self, expr: ir.Expr) -> ir.Expr:
         if isinstance(expr, ir.ListExpr):
             return expr.model_copy(update={"items": tuple(self.evaluate(i) for i in expr.items)})
         if isinstance(expr, ir.Call):
@@ -283,22 +305,42 @@ MAX_VALUE_NODES = 10_000
 
 
 def check_value_size(value: ir.Expr, span: Span | None, what: str) -> None:
-    size = _written_out_size(value, {})
+    size, depth = _written_out(value)
     if size > MAX_VALUE_NODES:
         raise SpecError.at(span, f"{what} is {size:,} terms when written out in full; a "
                                  f"value may have at most {MAX_VALUE_NODES:,}")
+    if depth > MAX_DEPTH:  # a value nests the values of the params it names
+        raise SpecError.at(span, f"{what} is nested {depth:,} deep when written out in "
+                                 f"full; a value may be nested at most {MAX_DEPTH} deep")
 
 
-def _written_out_size(node: Any, sizes: dict[int, int]) -> int:
-    """The node's size as a tree, counted over its shared parts once each."""
-    if isinstance(node, tuple):
-        return sum(_written_out_size(item, sizes) for item in node)
-    if not isinstance(node, ir.Node):
-        return 0
-    if id(node) not in sizes:
-        sizes[id(node)] = 1 + sum(_written_out_size(value, sizes)
-                                  for key, value in node.__dict__.items() if key != "span")
-    return sizes[id(node)]
+def _children(node: ir.Node) -> list[ir.Node]:
+    out = []
+    for key, value in node.__dict__.items():
+        if key != "span":
+            out += [v for v in (value if isinstance(value, tuple) else (value,))
+                    if isinstance(v, ir.Node)]
+    return out
+
+
+def _written_out(value: ir.Node) -> tuple[int, int]:
+    """The value's size and depth as a tree, its shared parts (a param named twice)
+    computed once each; without recursion, as the depth is what is being checked."""
+    known: dict[int, tuple[int, int]] = {}
+    stack = [(value, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in known:
+            continue
+        children = _children(node)
+        if ready:
+            sizes = [known[id(child)] for child in children]
+            known[id(node)] = (1 + sum(size for size, _ in sizes),
+                               1 + max((depth for _, depth in sizes), default=0))
+        else:
+            stack.append((node, True))
+            stack += [(child, False) for child in children if id(child) not in known]
+    return known[id(value)]
 
 
 def _arithmetic(expr: ir.BinOp, a, b):
@@ -367,6 +409,7 @@ class ModelResolver:
         self.blocks, self.scope, self.errors = blocks, scope, errors
         self.expanding: list[str] = []
         self.written = 0
+        self.nesting = 1  # how deep the layers being resolved sit, once blocks are written out
 
     def model_layers(self, calls: tuple[ir.LayerCall, ...]) -> tuple[Layer, ...]:
         out = []
@@ -416,7 +459,7 @@ class ModelResolver:
             if call.body is None:
                 raise SpecError.at(call.span, f"'{call.name}' needs a body: "
                                               f"{call.name} {{ ... }}")
-            body = self.layers(call.body, scope)
+            body = self.body(call, lambda: self.layers(call.body, scope))
             return instantiate(LAYERS, evaluated, body=body)
         if call.body is not None:
             raise SpecError.at(call.span, f"layer '{call.name}' takes no body")
@@ -431,11 +474,26 @@ class ModelResolver:
         bound = _bind_block(block, call, scope)
         self.expanding.append(block.name)
         try:
-            body = self.layers(block.body, Scope(scope.params).child(
-                {**{k: v for k, v in scope.values.items() if k == "classes"}, **bound}))
+            body = self.body(call, lambda: self.layers(block.body, Scope(scope.params).child(
+                {**{k: v for k, v in scope.values.items() if k == "classes"}, **bound})))
         finally:
             self.expanding.pop()
         return BlockUse(name=block.name, body=body, span=call.span)
+
+    # Layers may nest as deep as in text (a model's layers sit 2 below the spec)
+    MAX_NESTING = MAX_DEPTH - 2
+
+    def body(self, call: ir.LayerCall, resolve_body):
+        """The layers of `call`'s body, one level deeper than `call`."""
+        if self.nesting >= self.MAX_NESTING:
+            raise SpecError.at(name_span(call), f"layers are nested more than "
+                                                f"{self.MAX_NESTING} deep here once blocks "
+                                                "are written out")
+        self.nesting += 1
+        try:
+            return resolve_body()
+        finally:
+            self.nesting -= 1
 
 
 def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
@@ -494,6 +552,31 @@ def _settings(section: ir.Section, allowed: list[str], what: str) -> dict[str, i
     return out
 
 
+def setting_place(setting: ir.Setting | None) -> Span | None:
+    """Where a setting is given: its value (an override's value is placed in its `--set`
+    text), or else the setting itself."""
+    return None if setting is None else setting.value.span or setting.span
+
+
+def _override(setting: ir.Setting) -> str | None:
+    """What gave a setting when an override did (`--set train.epochs`), else None."""
+    span = setting.value.span
+    if span is not None and span.file.startswith("--set "):
+        return span.file
+    return "an override" if setting.span is None else None
+
+
+def _clash(first: ir.Setting, second: ir.Setting, message: str) -> SpecError:
+    """`message` for two settings that exclude each other: at the one the spec's text
+    holds (the second when both are there), naming the one an override gave."""
+    for here, other in ((second, first), (first, second)):
+        if _override(here) is None:
+            given = _override(other)
+            return SpecError.at(here.span, message + (f" ('{other.path}' comes from "
+                                                      f"{given})" if given else ""))
+    return SpecError.at(setting_place(second), f"{message} (both come from overrides)")
+
+
 def _source(setting: ir.Setting, scope: Scope):
     value = scope.evaluate(setting.value)
     if not isinstance(value, ir.Call):
@@ -515,10 +598,10 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
     values: dict[str, Any] = {"folder": str(folder)}
     spans = {k: s.span for k, s in settings.items()}
     if "source" in settings:
-        for name in ("train",):
-            if name in settings:
-                raise SpecError.at(settings[name].span, "with 'source', the splits are "
-                                   "sizes: give 'valid' (and 'test') as fractions or counts")
+        if "train" in settings:
+            raise _clash(settings["source"], settings["train"], "with 'source', the splits "
+                         "are sizes: give 'valid' (and 'test') as fractions or counts, "
+                         "not a 'train' source")
         values["source"] = _source(settings["source"], scope)
         for split in ("valid", "test"):
             if split in settings:
@@ -625,9 +708,11 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
     for required in ("loss", "optimizer"):
         if required not in settings:
             raise SpecError.at(section.span, f"train needs '{required}'")
-    if ("steps" in settings) == ("epochs" in settings):
-        where = settings.get("epochs") or section
-        raise SpecError.at(where.span, "train needs exactly one of 'steps' and 'epochs'")
+    if "steps" in settings and "epochs" in settings:
+        raise _clash(settings["steps"], settings["epochs"], "train has both 'steps' and "
+                     "'epochs'; give exactly one of them")
+    if "steps" not in settings and "epochs" not in settings:
+        raise SpecError.at(section.span, "train needs exactly one of 'steps' and 'epochs'")
     values: dict[str, Any] = {}
     spans: dict[str, Span | None] = {}
     for key, setting in settings.items():
@@ -728,7 +813,8 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     if spec.model is None:
         library = all(getattr(spec, s) is None for s in ("data", "train", "sweep")) \
             and spec.params + spec.blocks
-        raise SpecError.at(None, "the spec has no model" + (
+        raise SpecError.at(None, f"{spec.path + ': ' if spec.path else ''}the spec has no "
+                                 "model" + (
             " (with only params and blocks, it is a library for `import`, which `mlspec "
             "check` checks)" if library else ""))
     if not NAME.fullmatch(spec.model.name):  # it names the run's folder: no path

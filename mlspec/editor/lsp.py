@@ -15,17 +15,22 @@ signatures are read from its source files.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
@@ -40,6 +45,7 @@ from ..dsl.errors import Diagnostic, SpecError
 from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
 from ..dsl.program import EarlyStop
 from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
+from . import stream
 
 __all__ = ["check_text", "complete", "create_server", "serve"]
 
@@ -580,10 +586,53 @@ def _value_items(section: str | None, key: str | None, params: list[str]) -> lis
 # ----------------------------------------------------------------------------- server
 
 
+class _Protocol(LanguageServerProtocol):
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        # pygls raises KeyError on a change to a document that is not open (one never
+        # opened, or one forgotten as too large): there is no text to change
+        if _open_document(self._server, params.text_document.uri) is None:
+            logger.warning("a change to a document that is not open: ignored")
+            return
+        yield from super().lsp_text_document__did_change(params)
+
+
 class MlspecLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("mlspec", __version__)
+        super().__init__("mlspec", __version__, protocol_cls=_Protocol)
         self.names: dict[str, Names] = {}  # imported names of each document's last parse
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None):
+        """Serves stdin/stdout with mlspec's message loop (`stream`), which bounds what
+        it reads and answers bad messages, where pygls's dies or logs tracebacks."""
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reader = stream.StreamReader(stdin or sys.stdin.buffer, self.thread_pool)
+        try:
+            asyncio.run(stream.read_messages(self, reader))
+        except BrokenPipeError:
+            logger.error("the connection to the client is lost: stopping")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def forget_document(self, uri: str, message: str) -> None:
+        """Drops a document whose text the server could not take (the client's copy and
+        the server's no longer match) and says why on it."""
+        self.workspace.remove_text_document(uri)
+        self.names.pop(uri, None)
+        origin = types.Position(line=0, character=0)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, diagnostics=[types.Diagnostic(
+                range=types.Range(start=origin, end=origin), message=message,
+                severity=types.DiagnosticSeverity.Error, source=SOURCE)]))
+
+
+def _open_document(server: LanguageServer, uri: str) -> TextDocument | None:
+    """The document the client opened at `uri`; None for any other (pygls would read
+    the file from disk, or fail when there is none)."""
+    return server.workspace.text_documents.get(unquote(uri))
 
 
 def _document_path(uri: str) -> str | None:
@@ -615,7 +664,9 @@ def _imported_names(text: str, path: str | None) -> tuple[Names, Sequence[ir.Imp
 
 
 def validate(server: MlspecLanguageServer, uri: str) -> None:
-    doc: TextDocument = server.workspace.get_text_document(uri)
+    doc = _open_document(server, uri)
+    if doc is None:  # saved without being open, or forgotten: nothing to check
+        return
     text, path = doc.source, _document_path(uri)
     found = _imported_names(text, path)
     imports: Sequence[ir.Import] = ()
@@ -652,9 +703,11 @@ def create_server() -> MlspecLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION,
                     types.CompletionOptions(trigger_characters=["(", ",", "=", "[", ">"]))
     def completion(ls: MlspecLanguageServer, params: types.CompletionParams):
-        doc = ls.workspace.get_text_document(params.text_document.uri)
-        offset = doc.offset_at_position(params.position)
+        doc = _open_document(ls, params.text_document.uri)
+        if doc is None:  # nothing is known of a document that is not open
+            return types.CompletionList(is_incomplete=False, items=[])
         try:
+            offset = doc.offset_at_position(params.position)
             items = complete(doc.source, offset, ls.names.get(params.text_document.uri))
         except Exception:  # completion is best effort; never fail the request
             logger.exception("completion failed at %s", params.position)
