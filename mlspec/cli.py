@@ -287,6 +287,9 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
                 members = None
         stop.pause("loaded")
         stop.check()
+        from .plots import preload
+
+        preload()  # while training runs
         if members is None:
             result = _train(training, console, stop)
         else:
@@ -306,7 +309,11 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
     if not _save(result, out, stop, **where):
         return EXIT_FAILURE
-    return _report(result, out, stop, args.quiet, members)
+    # The results first, the plots after them: the final metrics never wait for drawing.
+    code = _report(result, out, stop, args.quiet, members)
+    if result.status != "interrupted" and not _draw_plots(result, out, stop):
+        return EXIT_FAILURE
+    return code
 
 
 def _train(training, console, stop: _Stop):
@@ -360,33 +367,59 @@ def _discard(out: Path) -> None:
         out.rmdir()
 
 
-def _save(result, out: Path, stop: _Stop, **where) -> bool:
-    """Writes the run folder. One that cannot be written (a full disk) falls back to a new
-    temporary folder, so that nothing trained is lost; that is still a failure (False)."""
-    from .runs import RunFolderError, save_run
-
+def _plots_stop(stop: _Stop):
+    """`should_stop` for the plots: asked before each one."""
     checks = 0
 
-    def should_stop() -> bool:  # asked before each plot
+    def should_stop() -> bool:
         nonlocal checks
         checks += 1
         if checks == 2:
             stop.pause("plots")
         return bool(stop)
 
+    return should_stop
+
+
+def _save(result, out: Path, stop: _Stop, **where) -> bool:
+    """Writes the run folder but its plots (`_draw_plots` draws them, once the results
+    are printed). One that cannot be written (a full disk) falls back to a new temporary
+    folder, plots and all, so that nothing trained is lost; that is still a failure
+    (False)."""
+    from .runs import RunFolderError, save_run
+
     try:
-        save_run(result, out, should_stop=should_stop, **where)
+        save_run(result, out, plots=False, **where)
         return True
     except (RunFolderError, OSError) as exc:
         _err(f"error: could not write the run folder {out}: {exc}")
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
-        save_run(result, fallback, should_stop=should_stop, **where)
+        save_run(result, fallback, should_stop=_plots_stop(stop), **where)
     except (RunFolderError, OSError) as exc:
         _err(f"error: could not write the run to a temporary folder either: {exc}")
     else:
         _err(f"the trained run was written to {fallback} instead")
     return False
+
+
+def _draw_plots(result, out: Path, stop: _Stop) -> bool:
+    """Draws the plots into the written run folder, each while no signal has come, and
+    says in the manifest which are missing. False if they could not be written."""
+    from .plots import draw_all
+    from .runs import RunFolderError, mark_plots_drawn
+
+    try:
+        _, missing = draw_all(result, out, should_stop=_plots_stop(stop))
+        mark_plots_drawn(out, missing)
+    except (RunFolderError, OSError) as exc:
+        _err(f"error: could not write the plots to {out}: {exc} (the rest of the run "
+             f"folder is written; draw them with: mlspec plot {out})")
+        return False
+    if missing:
+        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
+             f"(draw them with: mlspec plot {out})")
+    return True
 
 
 def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
@@ -403,9 +436,6 @@ def _report(result, out: Path, stop: _Stop, quiet: bool, members) -> int:
             _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
                  f"(continue with: mlspec run --resume {out})")
         return EXIT_INTERRUPTED
-    if stop:
-        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
-             f"(draw them with: mlspec plot {out})")
     if result.status == "diverged":
         _err(f"error: {result.divergence_message()}\nwrote {out}/")
         return EXIT_FAILURE
