@@ -3,8 +3,9 @@ the early stop and the best evaluation marked), and for 2-D inputs the decision 
 the model and where each first-layer hidden unit is positive, as the tutorial draws them.
 
 Every plot is a bare `matplotlib.figure.Figure` drawn by the Agg renderer: no pyplot (whose
-import and global figure manager cost more than drawing), no layout passes beyond one,
-images (`imshow`) rather than contours. Each `plot_*` function returns the path written.
+import and global figure manager cost more than drawing), margins fixed in inches instead
+of a tight layout (which draws the figure once more), images (`imshow`) rather than
+contours. Each `plot_*` function returns the path written.
 """
 
 from __future__ import annotations
@@ -360,8 +361,10 @@ def plot_hidden_units(result, x: np.ndarray, path: Path) -> Path | None:
 def plot_names(result) -> list[str]:
     """The plots that fit the run, in the order they are drawn."""
     names = ["history.png"]
-    if tuple(result.program.model.input_shape) == (2,):
-        names.append("decision_regions.png")
+    info = result.program.data.info if result.program.data else None
+    if tuple(result.program.model.input_shape) == (2,) and info is not None:
+        if info.target == "class" or info.target_dim == 1:  # one value to colour by
+            names.append("decision_regions.png")
         if _first_dense(result) is not None:
             names.append("hidden_units.png")
     return names
