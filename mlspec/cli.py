@@ -287,9 +287,6 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
                 members = None
         stop.pause("loaded")
         stop.check()
-        from .plots import preload
-
-        preload()  # while training runs
         if members is None:
             result = _train(training, console, stop)
         else:
@@ -701,9 +698,14 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The `mlspec` command. Once main has answered, a signal no longer changes how the
     process ends: its results and status are settled, the interpreter only tidies up."""
+    import gc
+
     code = main()
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    # Nothing is left to collect: the interpreter's last garbage collections would walk
+    # every object of jax, flax, pandas and matplotlib (about half a second after a run).
+    gc.freeze()
     sys.exit(code)
 
 

@@ -32,36 +32,7 @@ CLASS_COLOURS = ["#3b6fb6", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f
 UNIT_COLOURS = {"on": "#f4a261", "off": "#c9d6e8"}
 
 
-_preloading = None
-
-
-def preload() -> None:
-    """Starts importing matplotlib's pieces in a background thread. `mlspec run` calls it
-    before training: the compiled training runs without the GIL, so the import (a good
-    part of drawing's cost in a fresh process) happens in time that is otherwise idle.
-    Drawing waits for it (`_figure`), and an import error surfaces there as usual."""
-    global _preloading
-    import threading
-
-    if _preloading is None:
-        _preloading = threading.Thread(target=_import_matplotlib, name="mlspec-plots",
-                                       daemon=True)
-        _preloading.start()
-
-
-def _import_matplotlib() -> None:
-    try:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-        import matplotlib.legend_handler  # noqa: F401
-    except Exception:  # noqa: BLE001 - drawing imports them again and reports it
-        pass
-
-
 def _figure(width: float, height: float):
-    if _preloading is not None:
-        _preloading.join()
-
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI)
