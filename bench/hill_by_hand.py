@@ -5,11 +5,12 @@ the parameters and three PNG plots (the history as `DataFrame.plot(subplots=True
 decision regions and each hidden unit's half-plane as the tutorial's scatter plots of a
 100 x 100 grid).
 
-    python bench/hill_by_hand.py OUT_FOLDER [--strong]
+    python bench/hill_by_hand.py OUT_FOLDER [--strong] [--cache DIR]
 
 `--strong` trains with bench/workloads.py's strongest hand-written W1 function instead of
 the tutorial's: optax's integer-label loss and the train metrics from the logits of the
-gradient's own forward pass (as mlspec computes them).
+gradient's own forward pass (as mlspec computes them). `--cache DIR` turns on jax's
+persistent compilation cache in DIR for every program (one line of jax configuration).
 
 bench/first_command.py times it against `mlspec run` in fresh processes.
 """
@@ -24,8 +25,12 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 
-def main(out: Path, strong: bool = False) -> None:
+def main(out: Path, strong: bool = False, cache: str | None = None) -> None:
     import jax
+
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     import jax.numpy as jnp
     import matplotlib
     import numpy as np
@@ -76,4 +81,6 @@ def main(out: Path, strong: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), strong="--strong" in sys.argv[2:])
+    flags = sys.argv[2:]
+    main(Path(sys.argv[1]), strong="--strong" in flags,
+         cache=flags[flags.index("--cache") + 1] if "--cache" in flags else None)
