@@ -151,6 +151,10 @@ def worker(workload: str, way: str, quick: bool, crosscheck: bool = False) -> di
         import mlspec.data.sources  # noqa: F401
     from timing import JitTimer
 
+    if way in JAX_WAYS and way != "keras":
+        from mlspec.compiler.trainer import clear_programs
+
+        clear_programs()  # with --inprocess, a way's programs are never an earlier way's
     base = maxrss_mb()
     if way in JAX_WAYS:
         # Keras calls jax.jit inside fit: time its compiles, but leave its jit alone.

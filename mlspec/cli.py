@@ -409,7 +409,11 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     where = {} if members else {"blocks_done": training.blocks_done, "chunk": training.chunk}
     if not _save(result, out, stop, **where):
         return EXIT_FAILURE
-    return _report(result, out, stop, args, members)
+    # The results first, the plots after them: the final metrics never wait for drawing.
+    code = _report(result, out, stop, args, members)
+    if result.status != "interrupted" and not _draw_plots(result, out, stop):
+        return EXIT_FAILURE
+    return code
 
 
 def _train(training, console, stop: _Stop):
@@ -468,34 +472,60 @@ def _discard(out: Path) -> None:
         out.rmdir()
 
 
-def _save(result, out: Path, stop: _Stop, **where) -> bool:
-    """Writes the run folder. One that cannot be written (a full disk) falls back to a new
-    temporary folder, so that nothing trained is lost; that is still a failure (False)."""
-    from .runs import RunFolderError, save_run
-
+def _plots_stop(stop: _Stop):
+    """`should_stop` for the plots: asked before each one."""
     checks = 0
 
-    def should_stop() -> bool:  # asked before each plot
+    def should_stop() -> bool:
         nonlocal checks
         checks += 1
         if checks == 2:
             stop.pause("plots")
         return bool(stop)
 
+    return should_stop
+
+
+def _save(result, out: Path, stop: _Stop, **where) -> bool:
+    """Writes the run folder but its plots (`_draw_plots` draws them, once the results
+    are printed). One that cannot be written (a full disk) falls back to a new temporary
+    folder, plots and all, so that nothing trained is lost; that is still a failure
+    (False)."""
+    from .runs import RunFolderError, save_run
+
     try:
-        save_run(result, out, should_stop=should_stop, **where)
+        save_run(result, out, plots=False, **where)
         return True
     except (RunFolderError, OSError) as exc:
         _err(located(out, f"could not write the run folder: {exc}"))
     try:
         fallback = Path(tempfile.mkdtemp(prefix=f"mlspec-{result.program.name}-"))
-        save_run(result, fallback, should_stop=should_stop, **where)
+        save_run(result, fallback, should_stop=_plots_stop(stop), **where)
     except (RunFolderError, OSError) as exc:
         _err(located(fallback, f"could not write the run to this temporary folder either: "
                                f"{exc}"))
     else:
         _err(f"the trained run was written to {fallback} instead")
     return False
+
+
+def _draw_plots(result, out: Path, stop: _Stop) -> bool:
+    """Draws the plots into the written run folder, each while no signal has come, and
+    says in the manifest which are missing. False if they could not be written."""
+    from .plots import draw_all
+    from .runs import RunFolderError, mark_plots_drawn
+
+    try:
+        _, missing = draw_all(result, out, should_stop=_plots_stop(stop))
+        mark_plots_drawn(out, missing)
+    except (RunFolderError, OSError) as exc:
+        _err(f"error: could not write the plots to {out}: {exc} (the rest of the run "
+             f"folder is written; draw them with: mlspec plot {out})")
+        return False
+    if missing:
+        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
+             f"(draw them with: mlspec plot {out})")
+    return True
 
 
 def _report(result, out: Path, stop: _Stop, args, members) -> int:
@@ -512,9 +542,6 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
             _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
                  f"(continue with: mlspec run --resume {out})")
         return EXIT_INTERRUPTED
-    if stop:
-        _err(f"the run is {result.status.replace('_', ' ')}; its plots were not drawn "
-             f"(draw them with: mlspec plot {out})")
     if result.status == "diverged":
         _err(f"{located(args.file or args.resume, result.divergence_message())}\n"
              f"wrote {out}/")
@@ -884,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The `mlspec` command. Once main has answered, a signal no longer changes how the
     process ends: its results and status are settled, the interpreter only tidies up."""
+    import gc
+
     code = main()
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
@@ -892,6 +921,9 @@ def entry() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+    # Nothing is left to collect: the interpreter's last garbage collections would walk
+    # every object of jax, flax, pandas and matplotlib (about half a second after a run).
+    gc.freeze()
     sys.exit(code)
 
 

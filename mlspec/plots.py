@@ -1,6 +1,12 @@
-"""PNG plots of a run: the history (one panel per metric, train and valid together), and
-for 2-D inputs the decision regions of the model and of each first-layer hidden unit, as
-the tutorial draws them."""
+"""PNG plots of a run: the history (one panel per metric, train and valid together, with
+the early stop and the best evaluation marked), and for 2-D inputs the decision regions of
+the model and where each first-layer hidden unit is positive, as the tutorial draws them.
+
+Every plot is a bare `matplotlib.figure.Figure` drawn by the Agg renderer: no pyplot (whose
+import and global figure manager cost more than drawing), margins fixed in inches instead
+of a tight layout (which draws the figure once more), images (`imshow`) rather than
+contours. Each `plot_*` function returns the path written.
+"""
 
 from __future__ import annotations
 
@@ -12,70 +18,167 @@ import numpy as np
 from .files import atomic_write
 
 GRID = 200
+POINTS = 2000
+"""At most this many training rows are drawn over the regions."""
+DPI = 100
+
+LINE_STYLES = {"train": "--", "valid": "-", "test": ":"}
+STOP_COLOUR = "0.35"
+BEST_COLOUR = "#2ca02c"
+DIVERGED_COLOUR = "#d62728"
+CLASS_COLOURS = ["#3b6fb6", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f",
+                 "#2e4057", "#b5651d", "#e377c2", "#7f7f7f"]
+"""One colour per class (cycled past ten): the points in it, the regions in a light tint."""
+UNIT_COLOURS = {"on": "#f4a261", "off": "#c9d6e8"}
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height), dpi=DPI)
 
 
 def _save(fig, path: Path) -> Path:
     import io
 
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    FigureCanvasAgg(fig).print_png(buffer)
     atomic_write(path, buffer.getvalue())
     return path
 
 
-LINE_STYLES = {"train": "--", "valid": "-", "test": ":"}
+def run_label(result) -> str:
+    """The run's name for titles: the model's, with a sweep member's settings."""
+    settings = " ".join(f"{k.rpartition('.')[2] if k != 'train.seed' else 'seed'}={v}"
+                        for k, v in (result.settings or {}).items())
+    if result.members:
+        settings += f", best of {len(result.members)}"
+    return f"{result.program.name} [{settings}]" if settings else result.program.name
 
 
-def plot_history(history, path: Path, member_columns=()) -> Path | None:
+def _model_note(result) -> str:
+    """Which model a picture of the trained model shows, when it is not the last one."""
+    if result.best_step is not None:
+        return f" (best evaluation's model, step {result.best_step:,})"
+    return ""
+
+
+def feature_names(result) -> tuple[str, str]:
+    """The names of the two input features: a CSV's columns, else x0 and x1 (as the data
+    sources describe their inputs)."""
+    names = result.program.data.info.feature_names if result.program.data else None
+    return tuple(names[:2]) if names and len(names) >= 2 else ("x0", "x1")
+
+
+def _tint(colour: str, amount: float = 0.7) -> np.ndarray:
+    """`colour` mixed with white (amount 1: white), as RGB in [0, 1]."""
+    from matplotlib.colors import to_rgb
+
+    return 1 - (1 - np.asarray(to_rgb(colour))) * (1 - amount)
+
+
+# ------------------------------------------------------------------------------ history
+
+
+def _thin(steps: np.ndarray, values: np.ndarray, width: int = 500):
+    """At most about 3 * `width` points of a line: of each of `width` buckets its first,
+    lowest and highest point (a spike still shows). A panel is a few hundred pixels wide,
+    and Agg spends its time on vertices that it cannot show apart."""
+    n = len(steps)
+    if n <= 3 * width or not np.isfinite(values).all():  # NaN and inf rows as they are
+        return steps, values
+    size = -(-n // width)
+    padded = np.concatenate([values, np.repeat(values[-1:], width * size - n)])
+    buckets = padded.reshape(width, size)
+    starts = np.arange(width) * size
+    keep = np.concatenate([starts, starts + buckets.argmin(axis=1),
+                           starts + buckets.argmax(axis=1), [n - 1]])
+    keep = np.unique(np.minimum(keep, n - 1))
+    return steps[keep], values[keep]
+
+
+def plot_history(history, path: Path, member_columns=(), *, title: str | None = None,
+                 stopped_at: int | None = None, status: str | None = None,
+                 best_step: int | None = None, total: int | None = None) -> Path | None:
     """One panel per metric; train, valid (and test) share a panel. For seeds or a sweep
     (`member_columns` tell the members apart) a line per member and split: a colour per
-    member, a line style per split."""
-    plt = _pyplot()
+    member, a line style per split. A single run's early stop (or divergence) at
+    `stopped_at` is a dashed vertical line, the x axis running on to the planned `total`;
+    with `best_step` (early_stop(restore_best=true)) the best evaluation, whose model the
+    run returns, is a dotted line with a dot on every curve."""
     member_columns = list(member_columns)
     metrics = [c for c in history.columns if c != "step" and c not in member_columns]
     names = list(dict.fromkeys(c.rpartition(".")[2] for c in metrics))
     if not names or len(history) < 1:
         return None
+    from matplotlib import rcParams
+
     members = list(history.groupby(member_columns, sort=False)) if member_columns \
         else [((), history)]
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, name in zip(axes.flat, names):
-        lines = 0
+    panel_w, panel_h, gap_w, gap_h = 2.6, 1.75, 0.7, 0.85  # inches
+    left, right, top, bottom = 0.6, 0.15, 0.75, 0.5
+    width = left + right + cols * panel_w + (cols - 1) * gap_w
+    height = top + bottom + rows * panel_h + (rows - 1) * gap_h
+    fig = _figure(width, height)
+    grid = fig.add_gridspec(rows, cols, left=left / width, right=1 - right / width,
+                            bottom=bottom / height, top=1 - top / height,
+                            wspace=gap_w / panel_w, hspace=gap_h / panel_h)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(len(names))]
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    marks = not member_columns
+    steps_of = {}
+    for ax, name in zip(axes, names):
         for i, (values, rows_of) in enumerate(members):
             values = values if isinstance(values, tuple) else (values,)
             who = " ".join(f"{k}={v}" for k, v in zip(member_columns, values))
+            steps = steps_of.setdefault(i, rows_of["step"].to_numpy())
             for column in metrics:
                 if column.rpartition(".")[2] != name:
                     continue
                 split = column.rpartition(".")[0]
                 label = " ".join(x for x in (split, who) if x) or name
                 style = {"color": colours[i % len(colours)]} if member_columns else {}
-                ax.plot(rows_of["step"], rows_of[column], label=label,
-                        linestyle=LINE_STYLES.get(split, "-") if member_columns else "-",
-                        **style)
-                lines += 1
-        ax.set_title(name)
+                line, = ax.plot(*_thin(steps, rows_of[column].to_numpy()), label=label,
+                                linestyle=LINE_STYLES.get(split, "-") if member_columns
+                                else "-", linewidth=1.2, **style)
+                if marks and best_step is not None:
+                    at = np.flatnonzero(steps == best_step)
+                    if len(at):
+                        ax.plot([best_step], [rows_of[column].iloc[at[0]]], "o",
+                                color=line.get_color(), markersize=4)
+        if marks and stopped_at is not None and status in ("early_stopped", "diverged"):
+            diverged = status == "diverged"
+            ax.axvline(stopped_at, color=DIVERGED_COLOUR if diverged else STOP_COLOUR,
+                       linestyle="--", linewidth=1,
+                       label=f"{'diverged' if diverged else 'early stop'} at step "
+                             f"{stopped_at:,}")
+            if total is not None and total > stopped_at:  # the steps planned, not run
+                ax.axvspan(stopped_at, total, color="0.94", zorder=0,
+                           label=f"not run (of {total:,} planned)")
+                ax.set_xlim(right=total)
+        if marks and best_step is not None:
+            ax.axvline(best_step, color=BEST_COLOUR, linestyle=":", linewidth=1.2,
+                       label=f"best evaluation, step {best_step:,} (returned)")
+        ax.set_title(name, fontsize="medium")
         ax.set_xlabel("step")
-        if 0 < lines <= 12:
-            ax.legend(fontsize="x-small" if member_columns else "small")
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+        ax.tick_params(labelsize="small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if 0 < len(handles) <= 24:  # one legend for the figure: every panel has the same lines
+        if len(names) < rows * cols:  # in the first empty panel's place
+            fig.legend(handles, labels, loc="center", frameon=False, fontsize="small",
+                       bbox_to_anchor=grid[len(names) // cols, len(names) % cols]
+                       .get_position(fig))
+        else:
+            axes[0].legend(handles, labels, fontsize="x-small")
+    fig.suptitle(f"{title}: training history" if title else "training history")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- regions
 
 
 def _grid(x: np.ndarray):
@@ -84,27 +187,86 @@ def _grid(x: np.ndarray):
     a = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
     b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
     aa, bb = np.meshgrid(a, b)
-    return aa, bb, np.c_[aa.ravel(), bb.ravel()].astype(np.float32)
+    extent = (a[0], a[-1], b[0], b[-1])
+    return extent, np.c_[aa.ravel(), bb.ravel()].astype(np.float32)
+
+
+def _predict(result, points: np.ndarray) -> np.ndarray:
+    """`result.predict(points)` as one compiled program, kept for the process (op by op,
+    a fresh process compiles a small program for every operation of the model)."""
+    import jax
+
+    from .compiler.trainer import shared_jit
+    from .predict import model_input
+
+    trainer = result.trainer
+
+    def predict(params, model_state, x):
+        return trainer.data_loss.predict(trainer.apply(params, model_state, x)[0])
+
+    fn = shared_jit(trainer, "plots.predict", lambda: jax.jit(predict))
+    return np.asarray(fn(result.params, result.state["model_state"],
+                         model_input(result, points)))
+
+
+def _axes_labels(ax, result, y: bool = True) -> None:
+    first, second = feature_names(result)
+    ax.set_xlabel(first)
+    if y:
+        ax.set_ylabel(second)
 
 
 def plot_regions(result, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
-    """The model's predictions over the inputs' box, the data on top."""
-    plt = _pyplot()
-    aa, bb, points = _grid(x)
-    pred = result.predict(points).reshape(aa.shape)
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.contourf(aa, bb, pred, alpha=0.35, cmap="coolwarm",
-                levels=np.arange(pred.max() + 2) - 0.5 if pred.dtype.kind == "i" else 20)
-    shown = slice(None, 2000)
-    ax.scatter(x[shown, 0], x[shown, 1], c=y[shown].ravel(), s=6, cmap="coolwarm",
-               edgecolors="none")
-    ax.set_title(f"{result.program.name}: decision regions")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    """The model's predictions over the inputs' box (a light tint of each class's colour,
+    or a colour scale for real targets), with up to POINTS training rows on top in the
+    colour of their true class (or value)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    extent, points = _grid(x)
+    pred = _predict(result, points).reshape(GRID, GRID)
+    shown = np.unique(np.linspace(0, len(x) - 1, min(len(x), POINTS)).astype(int))
+    xs, ys = x[shown], np.asarray(y)[shown].ravel()  # rows spread over the split
+    info = result.program.data.info
+    fig = _figure(5.6, 5.0)
+    ax = fig.add_axes((0.12, 0.1, 0.84 if info.target == "class" else 0.68, 0.76))
+    if info.target == "class":
+        classes = max(info.classes or 2, int(pred.max()) + 1)
+        colours = [CLASS_COLOURS[k % len(CLASS_COLOURS)] for k in range(classes)]
+        tints = np.stack([_tint(c) for c in colours])
+        ax.imshow(tints[pred.astype(int)], origin="lower", extent=extent, aspect="auto",
+                  interpolation="nearest")
+        ax.scatter(xs[:, 0], xs[:, 1], c=np.asarray(colours)[ys.astype(int)], s=5,
+                   linewidths=0)
+        names = info.class_names or tuple(f"class {k}" for k in range(classes))
+        handles = [(Patch(facecolor=tints[k], edgecolor="0.6"),
+                    Line2D([], [], marker="o", linestyle="", color=colours[k],
+                           markersize=4)) for k in range(classes)]
+        from matplotlib.legend_handler import HandlerTuple
+
+        ax.legend(handles, names, handler_map={tuple: HandlerTuple(ndivide=None)},
+                  title="predicted (area) / true (points)", fontsize="small",
+                  title_fontsize="small", loc="best", framealpha=0.85)
+    else:
+        from matplotlib.colors import Normalize
+
+        norm = Normalize(min(pred.min(), ys.min()), max(pred.max(), ys.max()))
+        image = ax.imshow(pred, origin="lower", extent=extent, aspect="auto",
+                          cmap="viridis", norm=norm, alpha=0.6, interpolation="nearest")
+        ax.scatter(xs[:, 0], xs[:, 1], c=ys, cmap="viridis", norm=norm, s=6,
+                   edgecolors="k", linewidths=0.2)
+        bar = fig.colorbar(image, cax=fig.add_axes((0.83, 0.1, 0.03, 0.76)))
+        bar.set_label("prediction (area) / target (points)")
+    _axes_labels(ax, result)
+    what = "decision regions" if info.target == "class" else "predictions"
+    rows = f"{len(xs):,} of {len(x):,} rows" if len(xs) < len(x) else f"the {len(x):,} rows"
+    ax.set_title(f"{run_label(result)}: {what}{_model_note(result)}\npoints: {rows} of the "
+                 "train split", fontsize="medium")
+    return _save(fig, path)
 
 
 def _first_dense(result):
+    """(kernel, bias, layer name) of the first dense layer: its params' first 2-D kernel."""
     import jax
 
     flat = jax.tree_util.tree_flatten_with_path(result.params)[0]
@@ -116,37 +278,64 @@ def _first_dense(result):
     parent = result.params
     for key in path[:-1]:
         parent = parent[key.key]
-    return np.asarray(kernel), np.asarray(parent.get("bias", np.zeros(kernel.shape[1])))
+    name = "/".join(str(key.key) for key in path[:-1])
+    return (np.asarray(kernel), np.asarray(parent.get("bias", np.zeros(kernel.shape[1]))),
+            name)
 
 
 def plot_hidden_units(result, x: np.ndarray, path: Path) -> Path | None:
-    """For each unit of the first dense layer, where its pre-activation is positive."""
+    """For each unit of the first dense layer (up to 8), where its pre-activation
+    w·x + b is positive, over the inputs' box."""
     first = _first_dense(result)
     if first is None:
         return None
-    kernel, bias = first
-    plt = _pyplot()
-    aa, bb, points = _grid(x)
-    if result.normalizer is not None:
+    from matplotlib.patches import Patch
+
+    kernel, bias, layer = first
+    extent, points = _grid(x)
+    if result.normalizer is not None:  # the layer sees standardized features
         points = (points - result.normalizer[0]) / result.normalizer[1]
-    units = min(kernel.shape[1], 8)
-    fig, axes = plt.subplots(1, units, figsize=(3.2 * units, 3), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        on = (points @ kernel[:, i] + bias[i] >= 0).reshape(aa.shape)
-        ax.contourf(aa, bb, on.astype(float), levels=[-0.5, 0.5, 1.5], cmap="coolwarm",
-                    alpha=0.6)
-        ax.set_title(f"hidden unit {i}")
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    total = kernel.shape[1]
+    units = min(total, 8)
+    cols = min(units, 4)
+    rows = math.ceil(units / cols)
+    panel_w, panel_h, gap_w, gap_h = 2.5, 2.2, 0.45, 0.7  # inches
+    left, right, top, bottom = 0.65, 0.2, 0.7, 0.85
+    width = left + right + cols * panel_w + (cols - 1) * gap_w
+    height = top + bottom + rows * panel_h + (rows - 1) * gap_h
+    fig = _figure(width, height)
+    grid = fig.add_gridspec(rows, cols, left=left / width, right=1 - right / width,
+                            bottom=bottom / height, top=1 - top / height,
+                            wspace=gap_w / panel_w, hspace=gap_h / panel_h)
+    colours = np.stack([_tint(UNIT_COLOURS["off"], 0), _tint(UNIT_COLOURS["on"], 0)])
+    for i in range(units):
+        ax = fig.add_subplot(grid[i // cols, i % cols])
+        on = (points @ kernel[:, i] + bias[i] >= 0).reshape(GRID, GRID)
+        ax.imshow(colours[on.astype(int)], origin="lower", extent=extent, aspect="auto",
+                  interpolation="nearest")
+        ax.set_title(f"unit {i}", fontsize="medium")
+        _axes_labels(ax, result, y=i % cols == 0)
+        ax.tick_params(labelsize="small")
+    shown = f"units 0-{units - 1} of {total}" if units < total else f"{total} units"
+    fig.suptitle(f"{run_label(result)}: first dense layer ({layer}), {shown}"
+                 f"{_model_note(result)}",
+                 fontsize="medium")
+    fig.legend([Patch(facecolor=colours[1]), Patch(facecolor=colours[0])],
+               ["pre-activation w·x + b ≥ 0", "pre-activation < 0"], loc="lower center",
+               ncol=2, fontsize="small", frameon=False)
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------- all
 
 
 def plot_names(result) -> list[str]:
     """The plots that fit the run, in the order they are drawn."""
     names = ["history.png"]
-    if tuple(result.program.model.input_shape) == (2,):
-        names.append("decision_regions.png")
+    info = result.program.data.info if result.program.data else None
+    if tuple(result.program.model.input_shape) == (2,) and info is not None:
+        if info.target == "class" or info.target_dim == 1:  # one value to colour by
+            names.append("decision_regions.png")
         if _first_dense(result) is not None:
             names.append("hidden_units.png")
     return names
@@ -174,7 +363,13 @@ def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: st
             return written, names[i:]
         path = out / name.replace(".png", f"{suffix}.png")
         if name == "history.png":
-            written.append(plot_history(history, out / name, member_columns))
+            single = not member_columns
+            written.append(plot_history(
+                history, out / name, member_columns,
+                title=result.program.name if not single else run_label(result),
+                stopped_at=result.stopped_at if single else None,
+                status=result.status, best_step=result.best_step if single else None,
+                total=result.trainer.schedule.total if single else None))
             continue
         if data is None:
             data = _training_rows(result)

@@ -172,6 +172,17 @@ def _mesh(program: Program):
     return Mesh(np.array(available[:count]), ("batch",))
 
 
+def _on_device(leaf):
+    """`jnp.asarray(leaf)`; a NumPy array already of jax's dtype is put on the device as it
+    is (jnp.asarray compiles a copy program for it, which a fresh process pays for)."""
+    import jax
+    import jax.numpy as jnp
+
+    if isinstance(leaf, np.ndarray) and leaf.dtype == jax.dtypes.canonicalize_dtype(leaf.dtype):
+        return jax.device_put(leaf)
+    return jnp.asarray(leaf)
+
+
 def _chunk_size(blocks: int, updates: int) -> int:
     """Blocks per compiled chunk: about `blocks / updates`, preferring a divisor of
     `blocks` so that one compiled chunk function serves the whole run."""
@@ -250,7 +261,7 @@ class Training:
         from jax.sharding import NamedSharding, PartitionSpec
 
         if self.mesh is None:
-            return jax.tree.map(jnp.asarray, value)
+            return jax.tree.map(_on_device, value)
         split_leading = rows != self.multi
 
         def place(leaf):
@@ -308,10 +319,14 @@ class Training:
         `finish`; one compiled program per distinct number of blocks."""
         import jax
 
+        from .compiler.trainer import shared_jit
+
         if name not in self._compiled:
             fn = getattr(self.trainer, name)
             axes = (0, None) if name == "finish" else (0, None, None)
-            self._compiled[name] = jax.jit(jax.vmap(fn, in_axes=axes) if self.multi else fn)
+            self._compiled[name] = shared_jit(
+                self.trainer, f"{name} vmapped" if self.multi else name,
+                lambda: jax.jit(jax.vmap(fn, in_axes=axes) if self.multi else fn))
         return self._compiled[name]
 
     def advance(self, stop_now: Callable[[], bool] | None = None) -> bool:
@@ -454,7 +469,6 @@ class Training:
 
     def result(self) -> Result:
         import jax
-        import jax.numpy as jnp
 
         if self.multi:
             return combine(self.member_results())
@@ -473,7 +487,10 @@ class Training:
             if len(rows) else {}
         if "test" in self.dataset and finished:
             x, y = self.dataset["test"]
-            test = jax.jit(self.trainer.evaluate)(state, jnp.asarray(x), jnp.asarray(y))
+            from .compiler.trainer import shared_jit
+
+            evaluate = shared_jit(self.trainer, "evaluate", lambda: jax.jit(self.trainer.evaluate))
+            test = evaluate(state, _on_device(x), _on_device(y))
             metrics.update({f"test.{k}": float(v) for k, v in test.items()})
         normalizer = None
         if self.dataset.mean is not None:

@@ -51,7 +51,9 @@ class Compiled:
     def __post_init__(self):
         import jax
 
-        self._run_all = jax.jit(self.trainer.run_all)
+        from .trainer import shared_jit
+
+        self._run_all = shared_jit(self.trainer, "run_all", lambda: jax.jit(self.trainer.run_all))
 
 
 def compile_program(program: Program) -> Compiled:

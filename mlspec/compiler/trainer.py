@@ -9,11 +9,14 @@ A block runs entirely on the device; the host only sees the stacked history.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ..catalog.metrics import METRICS, SplitInputs, TrainingInputs
@@ -22,6 +25,33 @@ from .model import build_module, keep_probabilities, uses_train_mode
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
+
+PROGRAMS_KEPT = 32
+"""How many jitted functions `shared_jit` keeps (the least recently used go first)."""
+_PROGRAMS: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def shared_jit(trainer: Trainer, name: str, make: Callable[[], Any]):
+    """The jitted function `name` of every trainer with `trainer`'s structure, made once
+    by `make()` and kept for the life of the process: a second run of the same spec
+    shapes calls the program compiled for the first, with no trace and no compile. What
+    tells programs apart is `Trainer.structure_key`; a new shape of the arguments (more
+    rows, another chunk length) is a new trace under the same jitted function, as jax
+    always does."""
+    key = (trainer.structure_key(), name)
+    fn = _PROGRAMS.get(key)
+    if fn is None:
+        fn = _PROGRAMS[key] = make()
+        while len(_PROGRAMS) > PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(key)
+    return fn
+
+
+def clear_programs() -> None:
+    """Forgets every kept program (the next run traces and compiles afresh)."""
+    _PROGRAMS.clear()
 
 
 def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTransformation:
@@ -71,8 +101,6 @@ class Schedule:
 
     def counts(self):
         """Steps in each block: `eval_every`, and what is left over in a last one."""
-        import numpy as np
-
         counts = np.full(self.blocks + (1 if self.remainder else 0), self.eval_every, np.int32)
         if self.remainder:
             counts[-1] = self.remainder
@@ -94,6 +122,7 @@ class Trainer:
     def __init__(self, program: Program, n_train: int, inject: bool = False):
         self.program = program
         self.n_train = n_train
+        self.inject = inject
         self.module = build_module(program.model)
         self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
@@ -111,6 +140,20 @@ class Trainer:
         # once per call (see `_laid_out`); a minibatch is transposed by the model.
         self.transposed = self.module.features_first > 0 and self.schedule.batch is None
 
+    def structure_key(self) -> tuple:
+        """Everything the traced programs of this trainer depend on: the model and the
+        train settings (optimizer hyperparameters included: they are constants of the
+        program) but the seed (whose key is made outside every program, see `init`) and
+        the model's name; the train rows; the backend (which picks the layout, see
+        `build_module`). Trainers with equal keys trace to the same programs."""
+        if not hasattr(self, "_structure_key"):
+            program = self.program
+            self._structure_key = (
+                repr(program.model.model_copy(update={"name": ""}).model_dump()),
+                repr(program.train.model_copy(update={"seed": 0}).model_dump()),
+                self.n_train, self.inject, jax.default_backend())
+        return self._structure_key
+
     # ---- pieces
 
     def module_init(self, jit: bool = False):
@@ -121,9 +164,7 @@ class Trainer:
 
         if not jit:
             return init
-        if not hasattr(self, "_jitted_module_init"):
-            self._jitted_module_init = jax.jit(init)
-        return self._jitted_module_init
+        return shared_jit(self, "module_init", lambda: jax.jit(init))
 
     def init(self, seed: int, x_example: jax.Array, jit: bool = False,
              module_init=None) -> State:
@@ -131,12 +172,14 @@ class Trainer:
         program (parameters, optimizer state, keys), which compiles quicker than the dozen
         small programs that building it op by op takes. Members of a sweep pass one shared
         `module_init`, so that their parameters start exactly as the single runs' do."""
+        if module_init is None and jit and 0 <= seed < 2**31:
+            # The key made inside the program from an int32 seed: the key that
+            # PRNGKey(seed) makes outside, without its two small programs to compile.
+            fresh = shared_jit(self, "fresh_state", lambda: jax.jit(
+                lambda seed, x: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
+                                                  self.module_init())))
+            return fresh(np.int32(seed), x_example)
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
-        if module_init is None and jit:
-            if not hasattr(self, "_jitted_fresh_state"):
-                self._jitted_fresh_state = jax.jit(
-                    lambda key, x: self._fresh_state(key, x, self.module_init()))
-            return self._jitted_fresh_state(key, x_example[:1])
         return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit))
 
     def _fresh_state(self, key, x_example, module_init) -> State:
