@@ -123,6 +123,25 @@ def test_independent_errors_are_all_reported():
     assert len(messages) >= 3, messages
 
 
+def test_each_train_setting_s_mistake_is_reported_with_the_others():
+    """A wrong optimizer argument or an unknown metric does not hide `steps = 0`: each
+    setting of the train section is checked on its own, and reported in order."""
+    text = train("    loss = softmax_cross_entropy\n    optimizer = adam(lr=0.1)\n"
+                 "    steps = 0\n    batch = -3\n    metrics = [acuracy]\n    seed = -1")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text))
+    found = [(d.span.line, d.span.column, d.message) for d in info.value.diagnostics]
+    assert [(line, column) for line, column, _ in found] == [
+        (11, 22), (12, 13), (13, 13), (14, 16), (15, 12)], found
+    assert "no argument 'lr'" in found[0][2] and "'steps'" in found[1][2]
+    assert "'batch'" in found[2][2] and "acuracy" in found[3][2] and "'seed'" in found[4][2]
+    missing = train("    loss = softmax_cross_entropy\n    steps = 0")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(missing))
+    messages = [d.message for d in info.value.diagnostics]
+    assert messages[0] == "train needs 'optimizer'" and "'steps'" in messages[1], messages
+
+
 def test_many_errors_are_capped():
     body = "\n".join(f"    dens({i})" for i in range(1, 30))
     with pytest.raises(SpecError) as info:

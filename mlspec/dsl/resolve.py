@@ -620,14 +620,16 @@ def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
 
 
 def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
+    """The train section's program; every setting is checked on its own, so that one
+    mistake does not hide the others."""
     errors = ErrorCollector()
     settings = _settings(section, TRAIN_KEYS, "train")
     for required in ("loss", "optimizer"):
         if required not in settings:
-            raise SpecError.at(section.span, f"train needs '{required}'")
+            errors.add(section.span, f"train needs '{required}'")
     if ("steps" in settings) == ("epochs" in settings):
         where = settings.get("epochs") or section
-        raise SpecError.at(where.span, "train needs exactly one of 'steps' and 'epochs'")
+        errors.add(where.span, "train needs exactly one of 'steps' and 'epochs'")
     values: dict[str, Any] = {}
     spans: dict[str, Span | None] = {}
     for key, setting in settings.items():
@@ -656,8 +658,16 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
                 values[key] = to_python(scope.evaluate(setting.value))
         except SpecError as exc:
             errors.extend(exc)
+    program = None
+    try:  # the settings that failed above (or are missing) are not reported again
+        program = validate_entry(TrainProgram, values, spans, section.span, "train",
+                                 noun="setting",
+                                 skip=({"loss", "optimizer"} | set(settings)) - set(values))
+    except SpecError as exc:
+        errors.extend(exc)
+    errors.diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
     errors.raise_if_any()
-    return validate_entry(TrainProgram, values, spans, section.span, "train", noun="setting")
+    return program
 
 
 def _metric_names(value: ir.Expr) -> tuple[str, ...]:
