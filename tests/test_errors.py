@@ -142,6 +142,40 @@ def test_each_train_setting_s_mistake_is_reported_with_the_others():
     assert messages[0] == "train needs 'optimizer'" and "'steps'" in messages[1], messages
 
 
+SEED_LIMIT = 2**63 - 1  # what jax.random.PRNGKey takes
+
+
+@pytest.mark.parametrize("seed, seeds, ok", [
+    (SEED_LIMIT, 1, True), (SEED_LIMIT - 2, 3, True), (SEED_LIMIT, 2, False),
+    (SEED_LIMIT - 2, 4, False)])
+def test_the_seeds_of_members_fit_the_prng_or_are_an_error_at_the_seed(seed, seeds, ok,
+                                                                       capsys, tmp_path):
+    """`seeds = N` gives its members the seeds from `seed` on: one past 2**63 - 1 would
+    become a float (and then an error naming a float, or an overflow in jax)."""
+    import mlspec.cli
+    from mlspec.sweep import expand
+
+    text = train(f"    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n"
+                 f"    steps = 1\n    seed = {seed}\n    seeds = {seeds}")
+    spec = tmp_path / "seeds.mlspec"
+    spec.write_text(text)
+    if ok:
+        members = expand(mlspec.parse(text))
+        assert [m.settings.get("train.seed", seed) for m in members] == \
+            list(range(seed, seed + seeds))
+        assert all(type(m.program.train.seed) is int for m in members)
+        assert mlspec.cli.main(["check", str(spec)]) == 0
+        return
+    for check in (mlspec.check, expand):  # `check` itself, not only the run, refuses it
+        with pytest.raises(SpecError) as info:
+            check(mlspec.parse(text, "seeds.mlspec"))
+        (error,) = info.value.diagnostics
+        assert (error.span.line, error.span.column) == (13, 12)
+        assert f"seeds up to {seed + seeds - 1}, past the largest seed" in error.message
+    assert mlspec.cli.main(["check", str(spec)]) == 2
+    assert "past the largest seed" in capsys.readouterr().err
+
+
 def test_many_errors_are_capped():
     body = "\n".join(f"    dens({i})" for i in range(1, 30))
     with pytest.raises(SpecError) as info:

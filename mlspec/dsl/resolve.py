@@ -619,6 +619,9 @@ def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
     return tuple(terms)
 
 
+MAX_SEED = 2**63 - 1  # jax.random.PRNGKey takes a 64-bit integer
+
+
 def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
     """The train section's program; every setting is checked on its own, so that one
     mistake does not hide the others."""
@@ -665,6 +668,12 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
                                  skip=({"loss", "optimizer"} | set(settings)) - set(values))
     except SpecError as exc:
         errors.extend(exc)
+    if program is not None and program.seed + program.seeds - 1 > MAX_SEED:
+        # the members of `seeds = N` have the seeds from `seed` on
+        errors.add(spans.get("seed") or section.span,
+                   f"seed {program.seed} with seeds = {program.seeds} gives the members "
+                   f"seeds up to {program.seed + program.seeds - 1}, past the largest seed "
+                   f"(2**63 - 1 = {MAX_SEED}); lower the seed")
     errors.diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
     errors.raise_if_any()
     return program
