@@ -541,6 +541,10 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
         else:
             _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
                  f"(continue with: mlspec run --resume {out})")
+            if result.evaluated_at != result.steps_done:
+                _err(f"its metrics.json holds the last evaluation, of step "
+                     f"{result.evaluated_at}: the chunk in progress was dropped before the "
+                     f"parameters of step {result.steps_done} were evaluated")
         return EXIT_INTERRUPTED
     if result.status == "diverged":
         _err(f"{located(args.file or args.resume, result.divergence_message())}\n"
@@ -619,6 +623,13 @@ def cmd_evaluate(args) -> int:
         data = "test" if "test" in result.program.data.splits else "valid"
     x, y = rows_for(result, data, need_targets=True)
     metrics = evaluate(result, x, y)
+    if result.evaluated_at is not None and result.evaluated_at != result.params_step:
+        why = "it diverged there and trained on to the end of that chunk" \
+            if result.status == "diverged" else \
+            "a second signal dropped the chunk in progress before these were evaluated"
+        _err(f"note: these are the metrics of the parameters saved in {args.run_dir}, of "
+             f"step {result.params_step}; its metrics.json holds those of step "
+             f"{result.evaluated_at} ({why})")
     if args.json:  # strict JSON: a NaN or infinite metric is null
         print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()},
                          indent=2))

@@ -51,6 +51,10 @@ class Result:
     best_step: int | None = None
     """With `early_stop(restore_best=true)`: the step of the best evaluation, whose
     parameters and metrics the run returns."""
+    evaluated_at: int | None = None
+    """The step of the parameters that `metrics` were measured on: the returned ones',
+    except when a second signal dropped the chunk in progress before the parameters of
+    the interruption could be evaluated (then the last history row's step)."""
     wall_time: float = 0.0
     manifest: dict[str, Any] | None = field(default=None, repr=False)
     """For a run read back from its folder: its manifest.json."""
@@ -75,6 +79,13 @@ class Result:
         if self.status in ("early_stopped", "diverged") and self.stopped_at is not None:
             return self.stopped_at
         return int(self.state["step"])
+
+    @property
+    def params_step(self) -> int:
+        """The step of the returned parameters: the best evaluation's where early stopping
+        restored it, else the state's (past `stopped_at` for a diverged run, whose chunk
+        computed on)."""
+        return self.best_step if self.best_step is not None else int(self.state["step"])
 
     def outputs(self, x) -> np.ndarray:
         """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
@@ -248,6 +259,9 @@ class Training:
         self.rows: list[dict[str, np.ndarray]] = []
         self.status: Status | None = None
         self.stopped_at: int | None = None
+        self.evaluated: dict[str, np.ndarray] | None = None
+        """At an interruption: the row of the state reached, which no history row holds
+        (a block's row is at its start)."""
         self.wall_time = 0.0
         self._compiled: dict[str, Any] = {}
 
@@ -405,16 +419,31 @@ class Training:
             stop_now: Callable[[], bool] | None = None) -> Result:
         """Advances to the end, or until `should_stop()` says so between chunks, or
         `stop_now()` while a chunk computes (that chunk is dropped; see `advance`)."""
+        self.evaluated = None  # an earlier interruption's, stale once the run goes on
         while not self.done:
             if should_stop is not None and should_stop():
                 self.status = "interrupted"
+                self._evaluate_state(stop_now)
                 break
-            if not self.advance(stop_now):
+            if not self.advance(stop_now):  # no evaluation to queue behind the dropped chunk
                 self.status = "interrupted"
                 break
             if on_progress is not None:
                 on_progress(self)
         return self.result()
+
+    def _evaluate_state(self, stop_now: Callable[[], bool] | None) -> None:
+        """Evaluates the state an interrupted run keeps, so that its metrics are those of
+        its parameters; left out when `stop_now` says so meanwhile."""
+        import jax
+
+        if not self.blocks_done:
+            return
+        _, rows = self._jit("finish")(self.state, self.data)
+        if stop_now is not None and not _computed(rows, stop_now):
+            self.state = jax.device_get(self.state)
+            return
+        self.evaluated = jax.device_get(rows)
 
     # ---- results
 
@@ -459,7 +488,9 @@ class Training:
             single.__dict__.update(self.__dict__)
             single.__dict__.update(state=state, multi=False, members=[], program=member.program,
                                    rows=[{k: np.asarray(v)[i] for k, v in r.items()}
-                                         for r in self.rows], status=None, stopped_at=None)
+                                         for r in self.rows], status=None, stopped_at=None,
+                                   evaluated=None if self.evaluated is None else
+                                   {k: np.asarray(v)[i] for k, v in self.evaluated.items()})
             if single.rows:  # each member diverges or stops early on its own
                 single._check_rows(final=self.status in ("completed", "early_stopped"))
             result = single.result()
@@ -485,6 +516,10 @@ class Training:
             rows = history[history["step"] == best_step]
         metrics = {k: float(v) for k, v in rows.iloc[-1].items() if k != "step"} \
             if len(rows) else {}
+        evaluated_at = int(rows["step"].iloc[-1]) if len(rows) else None
+        if self.status in (None, "interrupted") and self.evaluated is not None:
+            metrics = {k: float(np.asarray(self.evaluated[k]).reshape(-1)[0]) for k in metrics}
+            evaluated_at = int(state["step"])
         if "test" in self.dataset and finished:
             x, y = self.dataset["test"]
             from .compiler.trainer import shared_jit
@@ -498,7 +533,8 @@ class Training:
         return Result(program=self.program, history=history, metrics=metrics,
                       state=state, trainer=self.trainer, normalizer=normalizer,
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
-                      best_step=best_step, wall_time=self.wall_time)
+                      best_step=best_step, evaluated_at=evaluated_at,
+                      wall_time=self.wall_time)
 
 
 def _computed(outputs, stop_now: Callable[[], bool], poll: float = 0.05) -> bool:
@@ -563,7 +599,7 @@ def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
     return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
                   metrics=best.metrics, state=best.state, trainer=best.trainer,
                   normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
-                  best_step=best.best_step,
+                  best_step=best.best_step, evaluated_at=best.evaluated_at,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
                   members=ranked, run_spec=run_spec)
 

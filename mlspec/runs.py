@@ -2,10 +2,13 @@
 
     history.csv      one row per evaluation (for seeds or a sweep: every member's rows,
                      with a column per swept setting); NaN stays NaN here
-    metrics.json     final metrics per split, steps done, how the run ended; for seeds or a
-                     sweep also `members`, best first. Strict JSON: a NaN or infinite
-                     metric is written as null, and manifest.json's `null_metrics` says
-                     which (key -> "NaN", "Infinity" or "-Infinity")
+    metrics.json     final metrics per split, steps done, how the run ended, and the step
+                     whose parameters they measure (`evaluated_at`): the saved parameters'
+                     step, but for a divergence or a chunk dropped by a second signal,
+                     where the saved parameters ran on past it; for seeds or a sweep also
+                     `members`, best first. Strict JSON: a NaN or infinite metric is
+                     written as null, and manifest.json's `null_metrics` says which
+                     (key -> "NaN", "Infinity" or "-Infinity")
     spec.mlspec      the spec as run (overrides applied, its sweep kept), in canonical text
     manifest.json    versions, device, seed, wall time, status, resume point, the sha256
                      of spec.mlspec (`spec_sha256`) and of the other files (`file_sha256`):
@@ -215,13 +218,14 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
     nulls: dict[str, str] = {}
     summary = {"model": program.name, **_json_metrics(result, "", nulls),
                "steps": result.steps_done, "status": result.status,
-               "stopped_at": result.stopped_at, "best_step": result.best_step}
+               "stopped_at": result.stopped_at, "best_step": result.best_step,
+               "evaluated_at": result.evaluated_at}
     if result.members:  # seeds or a sweep: every member, best first
         summary["best"] = result.settings
         summary["members"] = [{"settings": m.settings, **_json_metrics(m, f"members[{i}].",
                                                                         nulls),
                                "status": m.status, "stopped_at": m.stopped_at,
-                               "best_step": m.best_step}
+                               "best_step": m.best_step, "evaluated_at": m.evaluated_at}
                               for i, m in enumerate(result.members)]
     put("metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     text = spec_text(result)
@@ -362,12 +366,14 @@ class _MemberMetrics(BaseModel):
     status: Literal["completed", "early_stopped", "interrupted", "diverged"]
     stopped_at: int | None = None
     best_step: int | None = None
+    evaluated_at: int | None = Field(default=None, ge=0)  # older folders: none
 
 
 class _RunMetrics(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: str
+    evaluated_at: int | None = Field(default=None, ge=0)
     members: list[_MemberMetrics] = []
 
 
@@ -478,7 +484,8 @@ def _member(run: _Folder, member: int):
             raise RunFolderError(f"{run.path} holds a single run; it has no member {member}")
         metrics = _flat_metrics(run.metrics.model_extra, metrics_path, "", nulls)
         ending = {"status": run.manifest.status, "stopped_at": run.manifest.stopped_at,
-                  "best_step": run.manifest.best_step}
+                  "best_step": run.manifest.best_step,
+                  "evaluated_at": run.metrics.evaluated_at}
         return resolve(run.spec), {}, metrics, run.history, ending
     if not 0 <= member < len(entries):
         raise RunFolderError(f"{run.path} has members 0 to {len(entries) - 1} (0 the best); "
@@ -505,7 +512,7 @@ def _member(run: _Folder, member: int):
     history = run.history[rows].drop(columns=list(columns)).reset_index(drop=True)
     metrics = _flat_metrics(entry.model_extra, metrics_path, f"members[{member}].", nulls)
     ending = {"status": entry.status, "stopped_at": entry.stopped_at,
-              "best_step": entry.best_step}
+              "best_step": entry.best_step, "evaluated_at": entry.evaluated_at}
     return found.program, entry.settings, metrics, history, ending
 
 

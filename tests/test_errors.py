@@ -123,6 +123,59 @@ def test_independent_errors_are_all_reported():
     assert len(messages) >= 3, messages
 
 
+def test_each_train_setting_s_mistake_is_reported_with_the_others():
+    """A wrong optimizer argument or an unknown metric does not hide `steps = 0`: each
+    setting of the train section is checked on its own, and reported in order."""
+    text = train("    loss = softmax_cross_entropy\n    optimizer = adam(lr=0.1)\n"
+                 "    steps = 0\n    batch = -3\n    metrics = [acuracy]\n    seed = -1")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(text))
+    found = [(d.span.line, d.span.column, d.message) for d in info.value.diagnostics]
+    assert [(line, column) for line, column, _ in found] == [
+        (11, 22), (12, 13), (13, 13), (14, 16), (15, 12)], found
+    assert "no argument 'lr'" in found[0][2] and "'steps'" in found[1][2]
+    assert "'batch'" in found[2][2] and "acuracy" in found[3][2] and "'seed'" in found[4][2]
+    missing = train("    loss = softmax_cross_entropy\n    steps = 0")
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.parse(missing))
+    messages = [d.message for d in info.value.diagnostics]
+    assert messages[0] == "train needs 'optimizer'" and "'steps'" in messages[1], messages
+
+
+SEED_LIMIT = 2**63 - 1  # what jax.random.PRNGKey takes
+
+
+@pytest.mark.parametrize("seed, seeds, ok", [
+    (SEED_LIMIT, 1, True), (SEED_LIMIT - 2, 3, True), (SEED_LIMIT, 2, False),
+    (SEED_LIMIT - 2, 4, False)])
+def test_the_seeds_of_members_fit_the_prng_or_are_an_error_at_the_seed(seed, seeds, ok,
+                                                                       capsys, tmp_path):
+    """`seeds = N` gives its members the seeds from `seed` on: one past 2**63 - 1 would
+    become a float (and then an error naming a float, or an overflow in jax)."""
+    import mlspec.cli
+    from mlspec.sweep import expand
+
+    text = train(f"    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n"
+                 f"    steps = 1\n    seed = {seed}\n    seeds = {seeds}")
+    spec = tmp_path / "seeds.mlspec"
+    spec.write_text(text)
+    if ok:
+        members = expand(mlspec.parse(text))
+        assert [m.settings.get("train.seed", seed) for m in members] == \
+            list(range(seed, seed + seeds))
+        assert all(type(m.program.train.seed) is int for m in members)
+        assert mlspec.cli.main(["check", str(spec)]) == 0
+        return
+    for check in (mlspec.check, expand):  # `check` itself, not only the run, refuses it
+        with pytest.raises(SpecError) as info:
+            check(mlspec.parse(text, "seeds.mlspec"))
+        (error,) = info.value.diagnostics
+        assert (error.span.line, error.span.column) == (13, 12)
+        assert f"seeds up to {seed + seeds - 1}, past the largest seed" in error.message
+    assert mlspec.cli.main(["check", str(spec)]) == 2
+    assert "past the largest seed" in capsys.readouterr().err
+
+
 def test_many_errors_are_capped():
     body = "\n".join(f"    dens({i})" for i in range(1, 30))
     with pytest.raises(SpecError) as info:

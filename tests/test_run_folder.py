@@ -658,3 +658,109 @@ def test_a_second_run_into_a_busy_folder_is_refused(tmp_path):
         first.communicate(timeout=120)
     assert first.returncode == 130
     assert _main("run", spec, "--out", out, "--quiet") == 0  # free again, no stale lock
+
+
+# ------------------------------------------- `evaluate` of any folder and its metrics.json
+
+FOLDER_BASE = iris_net("""
+    optimizer = adam(learning_rate=lr)
+    steps = 40
+    eval_every = 10
+""", data="test = 0.2")
+FOLDER_BASE = "param lr = 0.05\n" + FOLDER_BASE
+FOLDER_EARLY = FOLDER_BASE.replace("steps = 40\n    eval_every = 10", "steps = 3000")
+FOLDER_DIVERGING = """
+model line {
+    dense(1)
+}
+data {
+    train = linear(n=200)
+    valid = linear(n=50, seed=1)
+}
+train {
+    loss       = mse
+    optimizer  = sgd(learning_rate=5.0)
+    steps      = 500
+    eval_every = 10
+}
+"""
+
+
+def _stop_after_first_chunk(training):
+    return {"should_stop": lambda: training.blocks_done >= 1}
+
+
+def _drop_second_chunk(training):
+    return {"stop_now": lambda: training.blocks_done >= 1}
+
+
+def _early(restore_best=True):
+    return {"train.early_stop": mlspec.Call.of(
+        "early_stop", metric=mlspec.Call(name="valid.loss"), patience=20,
+        restore_best=restore_best)}
+
+
+# name: (spec, overrides, how it is stopped, its status, whether evaluate adds a note)
+FOLDER_KINDS = {
+    "completed": (FOLDER_BASE, {}, None, "completed", False),
+    "early stopped, best restored": (FOLDER_EARLY, _early(), None, "early_stopped", False),
+    "early stopped, last step": (FOLDER_EARLY, _early(False), None, "early_stopped", False),
+    "interrupted": (FOLDER_BASE, {}, _stop_after_first_chunk, "interrupted", False),
+    # the parameters saved ran on past the metrics' step: evaluate says so
+    "interrupted, chunk dropped": (FOLDER_BASE, {}, _drop_second_chunk, "interrupted", True),
+    "diverged": (FOLDER_DIVERGING, {}, None, "diverged", True),
+    "seeds, best restored": (FOLDER_EARLY, {**_early(), "train.seeds": 2}, None,
+                             "early_stopped", False),
+    "sweep, interrupted": (FOLDER_BASE + "sweep {\n    lr = [0.05, 0.01]\n}\n", {},
+                           _stop_after_first_chunk, "interrupted", False),
+}
+
+
+def _folder_of(kind, folder):
+    from mlspec.runner import Training, combine, spec_as_run
+    from mlspec.runs import save_run
+    from mlspec.sweep import expand, groups
+
+    text, overrides, stopping, status, _ = kind
+    spec = mlspec.parse(text)
+    members = expand(spec, overrides)
+    (group,) = groups(members)
+    training = Training(group[0].program, updates=4, members=group if len(group) > 1 else None)
+    result = training.run(**(stopping(training) if stopping else {}))
+    if len(members) > 1:
+        result = combine(training.member_results(), spec_as_run(spec, overrides))
+    assert result.status == status
+    save_run(result, folder, blocks_done=training.blocks_done, chunk=training.chunk,
+             plots=False)
+    return result
+
+
+@pytest.mark.parametrize("kind", FOLDER_KINDS.values(), ids=FOLDER_KINDS)
+def test_evaluate_of_any_run_folder_gives_its_metrics_json(kind, tmp_path, capsys):
+    """`mlspec evaluate RUN SPLIT` measures the parameters saved; metrics.json holds their
+    metrics (`evaluated_at` is their step), or evaluate says which step each is of."""
+    noted = kind[-1]
+    folder = tmp_path / "run"
+    result = _folder_of(kind, folder)
+    summary = json.loads((folder / "metrics.json").read_text())
+    entries = summary["members"] if result.members else [summary]
+    for k, entry in enumerate(entries):
+        loaded = load_run(folder, member=k)
+        splits = [s for s in ("train", "valid", "test") if s in entry]
+        assert splits[:2] == ["train", "valid"]
+        for split in splits:
+            capsys.readouterr()
+            assert _main("evaluate", folder, split, "--json", "--member", k) == 0
+            out, err = capsys.readouterr()
+            if noted:
+                assert (f"of step {loaded.params_step}; its metrics.json holds those of "
+                        f"step {entry.get('evaluated_at')}") in err
+                continue
+            assert err == ""
+            assert json.loads(out) == pytest.approx(entry[split], rel=1e-5, abs=1e-6), \
+                (k, split)
+        assert entry["evaluated_at"] == loaded.evaluated_at
+        if noted:  # the metrics are the last history row's
+            assert entry["evaluated_at"] == loaded.history["step"].iloc[-1] < loaded.params_step
+        else:
+            assert entry["evaluated_at"] == loaded.params_step

@@ -83,6 +83,8 @@ def test_a_signal_during_training_leaves_an_interrupted_folder(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["steps_done"] == 10
     assert manifest["plots_missing"] == PLOTS
+    # the metrics are those of the parameters saved, evaluated at the interruption
+    assert json.loads((out / "metrics.json").read_text())["evaluated_at"] == 10
 
 
 @pytest.mark.parametrize("moment, drawn", [
@@ -140,6 +142,9 @@ def test_a_second_signal_stops_without_the_chunk_in_progress(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["steps_done"] == 10
     assert manifest["blocks_done"] == 1
+    # no evaluation of step 10 queues behind the dropped chunk: the metrics say their step
+    assert json.loads((out / "metrics.json").read_text())["evaluated_at"] == 0
+    assert "its metrics.json holds the last evaluation, of step 0" in err
     # the row of each block's start: step 10's comes with the chunk that was dropped
     history = (out / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0"]
@@ -192,8 +197,26 @@ def test_a_stop_during_a_chunk_keeps_the_state_of_the_chunks_done():
     result = stopped.run(stop_now=lambda: stopped.blocks_done >= 1)
     assert result.status == "interrupted" and stopped.blocks_done == 1
     assert result.steps_done == 10 and list(result.history["step"]) == [0]
+    assert result.evaluated_at == 0 and result.params_step == 10
     pd.testing.assert_frame_equal(result.history, whole.history.iloc[:1])
     stopped.status = None  # go on, as --resume does from the folder
     again = stopped.run()
-    assert again.status == "completed"
+    assert again.status == "completed" and again.evaluated_at == 40
     pd.testing.assert_frame_equal(again.history, whole.history)
+
+
+def test_metrics_are_of_the_last_stop_of_a_run_stopped_twice():
+    """A run stopped between chunks evaluates the state it keeps; gone on and then stopped
+    during a chunk, its metrics are the last history row's, not the first stop's."""
+    from mlspec.runner import Training
+
+    training = Training(mlspec.resolve(mlspec.parse(SPEC)), updates=4)
+    first = training.run(should_stop=lambda: training.blocks_done >= 1)
+    assert first.evaluated_at == first.params_step == 10
+    training.status = None
+    second = training.run(stop_now=lambda: training.blocks_done >= 2)
+    assert second.params_step == 20 and list(second.history["step"]) == [0, 10]
+    assert second.evaluated_at == 10
+    assert second.metrics == {k: v for k, v in second.history.iloc[-1].items() if k != "step"}
+    # the state of the first stop, evaluated then, is the row at step 10
+    assert first.metrics == pytest.approx(second.metrics, rel=1e-5)

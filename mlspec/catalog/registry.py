@@ -14,7 +14,7 @@ argument's place in the source.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError
@@ -139,9 +139,12 @@ def bind_arguments(
 
 def validate_entry(
     cls: type[Entry], values: dict[str, Any], spans: dict[str, Span | None],
-    span: Span | None, label: str, noun: str = "argument", **extra: Any,
+    span: Span | None, label: str, noun: str = "argument",
+    skip: Collection[str] = (), **extra: Any,
 ) -> Any:
-    """Builds the entry with pydantic and maps its errors to the offending argument."""
+    """Builds the entry with pydantic and maps its errors to the offending argument. The
+    fields in `skip` (left out of `values`: their own mistakes are reported already) are
+    not reported; when only they are wrong, None."""
     try:
         return cls.model_validate({**values, **extra, "span": span})
     except ValidationError as exc:
@@ -149,7 +152,8 @@ def validate_entry(
         reported = set()
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else None
-            if field in reported:  # a union reports once per member type: keep the first
+            # a union reports once per member type (the first is kept)
+            if field in reported or field in skip:
                 continue
             reported.add(field)
             if err["type"] == "missing":
@@ -164,6 +168,8 @@ def validate_entry(
                 problems.append((spans.get(field) or span,
                                  f"{noun} '{field}' of {label} {_as_clause(message)}"
                                  f" (got {describe(value)} {_short(value)})"))
+        if not problems:
+            return None
         raise SpecError([Diagnostic(message=m, span=s) for s, m in problems]) from None
 
 

@@ -702,17 +702,22 @@ def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
     return tuple(terms)
 
 
+MAX_SEED = 2**63 - 1  # jax.random.PRNGKey takes a 64-bit integer
+
+
 def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
+    """The train section's program; every setting is checked on its own, so that one
+    mistake does not hide the others."""
     errors = ErrorCollector()
     settings = _settings(section, TRAIN_KEYS, "train")
     for required in ("loss", "optimizer"):
         if required not in settings:
-            raise SpecError.at(section.span, f"train needs '{required}'")
+            errors.add(section.span, f"train needs '{required}'")
     if "steps" in settings and "epochs" in settings:
-        raise _clash(settings["steps"], settings["epochs"], "train has both 'steps' and "
-                     "'epochs'; give exactly one of them")
-    if "steps" not in settings and "epochs" not in settings:
-        raise SpecError.at(section.span, "train needs exactly one of 'steps' and 'epochs'")
+        errors.extend(_clash(settings["steps"], settings["epochs"], "train has both 'steps' "
+                             "and 'epochs'; give exactly one of them"))
+    elif "steps" not in settings and "epochs" not in settings:
+        errors.add(section.span, "train needs exactly one of 'steps' and 'epochs'")
     values: dict[str, Any] = {}
     spans: dict[str, Span | None] = {}
     for key, setting in settings.items():
@@ -741,8 +746,22 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
                 values[key] = to_python(scope.evaluate(setting.value))
         except SpecError as exc:
             errors.extend(exc)
+    program = None
+    try:  # the settings that failed above (or are missing) are not reported again
+        program = validate_entry(TrainProgram, values, spans, section.span, "train",
+                                 noun="setting",
+                                 skip=({"loss", "optimizer"} | set(settings)) - set(values))
+    except SpecError as exc:
+        errors.extend(exc)
+    if program is not None and program.seed + program.seeds - 1 > MAX_SEED:
+        # the members of `seeds = N` have the seeds from `seed` on
+        errors.add(spans.get("seed") or section.span,
+                   f"seed {program.seed} with seeds = {program.seeds} gives the members "
+                   f"seeds up to {program.seed + program.seeds - 1}, past the largest seed "
+                   f"(2**63 - 1 = {MAX_SEED}); lower the seed")
+    errors.diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
     errors.raise_if_any()
-    return validate_entry(TrainProgram, values, spans, section.span, "train", noun="setting")
+    return program
 
 
 def _metric_names(value: ir.Expr) -> tuple[str, ...]:
