@@ -52,6 +52,7 @@ def test_source_info_matches_its_arrays(source):
     assert (info.features, info.target, info.classes) == (features, target, classes)
     x, y = load_data(program.data)["train"]
     assert x.shape[1:] == features and x.dtype == np.float32 and len(x) == len(y)
+    assert info.rows == len(x) and program.data.split_rows == {"train": len(x)}
     if target == "class":
         assert y.dtype == np.int32 and y.ndim == 1 and 0 <= y.min() and y.max() < classes
     else:

@@ -379,6 +379,7 @@ def test_fuzzed_csv_files_only_give_data_errors(content, task, fuzz_folder, caps
         program = mlspec.resolve(mlspec.load(fuzz_folder / "s.mlspec"))
         x, y = load_data(program.data)["train"]
         assert x.dtype == np.float32 and np.isfinite(x).all()
+        assert program.data.info.rows == len(x)
         assert y.dtype in (np.int32, np.float32) and np.isfinite(y).all()
 
 
@@ -394,6 +395,7 @@ def test_fuzzed_npz_files_only_give_data_errors(write, task, fuzz_folder, capsys
         x, y = load_data(program.data)["train"]
         info = program.data.info
         assert x.dtype == np.float32 and x.shape[1:] == info.features and len(x) == len(y)
+        assert info.rows == len(x)
         if info.target == "class":
             assert y.dtype == np.int32 and y.ndim == 1 and 0 <= y.min() <= y.max() \
                 < info.classes <= max(len(y), 1000)

@@ -198,6 +198,19 @@ def test_the_language_reference_names_every_setting():
     assert not missing, missing
 
 
+@pytest.mark.parametrize("doc", ["README.md", "docs/language.md"])
+def test_the_docs_state_the_limits_the_code_holds(doc):
+    """The nesting limit, and the key that makes a JSON file a spec whose lines an error
+    may quote, as the parser and the JSON reader hold them."""
+    from mlspec.dsl.json_spec import _DECLARED
+    from mlspec.dsl.parser import MAX_DEPTH
+
+    text = (ROOT / doc).read_text()
+    assert f"nested more than {MAX_DEPTH} levels" in text or f"{MAX_DEPTH} levels deep" in text
+    (declared,) = set(re.findall(r'`("kind": "[a-z]+")`', text))
+    assert _DECLARED.match("{" + declared + "}")
+
+
 def test_readme_links_the_reference():
     text = (ROOT / "README.md").read_text()
     assert "(docs/language.md)" in text and "(docs/catalogue.md)" in text

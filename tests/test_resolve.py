@@ -123,15 +123,107 @@ def test_settings_that_exclude_each_other_are_an_error_at_the_specs_one(case):
 
 
 def test_a_data_mistake_found_only_at_run_is_shown_at_the_data_section(tmp_path):
-    (tmp_path / "points.csv").write_text("x,label\n1,a\n2,b\n3,a\n4,b\n")
-    data = 'data {\n    source = csv("points.csv", target="label")\n    valid = 2\n' \
-           '    test = 2\n}\n'
+    # the valid file's columns are read only when its rows are encoded as the train file's
+    (tmp_path / "train.csv").write_text("x,y,label\n1,0,a\n2,1,b\n3,0,a\n4,1,b\n")
+    (tmp_path / "valid.csv").write_text("x,z,label\n1,0,a\n2,1,b\n")
+    data = 'data {\n    train = csv("train.csv", target="label")\n' \
+           '    valid = csv("valid.csv", target="label")\n}\n'
     path = tmp_path / "s.mlspec"
     path.write_text(SOURCE_BASE.replace(SOURCE_DATA, data))
-    with pytest.raises(SpecError, match="leave no train rows out of 4") as info:
+    mlspec.check(mlspec.load(path))
+    with pytest.raises(SpecError, match="'valid.csv' has no column 'y'") as info:
         mlspec.run(mlspec.load(path))
     line = path.read_text().splitlines().index("data {") + 1
     assert info.value.render().startswith(f"{path}:{line}:1: error: ")
+
+
+def _points(folder, rows: int) -> None:
+    (folder / "points.csv").write_text("x,label\n" + "".join(f"{i},{'ab'[i % 2]}\n"
+                                                             for i in range(rows)))
+
+
+# name -> (source, sizes, the size setting at fault, words of the error)
+SPLITS = {
+    "fractions past the whole": ("iris", "valid = 0.6\n    test = 0.5", "test",
+                                 "'test' = 0.5 leaves no train rows: of the source's 150 "
+                                 "rows, 'valid' takes 90 and 'test' takes 75"),
+    "counts that take every row of a CSV": (
+        'csv("points.csv", target="label")', "valid = 2\n    test = 2", "test",
+        "'test' = 2 leaves no train rows: of the source's 4 rows, 'valid' takes 2 and 'test' "
+        "takes 2"),
+    "a count of every row alone": ('csv("points.csv", target="label")',
+                                   "valid = 4\n    test = 1", "valid",
+                                   "'valid' = 4 leaves no train rows: of the source's 4 rows, "
+                                   "'valid' takes 4 and 'test' takes 1"),
+    "a test count past the rows alone": ("digits", "valid = 0.1\n    test = 5000", "test",
+                                         "'test' = 5000 leaves no train rows: of the "
+                                         "source's 1,797 rows, 'valid' takes 180 and 'test' "
+                                         "takes 5,000"),
+    "a fraction that rounds to no rows": ("wine", "valid = 0.002", "valid",
+                                          "'valid' = 0.002 takes none of the source's 178 "
+                                          "rows"),
+    "a generated source": ("hill(n=10)", "valid = 0.2\n    test = 8", "test",
+                           "'test' = 8 leaves no train rows: of the source's 10 rows"),
+}
+
+
+@pytest.mark.parametrize("case", SPLITS, ids=str)
+def test_sizes_that_leave_no_train_rows_are_a_check_error_at_the_size(case, tmp_path):
+    source, sizes, split, words = SPLITS[case]
+    _points(tmp_path, 4)
+    path = tmp_path / "s.mlspec"
+    text = SOURCE_BASE.replace(SOURCE_DATA, f"data {{\n    source = {source}\n    {sizes}\n}}\n")
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        mlspec.check(mlspec.load(path))
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == words or diagnostic.message.startswith(words), diagnostic
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith(f"    {split} ="))
+    rendered = info.value.render()  # at the size's value
+    assert rendered.startswith(f"{path}:{line}:{len(split) + 8}: error: "), rendered
+
+
+def test_a_size_from_an_override_is_placed_in_its_set_text():
+    key, value = parse_override("data.valid=0.999")
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(SOURCE_BASE), {key: value})
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == ("'valid' = 0.999 leaves no train rows: of the source's 200 "
+                                  "rows, 'valid' takes 200")
+    assert diagnostic.span.file == "--set data.valid"
+
+
+def test_sizes_that_leave_one_train_row_split_as_check_counts_them(tmp_path):
+    """check's row counts are the splits that run makes (counted two ways)."""
+    from mlspec.data.loading import load_data
+
+    text = SOURCE_BASE.replace(SOURCE_DATA, "data {\n    source = iris\n    valid = 0.5\n"
+                                            "    test = 74\n}\n")
+    data = mlspec.check(mlspec.parse(text)).data
+    assert data.split_rows == {"train": 1, "valid": 75, "test": 74}
+    assert {k: len(x) for k, (x, _) in load_data(data).splits.items()} == data.split_rows
+
+
+def test_a_file_that_shrank_after_check_is_refused_at_run(tmp_path):
+    """run splits the rows it reads: a file with fewer rows than check saw is a data error,
+    not an empty split (a valid split of no rows left early stopping without its metric)."""
+    from mlspec.data.loading import load_data
+    from mlspec.data.sources import DataError
+
+    _points(tmp_path, 10)
+    path = tmp_path / "s.mlspec"
+    path.write_text(SOURCE_BASE.replace(SOURCE_DATA, 'data {\n    source = csv("points.csv", '
+                                        'target="label")\n    valid = 0.1\n}\n'))
+    data = mlspec.check(mlspec.load(path)).data
+    assert data.split_rows == {"train": 9, "valid": 1}
+    _points(tmp_path, 4)
+    with pytest.raises(DataError, match="'valid' = 0.1 takes no rows of 4"):
+        load_data(data)
+    _points(tmp_path, 10)
+    data = mlspec.resolve(mlspec.load(path), dict([parse_override("data.valid=3")])).data
+    _points(tmp_path, 3)
+    with pytest.raises(DataError, match=r"\(3 \+ 0 rows\) leave no train rows out of 3"):
+        load_data(data)
 
 
 def test_a_spec_without_a_model_is_named(tmp_path):

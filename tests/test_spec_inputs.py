@@ -753,7 +753,9 @@ def test_a_sweep_whose_members_cannot_fit_together_is_refused_at_the_sweep(monke
     ("train = hill(n=1000)\n    valid = hill(n=100, seed=1)", "batch = 10", 10),
     ("source = hill(n=1000)\n    valid = 0.25", "steps = 1", 750),
     ("source = hill(n=1000)\n    valid = 0.25\n    test = 100", "steps = 1", 650),
-    ("source = iris\n    valid = 0.2", "batch = 1000", 1),
+    ("source = iris\n    valid = 0.2", "batch = 1000", 120),
+    ("source = digits\n    valid = 0.2\n    test = 100", "batch = 64", 64),
+    ("train = digits\n    valid = digits", "steps = 1", 1797),
 ])
 def test_activations_are_counted_for_the_rows_a_step_runs_on(data, batch, rows):
     """A batch larger than the train split runs on the split: the estimate never counts
@@ -766,6 +768,41 @@ def test_activations_are_counted_for_the_rows_a_step_runs_on(data, batch, rows):
     program = mlspec.resolve(mlspec.parse(text))
     (activations,) = [n for n in program_needs(program) if "activations" in n.what]
     assert activations.nbytes == rows * 1000 * 4 and f"of {rows:,} row" in activations.what
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_the_rows_of_a_file_source_are_counted(kind, tmp_path, monkeypatch):
+    """A file's rows count as a generated source's `n`: in its data arrays, and in the
+    activations of a full batch for each member, so that 100 seeds of a wide layer on a
+    file of 5,000 rows are refused at check rather than dying in run."""
+    import numpy as np
+
+    x, y = np.random.default_rng(0).random((5000, 3)), np.arange(5000) % 2
+    if kind == "csv":
+        lines = [f"{a:.4f},{b:.4f},{c:.4f},{label}\n" for (a, b, c), label in zip(x, y)]
+        (tmp_path / "points.csv").write_text("a,b,c,label\n" + "".join(lines))
+        source = 'csv("points.csv", target="label")'
+    else:
+        np.savez(tmp_path / "points.npz", x=x, y=y)
+        source = 'npz("points.npz")'
+    path = tmp_path / "s.mlspec"
+    path.write_text(f"model m {{\n    dense(1000)\n    dense(2)\n}}\ndata {{\n    source = "
+                    f"{source}\n    valid = 1000\n}}\ntrain {{\n    loss = softmax_cross_entropy"
+                    "\n    optimizer = sgd(learning_rate=0.1)\n    steps = 10\n"
+                    "    seeds = 100\n}\n")
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, LIMIT_24GB)
+    program = mlspec.check(mlspec.load(path))
+    from mlspec.dsl.budget import program_needs
+
+    needs = {n.what: n.nbytes for n in program_needs(program, program.spec.train)}
+    assert needs["the activations of 4,000 rows"] == 4000 * 1000 * 4  # the train split's
+    assert needs["5,000 rows of data"] == 5000 * (3 + 1) * 4  # features and a target
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(10**9))  # 100 members x 16 MB of activations
+    with pytest.raises(mlspec.SpecError) as info:
+        mlspec.check(mlspec.load(path))
+    rendered = info.value.render()
+    assert rendered.startswith(f"{path}:13:13: error: 100 members need at least 1.6 GB"), \
+        rendered
 
 
 def test_the_parameter_estimate_matches_the_parameters_flax_makes():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsl.program import DataProgram
+from ..dsl.program import DataProgram, size_rows
 from .sources import DataError
 
 
@@ -26,10 +26,6 @@ class Dataset:
         return split in self.splits
 
 
-def _size(size: float | int, n: int) -> int:
-    return int(round(size * n)) if isinstance(size, float) else int(size)
-
-
 def load_data(data: DataProgram) -> Dataset:
     """Makes or reads every split; splits one source in place when asked; standardizes
     features with the train split's statistics."""
@@ -37,11 +33,16 @@ def load_data(data: DataProgram) -> Dataset:
     if data.source is not None:
         x, y = data.source.load(folder)
         order = np.random.default_rng(data.split_seed).permutation(len(x))
-        n_valid = _size(data.valid_size, len(x)) if data.valid_size else 0
-        n_test = _size(data.test_size, len(x)) if data.test_size else 0
+        n_valid = size_rows(data.valid_size, len(x))
+        n_test = size_rows(data.test_size, len(x))
+        # `check` refuses these with the rows it knows; the file may have changed since
         if n_valid + n_test >= len(x):
             raise DataError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
                              f"train rows out of {len(x)}")
+        for split, size, rows in (("valid", data.valid_size, n_valid),
+                                  ("test", data.test_size, n_test)):
+            if size and not rows:
+                raise DataError(f"'{split}' = {size} takes no rows of {len(x)}")
         cuts = {"train": order[n_valid + n_test:], "valid": order[:n_valid],
                 "test": order[n_valid:n_valid + n_test]}
         splits = {name: (x[idx], y[idx]) for name, idx in cuts.items() if len(idx)}

@@ -31,6 +31,8 @@ class DataInfo(BaseModel):
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     """The feature columns of a CSV source, in order."""
+    rows: int | None = None
+    """How many rows it yields, for `check` to split and size them; None where unknown."""
 
     @property
     def binary(self) -> bool:
@@ -98,7 +100,7 @@ class Linear(Source):
     seed: NonNegativeInt = 0
 
     def info(self, base):
-        return DataInfo(features=(1,), target="real")
+        return DataInfo(features=(1,), target="real", rows=self.n)
 
     def load(self, base):
         import numpy as np
@@ -121,7 +123,7 @@ class Hyperplane(Source):
     truth: NonNegativeInt = 0
 
     def info(self, base):
-        return DataInfo(features=(self.dim,), target="class", classes=2)
+        return DataInfo(features=(self.dim,), target="class", classes=2, rows=self.n)
 
     def load(self, base):
         import numpy as np
@@ -143,7 +145,7 @@ class Radial(Source):
     seed: NonNegativeInt = 0
 
     def info(self, base):
-        return DataInfo(features=(self.dim,), target="class", classes=2)
+        return DataInfo(features=(self.dim,), target="class", classes=2, rows=self.n)
 
     def load(self, base):
         import numpy as np
@@ -162,7 +164,7 @@ class Hill(Source):
     seed: NonNegativeInt = 0
 
     def info(self, base):
-        return DataInfo(features=(2,), target="class", classes=2)
+        return DataInfo(features=(2,), target="class", classes=2, rows=self.n)
 
     def load(self, base):
         import numpy as np
@@ -200,18 +202,18 @@ def _bundled(name: str, info: DataInfo, doc: str) -> None:
     SOURCES.register(cls)
 
 
-_bundled("iris", DataInfo(features=(4,), target="class", classes=3,
+_bundled("iris", DataInfo(features=(4,), target="class", classes=3, rows=150,
                           class_names=("setosa", "versicolor", "virginica")),
          "scikit-learn's iris: 150 flowers, 4 measurements, 3 species.")
-_bundled("wine", DataInfo(features=(13,), target="class", classes=3,
+_bundled("wine", DataInfo(features=(13,), target="class", classes=3, rows=178,
                           class_names=("class_0", "class_1", "class_2")),
          "scikit-learn's wine: 178 wines, 13 chemical measurements, 3 cultivars.")
-_bundled("breast_cancer", DataInfo(features=(30,), target="class", classes=2,
+_bundled("breast_cancer", DataInfo(features=(30,), target="class", classes=2, rows=569,
                                    class_names=("malignant", "benign")),
          "scikit-learn's breast cancer: 569 tumours, 30 features, malignant or benign.")
-_bundled("digits", DataInfo(features=(64,), target="class", classes=10),
+_bundled("digits", DataInfo(features=(64,), target="class", classes=10, rows=1797),
          "scikit-learn's digits: 1,797 8x8 images of handwritten digits, 10 classes.")
-_bundled("diabetes", DataInfo(features=(10,), target="real"),
+_bundled("diabetes", DataInfo(features=(10,), target="real", rows=442),
          "scikit-learn's diabetes: 442 patients, 10 features, a real disease progression.")
 
 
@@ -380,9 +382,9 @@ def _classes_info(x: np.ndarray, y: np.ndarray, names, feature_names=None) -> Da
     if y.dtype == np.int32:
         classes = len(names) if names else int(y.max()) + 1
         return DataInfo(features=x.shape[1:], target="class", classes=max(classes, 2),
-                        class_names=names, feature_names=feature_names)
+                        class_names=names, feature_names=feature_names, rows=len(x))
     return DataInfo(features=x.shape[1:], target="real", target_dim=y.shape[1],
-                    feature_names=feature_names)
+                    feature_names=feature_names, rows=len(x))
 
 
 _CSV_CACHE: dict[tuple[str, int, int], tuple[object, bool]] = {}

@@ -88,12 +88,12 @@ def layer_needs(layers: tuple[Layer, ...], shape: tuple[int, ...], rows: int,
                                   if state_copies > 1 else ""),
                   params_total * state_copies * FLOAT, params_top[1], True) \
         if params_total else None
-    activations = Need(f"the activations of {_rows(rows)}", act_top[0] * rows * FLOAT,
+    activations = Need(f"the activations of {rows_text(rows)}", act_top[0] * rows * FLOAT,
                        act_top[1], True) if act_top[0] else None
     return params, activations
 
 
-def _rows(count: int) -> str:
+def rows_text(count: int) -> str:
     return f"{count:,} row{'' if count == 1 else 's'}"
 
 
@@ -111,18 +111,15 @@ def _heaviest(layer: Layer, shape: tuple[int, ...]) -> tuple[int, Span | None]:
 
 
 def data_need(data) -> Need | None:
-    """The data arrays of the sources whose row count the spec states (`n=`), placed at
-    the largest."""
-    if data is None:
+    """The data arrays of every split, placed at the source of the largest (the one
+    source that a split source is)."""
+    if data is None or not data.split_rows:
         return None
     width = math.prod(data.info.features) + max(data.info.target_dim, 1)
-    sources = [getattr(data, split) for split in ("source", "train", "valid", "test")]
-    sized = [(source.n, source.span) for source in sources if getattr(source, "n", None)]
-    if not sized:
-        return None
-    rows = sum(n for n, _ in sized)
-    _, span = max(sized, key=lambda sized_source: sized_source[0])
-    return Need(f"{_rows(rows)} of data", rows * width * FLOAT, span, False)
+    rows = sum(data.split_rows.values())
+    largest = max(data.split_rows, key=data.split_rows.get)
+    span = (data.source or getattr(data, largest)).span
+    return Need(f"{rows_text(rows)} of data", rows * width * FLOAT, span, False)
 
 
 def history_need(train, section, data, splits: int) -> Need | None:
@@ -144,21 +141,13 @@ def history_need(train, section, data, splits: int) -> Need | None:
     # each row: its step (int64) and its block's length (int32) on the host, and each
     # recorded value three times: on the device and on the host (float32), and in the
     # history table (float64)
-    return Need(f"the history of {_rows(history_rows)}",
+    return Need(f"the history of {rows_text(history_rows)}",
                 history_rows * (12 + 4 * FLOAT * values), span, True)
 
 
 def _train_rows(data) -> int | None:
-    """The train split's rows where the spec states them (at most, for a split source)."""
-    if data is None:
-        return None
-    if data.source is None:
-        return getattr(data.train, "n", None)
-    rows = getattr(data.source, "n", None)
-    for size in (data.valid_size, data.test_size):
-        if rows is not None and size:
-            rows -= math.ceil(rows * size) if isinstance(size, float) else size
-    return max(rows, 1) if rows is not None else None
+    """The train split's rows, where its source knows them."""
+    return None if data is None else data.split_rows.get("train")
 
 
 def program_needs(program, section=None) -> list[Need]:

@@ -45,6 +45,8 @@ class DataProgram(ir.Node):
     split_seed: NonNegativeInt = 0
     standardize: bool = False
     info: DataInfo
+    split_rows: dict[str, int] = {}
+    """Rows of each split, where its source knows them (all the catalogue's do)."""
     folder: str = "."
     """Where relative paths resolve: the spec file's folder."""
 
@@ -54,6 +56,14 @@ class DataProgram(ir.Node):
             return ("train",) + (("valid",) if self.valid_size else ()) \
                 + (("test",) if self.test_size else ())
         return tuple(s for s in ("train", "valid", "test") if getattr(self, s) is not None)
+
+
+def size_rows(size: float | int | None, rows: int) -> int:
+    """Rows that a `valid` or `test` size takes of a source's `rows`: a fraction rounded,
+    a count as it is; `check` and `run` split by this one rule."""
+    if not size:
+        return 0
+    return int(round(size * rows)) if isinstance(size, float) else int(size)
 
 
 class LossTerm(ir.Node):

@@ -22,7 +22,7 @@ from ..catalog.optimizers import optax_catalogue, resolve_optax
 from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
 from ..data.sources import SOURCES, DataError, DataInfo
 from . import ir
-from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big
+from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big, rows_text
 from .errors import ErrorCollector, Span, SpecError, did_you_mean
 from .parser import MAX_DEPTH, NAME, SPEC_SUFFIXES, parse_expr
 from .parser import load as load_file
@@ -34,6 +34,7 @@ from .program import (
     ModelProgram,
     Program,
     TrainProgram,
+    size_rows,
 )
 
 TRAIN_KEYS = TrainProgram.argument_names()
@@ -612,6 +613,8 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
                                        "between 0 and 1 or a positive row count")
                 values[f"{split}_size"] = size
         info = _info(values["source"], folder, settings["source"].value.span)
+        if info.rows is not None:
+            values["split_rows"] = _split(info.rows, settings, values)
     else:
         if "train" not in settings:
             raise SpecError.at(section.span, "data needs 'train' (and 'valid') sources, or "
@@ -620,6 +623,7 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
             if split in settings:
                 values[split] = _source(settings[split], scope)
         info = _info(values["train"], folder, settings["train"].value.span)
+        rows = {"train": info.rows}
         for split in ("valid", "test"):
             other = values.get(split)
             if other is None:
@@ -628,11 +632,32 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
             problem = _misfit(other_info, info)
             if problem:
                 raise SpecError.at(settings[split].span, f"the '{split}' source {problem}")
+            rows[split] = other_info.rows
+        values["split_rows"] = {k: n for k, n in rows.items() if n is not None}
     for key in ("split_seed", "standardize"):
         if key in settings:
             values[key] = to_python(scope.evaluate(settings[key].value))
     values["info"] = info
     return validate_entry(DataProgram, values, spans, section.span, "data", noun="setting")
+
+
+def _split(rows: int, settings: dict[str, ir.Setting], values: dict[str, Any]) -> dict[str, int]:
+    """The rows of each split of one source's `rows`; a size that takes none, or sizes
+    that leave no train rows, are an error at the size that does it."""
+    taken = {s: size_rows(values.get(f"{s}_size"), rows) for s in ("valid", "test")
+             if f"{s}_size" in values}
+    of = f"the source's {rows_text(rows)}"
+    for split, count in taken.items():
+        if not count:
+            raise SpecError.at(setting_place(settings[split]), f"'{split}' = "
+                               f"{values[f'{split}_size']} takes none of {of}")
+    if sum(taken.values()) >= rows:
+        # the one that alone takes every row, else the second: together they do
+        split = next((s for s, n in taken.items() if n >= rows), list(taken)[-1])
+        takes = " and ".join(f"'{s}' takes {n:,}" for s, n in taken.items())
+        raise SpecError.at(setting_place(settings[split]), f"'{split}' = {values[f'{split}_size']} "
+                           f"leaves no train rows: of {of}, {takes}")
+    return {"train": rows - sum(taken.values()), **taken}
 
 
 def _misfit(other: DataInfo, train: DataInfo) -> str | None:
