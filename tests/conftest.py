@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,13 +12,13 @@ SPECS = sorted((ROOT / "specs").glob("*.mlspec"))
 
 def pytest_configure(config):
     """Hermetic caches: the optax catalogue and JAX's compilation cache go to a folder of
-    this test session (subprocesses inherit it), never to the user's ~/.cache."""
-    config._mlspec_cache = tempfile.mkdtemp(prefix="mlspec-test-cache-")
-    os.environ["XDG_CACHE_HOME"] = config._mlspec_cache
-
-
-def pytest_unconfigure(config):
-    shutil.rmtree(getattr(config, "_mlspec_cache", ""), ignore_errors=True)
+    the system's temporary directory (subprocesses inherit it), never to the user's
+    ~/.cache. It outlives the session, so that a second run of the tests finds the
+    programs the first compiled (MLSPEC_TEST_CACHE names another folder)."""
+    folder = os.environ.get("MLSPEC_TEST_CACHE") or os.path.join(
+        tempfile.gettempdir(), f"mlspec-test-cache-{os.getuid()}")
+    os.makedirs(folder, exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = folder
 
 
 def iris_net(train: str, width: int = 16, data: str = "") -> str:

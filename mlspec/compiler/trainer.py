@@ -144,13 +144,17 @@ class Trainer:
         """Everything the traced programs of this trainer depend on: the model and the
         train settings (optimizer hyperparameters included: they are constants of the
         program) but the seed (whose key is made outside every program, see `init`) and
-        the model's name; the train rows; the backend (which picks the layout, see
-        `build_module`). Trainers with equal keys trace to the same programs."""
+        the model's name; the data's shapes and task; the train rows; the backend (which
+        picks the layout, see `build_module`). Equal keys trace to the same programs."""
         if not hasattr(self, "_structure_key"):
             program = self.program
             self._structure_key = (
                 repr(program.model.model_copy(update={"name": ""}).model_dump()),
                 repr(program.train.model_copy(update={"seed": 0}).model_dump()),
+                # what the loss and metrics may read of the data (binary, class count)
+                repr(program.data.info.model_dump(include={"features", "target", "classes",
+                                                           "target_dim"}))
+                if program.data is not None else None,
                 self.n_train, self.inject, jax.default_backend())
         return self._structure_key
 
