@@ -141,6 +141,51 @@ def test_diagnostic_in_an_imported_file_is_shown_at_the_import(tmp_path):
     assert "common.mlspec:1:13: " in lsp.message and "unexpected end of file" in lsp.message
 
 
+LIBRARY = "param width = 3\nblock head(n, act=relu) {\n    dense(n) -> act\n}\n"
+SWEPT = """param hidden = 4
+model net {
+    input [2]
+    dense(hidden) -> relu
+    dense(2)
+}
+data { train = hill(n=20, seed=0) }
+train {
+    loss = softmax_cross_entropy
+    optimizer = sgd(learning_rate=0.1)
+    steps = 2
+}
+sweep {
+    hidden = [2, 0]
+}
+"""
+
+
+@pytest.mark.parametrize("name,text", [
+    ("library.mlspec", LIBRARY),
+    ("wrong_library.mlspec", LIBRARY.replace("dense(n)", "dens(n)") + "block b() { x }\n"),
+    ("library_of_a_wrong_import.mlspec", 'import "wrong_library.mlspec"\n'),
+    ("swept.mlspec", SWEPT),  # a member of the grid is wrong: check says so at its place
+], ids=["library", "wrong_library", "imports_a_wrong_library", "wrong_sweep_member"])
+def test_diagnostics_are_those_of_mlspec_check(name, text, tmp_path, capsys):
+    from mlspec.cli import main
+
+    (tmp_path / "wrong_library.mlspec").write_text(
+        LIBRARY.replace("dense(n)", "dens(n)") + "block b() { x }\n")
+    path = tmp_path / name
+    path.write_text(text)
+    found = check_text(text, str(path))
+    capsys.readouterr()
+    status = main(["check", str(path)])
+    shown = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert [f"{d.span.file}:{d.span.line}:{d.span.column}: error: {d.message}"
+            for d in found] == shown
+    assert status == (2 if shown else 0)
+    if name == "library.mlspec":
+        assert found == []
+    else:  # each at its place: no "the spec has no model" without one
+        assert found and all(d.span is not None for d in found)
+
+
 # ----------------------------------------------------------------------- the server
 
 
@@ -538,4 +583,107 @@ def test_a_document_that_is_not_open_gets_no_traceback(server, tmp_path):
     server.stop()
     assert not [n for n in server.notifications
                 if n["method"] in ("window/showMessage", "textDocument/publishDiagnostics")]
+    _assert_log_is_lines(tmp_path)
+
+
+def _message(method: str, params: object = None, msg_id: int | None = None) -> bytes:
+    message = {"jsonrpc": "2.0", "method": method}
+    if msg_id is not None:
+        message["id"] = msg_id
+    if params is not None:
+        message["params"] = params
+    return _framed(json.dumps(message).encode())
+
+
+_DOC = {"uri": URI, "version": 1, "text": "model m { dens(2) }\n"}
+_AT = {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}}
+_CHANGE = {"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": "x"}]}
+_INIT = {"processId": None, "capabilities": {}}
+
+# (when, name) -> (the bytes sent; the id and code of the error that answers them, None
+# for a notification, which is not answered). LSP: before `initialize` a request is
+# answered ServerNotInitialized (-32002) and a notification dropped; after `shutdown` a
+# request is answered InvalidRequest (-32600) and a notification dropped.
+OUT_OF_ORDER = {
+    ("before", "didOpen without languageId"):
+        (_message("textDocument/didOpen", {"textDocument": _DOC}), None),
+    ("before", "didOpen"): (_message("textDocument/didOpen", {"textDocument": {
+        **_DOC, "languageId": "mlspec"}}), None),
+    ("before", "didChange"): (_message("textDocument/didChange", _CHANGE), None),
+    ("before", "didSave"): (_message("textDocument/didSave", {"textDocument": {
+        "uri": URI}}), None),
+    ("before", "didClose"): (_message("textDocument/didClose", {"textDocument": {
+        "uri": URI}}), None),
+    ("before", "didClose without params"): (_message("textDocument/didClose"), None),
+    ("before", "initialized"): (_message("initialized", {}), None),
+    ("before", "initialize as a notification"): (_message("initialize", _INIT), None),
+    ("before", "cancelRequest"): (_message("$/cancelRequest", {"id": 1}), None),
+    ("before", "completion"): (_message("textDocument/completion", _AT, 51), (51, -32002)),
+    ("before", "completion without params"):
+        (_message("textDocument/completion", None, 52), (52, -32002)),
+    ("before", "hover"): (_message("textDocument/hover", _AT, 53), (53, -32002)),
+    ("before", "shutdown"): (_message("shutdown", None, 54), (54, -32002)),
+    ("after initialize", "initialize again"): (_message("initialize", _INIT, 61),
+                                               (61, -32600)),
+    ("after initialize", "hover (not served)"):
+        (_message("textDocument/hover", _AT, 62), (62, -32601)),
+    ("after initialize", "completion without params"):
+        (_message("textDocument/completion", None, 63), (63, -32602)),
+    ("after initialize", "didClose without textDocument"):
+        (_message("textDocument/didClose", {}), None),
+    ("after initialize", "didChange of a document not open"):
+        (_message("textDocument/didChange", _CHANGE), None),
+    ("after shutdown", "completion"): (_message("textDocument/completion", _AT, 71),
+                                       (71, -32600)),
+    ("after shutdown", "shutdown again"): (_message("shutdown", None, 72), (72, -32600)),
+    ("after shutdown", "didOpen"): (_message("textDocument/didOpen", {"textDocument": {
+        **_DOC, "languageId": "mlspec"}}), None),
+}
+
+
+def test_messages_out_of_order_are_refused_as_lsp_says(server, tmp_path):
+    library = (tmp_path / "library.mlspec")
+    library.write_text(LIBRARY)
+    marker = 1000
+
+    def send(when: str) -> None:
+        nonlocal marker
+        for (phase, case), (data, expected) in OUT_OF_ORDER.items():
+            if phase != when:
+                continue
+            server.send_bytes(data)
+            marker += 1  # the next message is served as in this phase
+            server.send_bytes(_message("textDocument/completion", _AT, marker))
+            answer, before = server.answer(marker)
+            errors = [(m.get("id"), m["error"]["code"]) for m in before if "error" in m]
+            assert errors == ([expected] if expected else []), case
+            if when == "after initialize":  # the document opened too early is not held
+                assert answer["result"] == {"isIncomplete": False, "items": []}, case
+            else:
+                assert answer["error"]["code"] == (-32002 if when == "before" else -32600)
+
+    send("before")
+    server.start(tmp_path)
+    send("after initialize")
+    # a library (params and blocks only) is checked as `mlspec check` does: no error
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": library.as_uri(), "languageId": "mlspec", "version": 1, "text": LIBRARY}})
+    published = server.wait_for("textDocument/publishDiagnostics", library.as_uri())
+    assert published["diagnostics"] == []
+    assert server.request("shutdown") is None
+    send("after shutdown")
+    server.notify("exit")
+    assert server.process.wait(timeout=TIMEOUT) == 0
+    assert not [n for n in server.notifications if n["method"] == "window/showMessage"]
+    assert not [n for n in server.notifications if n["method"] ==
+                "textDocument/publishDiagnostics" and n["params"]["uri"] == URI]
+    _assert_log_is_lines(tmp_path)
+
+
+@pytest.mark.parametrize("initialize", [False, True], ids=["uninitialized", "initialized"])
+def test_exit_without_shutdown_exits_with_1(initialize, server, tmp_path):
+    if initialize:
+        server.start(tmp_path)
+    server.notify("exit")
+    assert server.process.wait(timeout=TIMEOUT) == 1
     _assert_log_is_lines(tmp_path)

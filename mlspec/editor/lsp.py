@@ -2,12 +2,13 @@
 
 Start it with `serve()` (stdio). On every open, change and save it parses the buffer with
 `mlspec.dsl.parser.parse` under the document's file path (so imports and CSV paths resolve
-against the file's folder, even while the buffer is unsaved), validates it with
-`mlspec.dsl.resolve.resolve` and publishes every mistake as an Error diagnostic with source
-"mlspec". Completion offers catalogue names by context (layers and the blocks defined in
-the file in a model or block body; data sources, setting names, losses, optimizers,
-schedules and metrics in the sections) and argument names inside a call's parentheses
-(`dense(` -> `features=`, `use_bias=`; `adam(` -> optax's argument names).
+against the file's folder, even while the buffer is unsaved), validates it as `mlspec check`
+does (a library of params and blocks as one, a sweep member by member) and publishes
+every mistake as an Error diagnostic with source "mlspec". Completion offers catalogue
+names by context (layers and the blocks defined in the file in a model or block body; data
+sources, setting names, losses, optimizers, schedules and metrics in the sections) and
+argument names inside a call's parentheses (`dense(` -> `features=`, `use_bias=`;
+`adam(` -> optax's argument names). Messages out of LSP's order are refused (`stream`).
 
 Nothing here imports jax: the catalogues and the resolver are jax-free, and optax's
 signatures are read from its source files.
@@ -42,9 +43,11 @@ from ..catalog.optimizers import OptaxFunction, optax_catalogue
 from ..data.sources import SOURCES
 from ..dsl import ir
 from ..dsl.errors import Diagnostic, SpecError
+from ..dsl.library import check_library, is_library
 from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
 from ..dsl.program import EarlyStop
 from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
+from ..sweep import check as check_sweep
 from . import stream
 
 __all__ = ["check_text", "complete", "create_server", "serve"]
@@ -74,7 +77,13 @@ def check_text(text: str, path: str | None) -> list[Diagnostic]:
     try:
         spec = parse(text, file)
         spec = spec.model_copy(update={"path": path})
-        resolve(spec)
+        # as `mlspec check` does: a library is checked as one, a sweep member by member
+        if is_library(spec):
+            check_library(spec)
+        else:
+            resolve(spec)
+            if spec.sweep is not None:
+                check_sweep(spec)
     except SpecError as exc:
         return list(exc.diagnostics)
     except Exception as exc:  # a bug in mlspec: say so rather than go silent
@@ -601,10 +610,15 @@ class MlspecLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("mlspec", __version__, protocol_cls=_Protocol)
         self.names: dict[str, Names] = {}  # imported names of each document's last parse
+        # where the session is, for `stream` to refuse what LSP's order forbids
+        self.initialized = False
+        self.shut_down = False
 
-    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None):
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
         """Serves stdin/stdout with mlspec's message loop (`stream`), which bounds what
-        it reads and answers bad messages, where pygls's dies or logs tracebacks."""
+        it reads and answers bad messages, where pygls's dies or logs tracebacks. Returns
+        the exit status: 1 for an `exit` without `shutdown` before it, as LSP says."""
+        code = 0
         self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         reader = stream.StreamReader(stdin or sys.stdin.buffer, self.thread_pool)
@@ -612,14 +626,19 @@ class MlspecLanguageServer(LanguageServer):
             asyncio.run(stream.read_messages(self, reader))
         except BrokenPipeError:
             logger.error("the connection to the client is lost: stopping")
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             pass
+        except SystemExit as exc:  # pygls's `exit`
+            code = exc.code if isinstance(exc.code, int) else 1
         finally:
             self.shutdown()
+        return code
 
     def forget_document(self, uri: str, message: str) -> None:
         """Drops a document whose text the server could not take (the client's copy and
         the server's no longer match) and says why on it."""
+        if not self.initialized or self.shut_down:  # no documents are held
+            return
         self.workspace.remove_text_document(uri)
         self.names.pop(uri, None)
         origin = types.Position(line=0, character=0)
@@ -682,6 +701,15 @@ def validate(server: MlspecLanguageServer, uri: str) -> None:
 def create_server() -> MlspecLanguageServer:
     server = MlspecLanguageServer()
 
+    # pygls runs these after its own handling: the workspace exists, or the server stops
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: MlspecLanguageServer, params: types.InitializeParams):
+        ls.initialized = True
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: MlspecLanguageServer, params: Any):
+        ls.shut_down = True
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: MlspecLanguageServer, params: types.DidOpenTextDocumentParams):
         validate(ls, params.text_document.uri)
@@ -723,4 +751,6 @@ def serve() -> None:
                         format="mlspec-lsp %(levelname)s %(name)s: %(message)s")
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream
-    create_server().start_io(stdin, stdout)
+    code = create_server().start_io(stdin, stdout)
+    if code:
+        sys.exit(code)

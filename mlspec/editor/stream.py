@@ -7,7 +7,8 @@ object or of the wrong field types is logged with a traceback and never answered
 body longer than `MAX_MESSAGE_BYTES` is skipped a chunk at a time (a request in it is
 answered with an error, a document in it gets a diagnostic), a header line found inside
 it starts the next message (so a lying length loses only its own message), and a bad
-message is answered with the JSON-RPC error for it, logged on one line.
+message is answered with the JSON-RPC error for it, logged on one line. Messages out of
+LSP's order (before `initialize`, after `shutdown`) are refused as LSP says, unread.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _IS_REQUEST = re.compile(rb'"method"\s*:')
 _URI = re.compile(rb'"uri"\s*:\s*("(?:[^"\\\r\n]|\\.){1,4096}")')
 
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
+SERVER_NOT_INITIALIZED = -32002
 
 
 class StreamReader:
@@ -205,6 +207,8 @@ def handle_body(server, body: bytes) -> None:
     if "method" in data and not isinstance(method, str):
         return _fail(protocol, INVALID_REQUEST, "a message's method must be a string, not "
                      f"{_json_type(method)}", request, msg_id)
+    if _out_of_order(server, method, request, msg_id):
+        return None
     what = method or "a response"
     try:
         message = _structure(protocol, data)
@@ -223,6 +227,27 @@ def handle_body(server, body: bytes) -> None:
     except Exception:  # a bug in mlspec or pygls: keep serving the next message
         logger.exception("the language server failed on %s", what)
     return None
+
+
+def _out_of_order(server, method: str | None, request: bool, msg_id) -> bool:
+    """Refuses a message that LSP's order forbids (answering a request, dropping a
+    notification), before its params are read: before `initialize` only `initialize` and
+    `exit` are taken (a request gets ServerNotInitialized), after `shutdown` only `exit`
+    (a request gets InvalidRequest), and `initialize` is taken once."""
+    if method is None or method == "exit":  # a response, or the end: always taken
+        return False
+    if server.shut_down:
+        reason, code = f"{method} after shutdown", INVALID_REQUEST
+    elif not server.initialized:
+        if method == "initialize" and request:
+            return False
+        reason, code = f"{method} before initialize", SERVER_NOT_INITIALIZED
+    elif method == "initialize":
+        reason, code = "initialize again: the server is initialized", INVALID_REQUEST
+    else:
+        return False
+    _fail(server.protocol, code, reason, request, msg_id)
+    return True
 
 
 def _structure(protocol, data: dict[str, Any]):
