@@ -99,52 +99,103 @@ def _thin(steps: np.ndarray, values: np.ndarray, width: int = 500):
     return steps[keep], values[keep]
 
 
+def _isolated(values: np.ndarray) -> np.ndarray:
+    """Where a finite value has no finite neighbour: a line through it draws nothing, so
+    it needs a marker (a diverged run's only point before the NaNs, say)."""
+    finite = np.isfinite(values)
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    return finite & ~before & ~after
+
+
+def _member_label(columns: list[str], values: tuple) -> str:
+    """A member's settings by the last part of each key (`learning_rate=0.01 h=4`), or by
+    the whole key where two would read the same."""
+    short = [c.rpartition(".")[2] for c in columns]
+    names = short if len(set(short)) == len(short) else columns
+    return " ".join(f"{k}={v}" for k, v in zip(names, values))
+
+
+MEMBER_COLOURS = 20
+"""Sweeps of up to this many members get a colour and a legend entry each; past it, the
+best member is drawn in colour over the others in grey."""
+
+
 def plot_history(history, path: Path, member_columns=(), *, title: str | None = None,
                  stopped_at: int | None = None, status: str | None = None,
-                 best_step: int | None = None, total: int | None = None) -> Path | None:
+                 best_step: int | None = None, total: int | None = None,
+                 best_member: dict | None = None) -> Path | None:
     """One panel per metric; train, valid (and test) share a panel. For seeds or a sweep
     (`member_columns` tell the members apart) a line per member and split: a colour per
-    member, a line style per split. A single run's early stop (or divergence) at
-    `stopped_at` is a dashed vertical line, the x axis running on to the planned `total`;
-    with `best_step` (early_stop(restore_best=true)) the best evaluation, whose model the
-    run returns, is a dotted line with a dot on every curve."""
+    member, a line style per split, one legend entry per member, and `best_member` (its
+    settings by column) drawn thicker and named in the title. A single run's early stop
+    (or divergence) at `stopped_at` is a dashed vertical line, the title saying how much
+    of the planned `total` ran; the x axis shows the steps that ran. With `best_step`
+    (early_stop(restore_best=true)) the best evaluation, whose model the run returns, is
+    a dotted line with a dot on every curve. The legend goes in a free panel's place
+    where it fits there, else right of the panels, the figure grown to hold it."""
+    from matplotlib.lines import Line2D
+
     member_columns = list(member_columns)
     metrics = [c for c in history.columns if c != "step" and c not in member_columns]
     names = list(dict.fromkeys(c.rpartition(".")[2] for c in metrics))
     if not names or len(history) < 1:
         return None
-    from matplotlib import rcParams
+    from matplotlib import colormaps, rcParams
 
     members = list(history.groupby(member_columns, sort=False)) if member_columns \
         else [((), history)]
+    members = [(v if isinstance(v, tuple) else (v,), rows_of) for v, rows_of in members]
+    best_values = tuple(best_member[c] for c in member_columns) \
+        if best_member and all(c in best_member for c in member_columns) else None
+    best_index = next((i for i, (v, _) in enumerate(members) if v == best_values), None)
+    many = len(members) > MEMBER_COLOURS
+    cycle = rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = cycle if len(members) <= 10 else [colormaps["tab20"](k) for k in range(20)]
+
+    def colour(i):
+        if many:
+            return cycle[0] if i == best_index else "0.7"
+        return colours[i % len(colours)]
+
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
     panel_w, panel_h, gap_w, gap_h = 2.6, 1.75, 0.7, 0.85  # inches
     left, right, top, bottom = 0.6, 0.15, 0.75, 0.5
-    width = left + right + cols * panel_w + (cols - 1) * gap_w
+    panels_w = left + cols * panel_w + (cols - 1) * gap_w
     height = top + bottom + rows * panel_h + (rows - 1) * gap_h
-    fig = _figure(width, height)
-    grid = fig.add_gridspec(rows, cols, left=left / width, right=1 - right / width,
-                            bottom=bottom / height, top=1 - top / height,
-                            wspace=gap_w / panel_w, hspace=gap_h / panel_h)
+    fig = _figure(panels_w + right, height)
+    grid = fig.add_gridspec(rows, cols, wspace=gap_w / panel_w, hspace=gap_h / panel_h)
+
+    def lay_out(width):  # margins in inches for a figure `width` wide
+        fig.set_size_inches(width, height)
+        grid.update(left=left / width, right=panels_w / width, bottom=bottom / height,
+                    top=1 - top / height)
+        for ax in fig.axes:  # drawn panels do not follow the grid by themselves
+            ax.set_position(ax.get_subplotspec().get_position(fig))
+
+    lay_out(panels_w + right)
     axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(len(names))]
-    colours = rcParams["axes.prop_cycle"].by_key()["color"]
     marks = not member_columns
-    steps_of = {}
+    splits = []
     for ax, name in zip(axes, names):
         for i, (values, rows_of) in enumerate(members):
-            values = values if isinstance(values, tuple) else (values,)
-            who = " ".join(f"{k}={v}" for k, v in zip(member_columns, values))
-            steps = steps_of.setdefault(i, rows_of["step"].to_numpy())
+            steps = rows_of["step"].to_numpy()
             for column in metrics:
                 if column.rpartition(".")[2] != name:
                     continue
                 split = column.rpartition(".")[0]
-                label = " ".join(x for x in (split, who) if x) or name
-                style = {"color": colours[i % len(colours)]} if member_columns else {}
-                line, = ax.plot(*_thin(steps, rows_of[column].to_numpy()), label=label,
-                                linestyle=LINE_STYLES.get(split, "-") if member_columns
-                                else "-", linewidth=1.2, **style)
+                splits.append(split)
+                xs, ys = _thin(steps, rows_of[column].to_numpy())
+                style = {"label": split or name, "linestyle": "-", "linewidth": 1.2}
+                if member_columns:
+                    best = i == best_index
+                    style = {"label": "_member", "color": colour(i),
+                             "linestyle": LINE_STYLES.get(split, "-"),
+                             "linewidth": 2.0 if best else 1.0, "zorder": 3 if best else 2}
+                alone = _isolated(ys)
+                line, = ax.plot(xs, ys, marker="o" if alone.any() else "None", markersize=3,
+                                markevery=alone, **style)
                 if marks and best_step is not None:
                     at = np.flatnonzero(steps == best_step)
                     if len(at):
@@ -156,26 +207,74 @@ def plot_history(history, path: Path, member_columns=(), *, title: str | None = 
                        linestyle="--", linewidth=1,
                        label=f"{'diverged' if diverged else 'early stop'} at step "
                              f"{stopped_at:,}")
-            if total is not None and total > stopped_at:  # the steps planned, not run
-                ax.axvspan(stopped_at, total, color="0.94", zorder=0,
-                           label=f"not run (of {total:,} planned)")
-                ax.set_xlim(right=total)
         if marks and best_step is not None:
             ax.axvline(best_step, color=BEST_COLOUR, linestyle=":", linewidth=1.2,
                        label=f"best evaluation, step {best_step:,} (returned)")
         ax.set_title(name, fontsize="medium")
         ax.set_xlabel("step")
         ax.tick_params(labelsize="small")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if 0 < len(handles) <= 24:  # one legend for the figure: every panel has the same lines
-        if len(names) < rows * cols:  # in the first empty panel's place
-            fig.legend(handles, labels, loc="center", frameon=False, fontsize="small",
-                       bbox_to_anchor=grid[len(names) // cols, len(names) % cols]
-                       .get_position(fig))
-        else:
-            axes[0].legend(handles, labels, fontsize="x-small")
-    fig.suptitle(f"{title}: training history" if title else "training history")
+
+    if member_columns:  # a key to the line styles, then the members by colour
+        handles = [Line2D([], [], color="0.3", linestyle=LINE_STYLES.get(s, "-"), label=s)
+                   for s in dict.fromkeys(splits)]
+        shown = [best_index] if many and best_index is not None else \
+            [] if many else range(len(members))
+        for i in shown:
+            label = _member_label(member_columns, members[i][0])
+            handles.append(Line2D([], [], color=colour(i), label=label + (
+                " (best)" if i == best_index else ""),
+                linewidth=2.0 if i == best_index else 1.0))
+        if many:
+            handles.append(Line2D([], [], color="0.7", label=f"the other "
+                                  f"{len(members) - len(shown)} members"))
+        labels = [h.get_label() for h in handles]
+    else:
+        handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        _place_legend(fig, grid, rows, cols, len(names), handles, labels, lay_out,
+                      panels_w, height)
+
+    heading = f"{title}: training history" if title else "training history"
+    if member_columns:
+        heading += f", {len(members)} members"
+        if best_index is not None:
+            heading += f"\nbest: {_member_label(member_columns, members[best_index][0])}"
+    elif stopped_at is not None and status in ("early_stopped", "diverged"):
+        what = "diverged" if status == "diverged" else "stopped early"
+        planned = f" of {total:,} planned" if total is not None and total > stopped_at \
+            else ""
+        heading += f"\n{what} at step {stopped_at:,}{planned}"
+    fig.suptitle(heading, fontsize="large" if "\n" not in heading else "medium")
     return _save(fig, path)
+
+
+def _place_legend(fig, grid, rows, cols, used, handles, labels, lay_out, panels_w, height):
+    """The figure's one legend (every panel has the same lines): in the first free
+    panel's place when it fits there, else right of the panels (in as many columns as
+    its height needs), the figure widened to hold it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    options = {"frameon": False, "fontsize": "small"}
+    if used < rows * cols:
+        cell = grid[used // cols, used % cols].get_position(fig)
+        legend = fig.legend(handles, labels, loc="center", bbox_to_anchor=cell, **options)
+        box = legend.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+        if box.width <= cell.width * 1.15 and box.height <= cell.height * 1.3:
+            return  # the free place spans the gaps around it too
+        legend.remove()
+    room = height - 0.3  # inches, less a margin
+    ncol = 1
+    while True:
+        legend = fig.legend(handles, labels, loc="center left", ncol=ncol, **options)
+        box = legend.get_window_extent(renderer)
+        if box.height / fig.dpi <= room or ncol >= len(handles):
+            break
+        legend.remove()
+        ncol += 1
+    width = panels_w + 0.25 + box.width / fig.dpi + 0.1
+    lay_out(width)
+    legend.set_bbox_to_anchor(((panels_w + 0.25) / width, 0.5), fig.transFigure)
 
 
 # --------------------------------------------------------------------------- regions
@@ -347,6 +446,16 @@ def _member_columns(result) -> list[str]:
     return [_setting_column(k) for k in result.members[0].settings] if result.members else []
 
 
+def _best_member(result, suffix: str) -> dict | None:
+    """The best member's settings by history column: the first of the ranked members, or
+    the result's own (a loaded run's best member; `suffix` is of any other)."""
+    from .runner import _setting_column
+
+    settings = result.members[0].settings if result.members else \
+        None if suffix else result.settings
+    return {_setting_column(k): v for k, v in settings.items()} if settings else None
+
+
 def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: str = "",
              should_stop=None) -> tuple[list[Path], list[str]]:
     """Every plot that fits the run (the history of all members; the regions of `result`,
@@ -369,7 +478,8 @@ def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: st
                 title=result.program.name if not single else run_label(result),
                 stopped_at=result.stopped_at if single else None,
                 status=result.status, best_step=result.best_step if single else None,
-                total=result.trainer.schedule.total if single else None))
+                total=result.trainer.schedule.total if single else None,
+                best_member=_best_member(result, suffix)))
             continue
         if data is None:
             data = _training_rows(result)

@@ -118,13 +118,13 @@ def test_an_early_stop_and_the_best_evaluation_are_marked(stopped, drawn, tmp_pa
     assert history_marks(fig) == [f"best evaluation, step {stopped.best_step:,} (returned)",
                                   f"early stop at step {stopped.stopped_at:,}"]
     total = stopped.trainer.schedule.total
-    for ax in fig.axes:  # the steps planned but not run are in view
-        assert ax.get_xlim()[1] == pytest.approx(total)
+    assert fig._suptitle.get_text().endswith(
+        f"stopped early at step {stopped.stopped_at:,} of {total:,} planned")
+    for ax in fig.axes:  # the steps that ran fill the panel, not the ones planned
+        assert stopped.stopped_at <= ax.get_xlim()[1] <= 1.1 * stopped.stopped_at
         stop = [line for line in ax.lines if line.get_label().startswith("early stop")]
         assert list(stop[0].get_xdata()) == [stopped.stopped_at] * 2
-    texts = legend_texts(fig)
-    assert f"early stop at step {stopped.stopped_at:,}" in texts
-    assert f"not run (of {total:,} planned)" in texts
+    assert f"early stop at step {stopped.stopped_at:,}" in legend_texts(fig)
     note = f"best evaluation's model, step {stopped.best_step:,}"
     assert note in drawn["decision_regions.png"].axes[0].get_title()
     assert note in drawn["hidden_units.png"]._suptitle.get_text()
@@ -211,3 +211,80 @@ def test_the_final_metrics_are_written_and_printed_before_the_plots(tmp_path, mo
     assert seen["missing"] == names  # until they are drawn
     assert json.loads((out / "manifest.json").read_text())["plots_missing"] == []
     assert all((out / name).stat().st_size > 1000 for name in names)
+
+
+def sweep_history(members: int = 8) -> pd.DataFrame:
+    """`members` members (two learning rates, then widths and seeds) of 30 evaluations."""
+    frames = []
+    for i in range(members):
+        steps = np.arange(0, 300, 10)
+        loss = np.exp(-steps / (50.0 + 10 * i))
+        frames.append(pd.DataFrame({
+            "train.optimizer.learning_rate": [0.01, 0.03][i % 2], "h": 4 * (1 + i // 4),
+            "seed": i // 2 % 2, "step": steps, "train.loss": loss, "valid.loss": loss + 0.1,
+            "train.accuracy": 1 - loss, "valid.accuracy": 0.9 - loss}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def assert_legend_clear(fig) -> None:
+    """The figure's legend is inside the figure and off every panel (its tick labels and
+    titles included)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+    assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
+
+
+@pytest.mark.parametrize("members", [8, 30])
+def test_a_sweeps_legend_is_off_the_panels_one_entry_a_member(drawn, tmp_path, members):
+    columns = ["train.optimizer.learning_rate", "h", "seed"]
+    best = {"train.optimizer.learning_rate": 0.03, "h": 8, "seed": 0}
+    plots.plot_history(sweep_history(members), tmp_path / "h.png", columns, title="net",
+                       best_member=best)
+    fig = drawn["h.png"]
+    assert_legend_clear(fig)
+    texts = legend_texts(fig)
+    assert texts[:2] == ["train", "valid"]  # the line styles, then the members' colours
+    assert "learning_rate=0.03 h=8 seed=0 (best)" in texts
+    assert fig._suptitle.get_text() == (f"net: training history, {members} members\n"
+                                        "best: learning_rate=0.03 h=8 seed=0")
+    if members == 8:
+        assert len(texts) == 2 + 8 and "learning_rate=0.01 h=4 seed=1" in texts
+    else:  # past the colours that tell members apart: the best and the rest in grey
+        assert texts[2:] == ["learning_rate=0.03 h=8 seed=0 (best)", "the other 29 members"]
+
+
+@pytest.mark.parametrize("metrics", [1, 2, 4, 5])
+def test_a_single_runs_legend_is_off_the_panels(drawn, tmp_path, metrics):
+    steps = np.arange(0, 100, 10)
+    history = pd.DataFrame({"step": steps} | {
+        f"{split}.m{k}": np.exp(-steps / 30) for k in range(metrics)
+        for split in ("train", "valid")})
+    plots.plot_history(history, tmp_path / "h.png", stopped_at=90, status="early_stopped",
+                       total=1000, best_step=50)
+    assert_legend_clear(drawn["h.png"])
+
+
+def test_a_point_without_finite_neighbours_is_marked(drawn, tmp_path):
+    """A diverged run's loss is finite only at step 0: a line alone would draw nothing."""
+    nan = float("nan")
+    history = pd.DataFrame({"step": [0, 3, 6, 9, 12], "train.loss": [1.0, nan, nan, nan, nan],
+                            "valid.loss": [1.0, 0.9, nan, 0.5, nan]})
+    plots.plot_history(history, tmp_path / "h.png", stopped_at=3, status="diverged",
+                       total=300)
+    fig = drawn["h.png"]
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.lines}
+    for label, marked in [("train", [0]), ("valid", [3])]:
+        line = lines[label]
+        assert line.get_marker() == "o"
+        assert list(np.flatnonzero(line.get_markevery())) == marked
+    assert fig._suptitle.get_text().endswith("diverged at step 3 of 300 planned")
+    assert ax.get_xlim()[1] < 20
+    plots.plot_history(history.fillna(0.5), tmp_path / "c.png")  # no gaps: no markers
+    assert {line.get_marker() for line in drawn["c.png"].axes[0].lines} == {"None"}
