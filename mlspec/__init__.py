@@ -39,16 +39,13 @@ __all__ = [
 ]
 
 
-def check(spec: Spec) -> Program:
+def check(spec: Spec) -> Program | None:
     """Validates a spec (every member of its sweep too) without training; raises
-    SpecError listing every mistake."""
-    from .dsl.resolve import resolve
-    from .sweep import check as check_members
+    SpecError listing every mistake. A library (params and blocks only, as `import`
+    reads) is checked as one and gives None."""
+    from .sweep import check_spec
 
-    program = resolve(spec)
-    if spec.sweep is not None:
-        check_members(spec)
-    return program
+    return check_spec(spec)
 
 
 def run(spec, overrides=None, **kwargs) -> Result:

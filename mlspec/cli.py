@@ -39,22 +39,16 @@ def _load(path: str):
 
 def cmd_check(args) -> int:
     from .dsl.canonical import resolved_spec
-    from .dsl.library import check_library, is_library
-    from .dsl.resolve import merge_imports, resolve
-    from .sweep import check
+    from .dsl.resolve import merge_imports
+    from .sweep import check_spec
 
     status = 0
     for path in args.files:
         try:
             spec = _load(path)
-            if is_library(spec):  # params and blocks for `import`: no model to resolve
-                check_library(spec)
-                text = merge_imports(spec).to_text()
-            else:
-                program = resolve(spec)
-                if spec.sweep is not None:
-                    check(spec)  # every member of the grid must be valid too
-                text = resolved_spec(program).to_text()
+            program = check_spec(spec)
+            # a library has no program: its text with its imports merged
+            text = (merge_imports(spec) if program is None else resolved_spec(program)).to_text()
         except SpecError as exc:
             _err(exc.render(path))
             status = EXIT_SPEC_ERROR

@@ -103,6 +103,22 @@ def _grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> _Grid:
     return _Grid(base, program, axes, fixed, sweep.span if sweep else None, spec.train)
 
 
+def check_spec(spec: ir.Spec) -> Program | None:
+    """What `mlspec check`, `mlspec.check` and the language server check: a library
+    (params and blocks only, as `import` reads) as one, giving None; else the spec's
+    program, every member of its sweep (or seeds) validated too."""
+    from .dsl.library import check_library, is_library
+    from .dsl.resolve import resolve
+
+    if is_library(spec):
+        check_library(spec)
+        return None
+    program = resolve(spec)
+    if spec.sweep is not None:
+        check(spec)
+    return program
+
+
 def check(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
     """Validates every member of the spec's sweep (or seeds), as `expand` would, without
     resolving each; returns the program of the spec without its sweep."""

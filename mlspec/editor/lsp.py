@@ -43,11 +43,10 @@ from ..catalog.optimizers import OptaxFunction, optax_catalogue
 from ..data.sources import SOURCES
 from ..dsl import ir
 from ..dsl.errors import Diagnostic, SpecError
-from ..dsl.library import check_library, is_library
 from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
 from ..dsl.program import EarlyStop
-from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports, resolve
-from ..sweep import check as check_sweep
+from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports
+from ..sweep import check_spec
 from . import stream
 
 __all__ = ["check_text", "complete", "create_server", "serve"]
@@ -77,13 +76,7 @@ def check_text(text: str, path: str | None) -> list[Diagnostic]:
     try:
         spec = parse(text, file)
         spec = spec.model_copy(update={"path": path})
-        # as `mlspec check` does: a library is checked as one, a sweep member by member
-        if is_library(spec):
-            check_library(spec)
-        else:
-            resolve(spec)
-            if spec.sweep is not None:
-                check_sweep(spec)
+        check_spec(spec)  # as `mlspec check` does
     except SpecError as exc:
         return list(exc.diagnostics)
     except Exception as exc:  # a bug in mlspec: say so rather than go silent
