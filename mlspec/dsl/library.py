@@ -15,7 +15,7 @@ from ..catalog.layers import LAYERS
 from ..catalog.registry import bind_arguments, instantiate, name_span
 from . import ir
 from .errors import ErrorCollector, SpecError, did_you_mean
-from .resolve import Scope, _bind_block, _check_unique, merge_imports
+from .resolve import Scope, _bind_block, _check_unique, evaluated_call, merge_imports
 
 
 def is_library(spec: ir.Spec) -> bool:
@@ -83,10 +83,7 @@ def _check_layer(call: ir.LayerCall, blocks, scope: Scope, unknown: set[str],
         _bind_block(blocks[call.name], call, scope)  # its own body is checked on its own
         return
     entry = LAYERS.get(call.name)
-    evaluated = ir.Call(name=call.name, span=call.span,
-                        args=tuple(scope.evaluate(a) for a in call.args),
-                        kwargs=tuple(k.model_copy(update={"value": scope.evaluate(k.value)})
-                                     for k in call.kwargs))
+    evaluated = evaluated_call(call, scope)
     if entry.composite:
         if call.body is None:
             raise SpecError.at(call.span, f"'{call.name}' needs a body: {call.name} {{ ... }}")

@@ -227,6 +227,14 @@ def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Sp
 # ------------------------------------------------------------------------- evaluation
 
 
+def evaluated_call(call: ir.Call, scope: Scope) -> ir.Call:
+    """`call` with each of its arguments evaluated in `scope` (its body as it is)."""
+    return ir.Call(name=call.name, span=call.span,
+                   args=tuple(scope.evaluate(a) for a in call.args),
+                   kwargs=tuple(k.model_copy(update={"value": scope.evaluate(k.value)})
+                                for k in call.kwargs))
+
+
 class Scope:
     """Names visible to an expression: params, block arguments, `classes`."""
 
@@ -452,10 +460,7 @@ class ModelResolver:
             raise SpecError.at(name_span(call), f"unknown layer '{call.name}'"
                                                 f"{did_you_mean(call.name, names)}")
         entry = LAYERS.get(call.name)
-        evaluated = ir.Call(name=call.name, span=call.span,
-                            args=tuple(scope.evaluate(a) for a in call.args),
-                            kwargs=tuple(k.model_copy(update={"value": scope.evaluate(k.value)})
-                                         for k in call.kwargs))
+        evaluated = evaluated_call(call, scope)
         if entry.composite:
             if call.body is None:
                 raise SpecError.at(call.span, f"'{call.name}' needs a body: "
