@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .dsl.errors import SpecError, located
@@ -242,16 +243,26 @@ class _Stop:
     training chunk (the folder is written, `interrupted`), or after the last step, before
     the next plot (`completed`; the plots are left for `mlspec plot`). A second one before
     training stops at once; during training it stops without finishing the chunk in
-    progress, and the folder is written with the chunks done (`now`)."""
+    progress, and the folder is written with the chunks done (`now`); with none done (the
+    first chunk computes), nothing is written. Each notice is lines under 100 characters."""
 
     MESSAGES = {
         "starting": "stopping before training; nothing will be written",
-        "training": "stopping at the end of this chunk; the run folder will be written "
+        "training": "stopping at the end of this chunk; the run folder will be written\n"
                     "(press Ctrl-C again to stop now, keeping the chunks done)",
+        "first_chunk": "stopping at the end of this chunk; the run folder will be written\n"
+                       "(press Ctrl-C again to stop now: no chunk has finished, so nothing "
+                       "would be written)",
         "saving": "training has finished: writing the run folder, then stopping before "
                   "the plots",
         "writing": "writing the run folder of the steps done, then stopping",
         "stopping": "stopping; nothing will be written",
+        "now": "stopping now, without the chunk in progress;\n"
+               "the run folder will be written with the steps done so far",
+        "now_nothing": "stopping now, without the chunk in progress;\n"
+                       "nothing will be written, since no chunk of training has finished",
+        "again": "already stopping; the run folder will be written",
+        "again_nothing": "already stopping; nothing will be written",
     }
 
     def __init__(self, quiet: bool):
@@ -262,6 +273,8 @@ class _Stop:
         """A second signal during training: drop the chunk in progress."""
         self.left_running = False
         """A chunk was dropped while computing: the process may not wait for it at exit."""
+        self.kept: Callable[[], bool] = lambda: False
+        """Whether some chunk of training has finished (is kept if the run stops now)."""
         self._paused: set[str] = set()
 
     def __bool__(self) -> bool:
@@ -273,11 +286,12 @@ class _Stop:
         if again and self.phase == "starting":  # a second signal while loading: stop now
             self.phase = "stopping"
             raise _Interrupted
+        nothing = "" if self.kept() else "_nothing"
         if again and self.phase == "training":
-            message = "already stopping; the run folder will be written" if self.now \
-                else ("stopping now, without the chunk in progress; the run folder will "
-                      "be written with the steps done so far")
+            message = self.MESSAGES[("again" if self.now else "now") + nothing]
             self.now = True
+        elif self.phase == "training" and nothing:
+            message = self.MESSAGES["first_chunk"]
         else:
             message = self.MESSAGES[self.phase]
         if not self.quiet:
@@ -418,6 +432,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
 
 def _train(training, console, stop: _Stop):
     stop.phase = "training"
+    stop.kept = lambda: training.blocks_done > 0
     with _Progress(console, training, training.program.name) as bar:
         bar.update(training)
 
@@ -446,6 +461,7 @@ def _train_members(members, spec, console, stop: _Stop):
             break
         training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
         stop.phase = "training"
+        stop.kept = lambda: bool(results) or training.blocks_done > 0
         label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
         with _Progress(console, training, label) as bar:
 
@@ -519,7 +535,7 @@ def _draw_plots(result, out: Path, stop: _Stop) -> bool:
         _, missing = draw_all(result, out, should_stop=_plots_stop(stop))
         mark_plots_drawn(out, missing)
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the plots to {out}: {exc} (the rest of the run "
+        _err(f"error: could not write the plots to {out}: {exc}\n(the rest of the run "
              f"folder is written; draw them with: mlspec plot {out})")
         return False
     if missing:
@@ -536,14 +552,14 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
         if members:
             finished = sum(m.status != "interrupted" for m in result.members)
             _err(f"interrupted: {finished} of {len(members)} runs finished, "
-                 f"{len(result.members) - finished} partly trained; wrote {out}/ (a sweep "
-                 "cannot be resumed: run the spec again)")
+                 f"{len(result.members) - finished} partly trained; wrote {out}/\n"
+                 "(a sweep cannot be resumed: run the spec again)")
         else:
-            _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
+            _err(f"interrupted at step {result.steps_done}; wrote {out}/\n"
                  f"(continue with: mlspec run --resume {out})")
             if result.evaluated_at != result.steps_done:
                 _err(f"its metrics.json holds the last evaluation, of step "
-                     f"{result.evaluated_at}: the chunk in progress was dropped before the "
+                     f"{result.evaluated_at}: the chunk in progress\nwas dropped before the "
                      f"parameters of step {result.steps_done} were evaluated")
         return EXIT_INTERRUPTED
     if result.status == "diverged":
@@ -557,7 +573,7 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
     else:
         if result.best_step is not None:  # early_stop(restore_best=true)
             print(f"{result.program.name}: metrics of the best evaluation, step "
-                  f"{result.best_step} of {result.steps_done} (its parameters are returned)")
+                  f"{result.best_step} of {result.steps_done}\n(its parameters are returned)")
         else:
             print(f"{result.program.name}: final metrics after {result.steps_done} steps")
         Console().print(_metrics_table(result.metrics_by_split()))
@@ -600,7 +616,7 @@ def cmd_predict(args) -> int:
 
         if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
             _err(located(args.out, "this is a file of the run folder itself; write the "
-                                   "predictions elsewhere (the run would no longer load)"))
+                                   "predictions elsewhere\n(the run would no longer load)"))
             return EXIT_FAILURE
         try:
             atomic_write(Path(args.out), text)
@@ -628,8 +644,8 @@ def cmd_evaluate(args) -> int:
             if result.status == "diverged" else \
             "a second signal dropped the chunk in progress before these were evaluated"
         _err(f"note: these are the metrics of the parameters saved in {args.run_dir}, of "
-             f"step {result.params_step}; its metrics.json holds those of step "
-             f"{result.evaluated_at} ({why})")
+             f"step {result.params_step};\nits metrics.json holds those of step "
+             f"{result.evaluated_at}\n({why})")
     if args.json:  # strict JSON: a NaN or infinite metric is null
         print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()},
                          indent=2))
