@@ -1,4 +1,5 @@
-"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema.
+"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema,
+list, lsp.
 
 Exit codes: 0 success; 2 bad input: a mistake in a spec (reported with its location), a data
 file or a run folder that cannot be used (a file missing, corrupt, or edited since the
@@ -17,6 +18,7 @@ import os
 import signal
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -818,8 +820,7 @@ output: a CSV table, one row per row of DATA, in its order:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0],
-                                     epilog=DOCS,
+    parser = argparse.ArgumentParser(prog="mlspec", epilog=DOCS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -861,7 +862,10 @@ def build_parser() -> argparse.ArgumentParser:
     _member_option(p)
     p.set_defaults(fn=cmd_predict)
 
-    p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
+    p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA",
+                       description="Measures the metrics of a trained run's saved parameters "
+                                   "on DATA, or on the run's own test split (else its valid "
+                                   "split), and prints them as a table (or JSON).")
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("data", nargs="?", metavar="DATA",
                    help="as for predict, with targets; default: the run's test split, else "
@@ -870,24 +874,36 @@ def build_parser() -> argparse.ArgumentParser:
     _member_option(p)
     p.set_defaults(fn=cmd_evaluate)
 
-    p = sub.add_parser("plot", help="redraw the plots of a run folder")
+    p = sub.add_parser("plot", help="redraw the plots of a run folder",
+                       description="Draws every plot of a run folder again, from its saved "
+                                   "history and state, into the folder (also those that a "
+                                   "signal left out); --member draws a member's own.")
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     _member_option(p)
     p.set_defaults(fn=cmd_plot)
 
-    p = sub.add_parser("fmt", help="rewrite specs in canonical form")
+    p = sub.add_parser("fmt", help="rewrite specs in canonical form",
+                       description="Rewrites .mlspec files in place in canonical form "
+                                   "(layout, spacing, alignment), keeping their comments; "
+                                   "with --check, only lists the files that would change.")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="a .mlspec file to rewrite in place; one or more")
     p.add_argument("--check", action="store_true", help="only report files that would change")
     p.set_defaults(fn=cmd_fmt)
 
-    p = sub.add_parser("summary", help="layers, output shapes and parameter counts")
+    p = sub.add_parser("summary", help="layers, output shapes and parameter counts",
+                       description="Prints a spec's model layer by layer: each layer's output "
+                                   "shape and parameter count, with the totals (without "
+                                   "importing jax).")
     p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--optimizer-state", action="store_true",
                    help="also the bytes of the optimizer state (imports jax to ask optax)")
     p.set_defaults(fn=cmd_summary)
 
-    p = sub.add_parser("export", help="the validated spec as JSON")
+    p = sub.add_parser("export", help="the validated spec as JSON",
+                       description="Validates a spec and prints it as JSON: the spec IR with "
+                                   "every default filled in (which `check` and `run` read "
+                                   "back), or with --program the typed program.")
     p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--json", action="store_true", default=True,
                    help="the spec IR in JSON, defaults filled in (the default)")
@@ -895,20 +911,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the typed program instead: catalogue entries, shapes, data facts")
     p.set_defaults(fn=cmd_export)
 
-    p = sub.add_parser("schema", help="the JSON Schema of the spec IR")
+    p = sub.add_parser("schema", help="the JSON Schema of the spec IR",
+                       description="Prints the JSON Schema of the spec IR, the form of the "
+                                   ".json specs that `export` writes and the commands read.")
     p.set_defaults(fn=cmd_schema)
 
     p = sub.add_parser("list", help="the catalogue: layers, losses, metrics, optimizers, "
-                                    "schedules, sources, with arguments and defaults")
+                                    "schedules, sources, with arguments and defaults",
+                       description="Lists the catalogue that specs name: layers, losses, "
+                                   "metrics, optimizers, schedules and data sources, each "
+                                   "with its arguments and their defaults.")
     p.add_argument("kind", nargs="?", metavar="KIND",
                    help="layers, losses, metrics, optimizers, schedules or sources "
                         "(default: every kind with its names)")
     p.set_defaults(fn=cmd_list)
 
-    p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout")
+    p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout",
+                       description="Runs the language server of .mlspec files for editors "
+                                   "(diagnostics as `check` finds them, and more), speaking "
+                                   "the Language Server Protocol on stdin and stdout.")
     p.add_argument("--stdio", action="store_true",
                    help="accepted for editor clients; stdio is the only transport")
     p.set_defaults(fn=cmd_lsp)
+    parser.description = textwrap.fill(f"The `mlspec` command: {', '.join(sub.choices)}.", 88)
     return parser
 
 
