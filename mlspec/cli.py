@@ -1,4 +1,5 @@
-"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema.
+"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema,
+list, lsp.
 
 Exit codes: 0 success; 2 bad input: a mistake in a spec (reported with its location), a data
 file or a run folder that cannot be used (a file missing, corrupt, or edited since the
@@ -17,7 +18,9 @@ import os
 import signal
 import sys
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .dsl.errors import SpecError, located
@@ -236,16 +239,26 @@ class _Stop:
     training chunk (the folder is written, `interrupted`), or after the last step, before
     the next plot (`completed`; the plots are left for `mlspec plot`). A second one before
     training stops at once; during training it stops without finishing the chunk in
-    progress, and the folder is written with the chunks done (`now`)."""
+    progress, and the folder is written with the chunks done (`now`); with none done (the
+    first chunk computes), nothing is written. Each notice is lines under 100 characters."""
 
     MESSAGES = {
         "starting": "stopping before training; nothing will be written",
-        "training": "stopping at the end of this chunk; the run folder will be written "
+        "training": "stopping at the end of this chunk; the run folder will be written\n"
                     "(press Ctrl-C again to stop now, keeping the chunks done)",
+        "first_chunk": "stopping at the end of this chunk; the run folder will be written\n"
+                       "(press Ctrl-C again to stop now: no chunk has finished, so nothing "
+                       "would be written)",
         "saving": "training has finished: writing the run folder, then stopping before "
                   "the plots",
         "writing": "writing the run folder of the steps done, then stopping",
         "stopping": "stopping; nothing will be written",
+        "now": "stopping now, without the chunk in progress;\n"
+               "the run folder will be written with the steps done so far",
+        "now_nothing": "stopping now, without the chunk in progress;\n"
+                       "nothing will be written, since no chunk of training has finished",
+        "again": "already stopping; the run folder will be written",
+        "again_nothing": "already stopping; nothing will be written",
     }
 
     def __init__(self, quiet: bool):
@@ -256,6 +269,8 @@ class _Stop:
         """A second signal during training: drop the chunk in progress."""
         self.left_running = False
         """A chunk was dropped while computing: the process may not wait for it at exit."""
+        self.kept: Callable[[], bool] = lambda: False
+        """Whether some chunk of training has finished (is kept if the run stops now)."""
         self._paused: set[str] = set()
 
     def __bool__(self) -> bool:
@@ -267,11 +282,12 @@ class _Stop:
         if again and self.phase == "starting":  # a second signal while loading: stop now
             self.phase = "stopping"
             raise _Interrupted
+        nothing = "" if self.kept() else "_nothing"
         if again and self.phase == "training":
-            message = "already stopping; the run folder will be written" if self.now \
-                else ("stopping now, without the chunk in progress; the run folder will "
-                      "be written with the steps done so far")
+            message = self.MESSAGES[("again" if self.now else "now") + nothing]
             self.now = True
+        elif self.phase == "training" and nothing:
+            message = self.MESSAGES["first_chunk"]
         else:
             message = self.MESSAGES[self.phase]
         if not self.quiet:
@@ -412,6 +428,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
 
 def _train(training, console, stop: _Stop):
     stop.phase = "training"
+    stop.kept = lambda: training.blocks_done > 0
     with _Progress(console, training, training.program.name) as bar:
         bar.update(training)
 
@@ -440,6 +457,7 @@ def _train_members(members, spec, console, stop: _Stop):
             break
         training = Training(group[0].program, updates=PROGRESS_UPDATES, members=group)
         stop.phase = "training"
+        stop.kept = lambda: bool(results) or training.blocks_done > 0
         label = f"{training.program.name} [{len(group)} members, program {i}/{len(shapes)}]"
         with _Progress(console, training, label) as bar:
 
@@ -513,7 +531,7 @@ def _draw_plots(result, out: Path, stop: _Stop) -> bool:
         _, missing = draw_all(result, out, should_stop=_plots_stop(stop))
         mark_plots_drawn(out, missing)
     except (RunFolderError, OSError) as exc:
-        _err(f"error: could not write the plots to {out}: {exc} (the rest of the run "
+        _err(f"error: could not write the plots to {out}: {exc}\n(the rest of the run "
              f"folder is written; draw them with: mlspec plot {out})")
         return False
     if missing:
@@ -530,14 +548,14 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
         if members:
             finished = sum(m.status != "interrupted" for m in result.members)
             _err(f"interrupted: {finished} of {len(members)} runs finished, "
-                 f"{len(result.members) - finished} partly trained; wrote {out}/ (a sweep "
-                 "cannot be resumed: run the spec again)")
+                 f"{len(result.members) - finished} partly trained; wrote {out}/\n"
+                 "(a sweep cannot be resumed: run the spec again)")
         else:
-            _err(f"interrupted at step {result.steps_done}; wrote {out}/ "
+            _err(f"interrupted at step {result.steps_done}; wrote {out}/\n"
                  f"(continue with: mlspec run --resume {out})")
             if result.evaluated_at != result.steps_done:
                 _err(f"its metrics.json holds the last evaluation, of step "
-                     f"{result.evaluated_at}: the chunk in progress was dropped before the "
+                     f"{result.evaluated_at}: the chunk in progress\nwas dropped before the "
                      f"parameters of step {result.steps_done} were evaluated")
         return EXIT_INTERRUPTED
     if result.status == "diverged":
@@ -551,7 +569,7 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
     else:
         if result.best_step is not None:  # early_stop(restore_best=true)
             print(f"{result.program.name}: metrics of the best evaluation, step "
-                  f"{result.best_step} of {result.steps_done} (its parameters are returned)")
+                  f"{result.best_step} of {result.steps_done}\n(its parameters are returned)")
         else:
             print(f"{result.program.name}: final metrics after {result.steps_done} steps")
         Console().print(_metrics_table(result.metrics_by_split()))
@@ -594,7 +612,7 @@ def cmd_predict(args) -> int:
 
         if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
             _err(located(args.out, "this is a file of the run folder itself; write the "
-                                   "predictions elsewhere (the run would no longer load)"))
+                                   "predictions elsewhere\n(the run would no longer load)"))
             return EXIT_FAILURE
         try:
             atomic_write(Path(args.out), text)
@@ -622,8 +640,8 @@ def cmd_evaluate(args) -> int:
             if result.status == "diverged" else \
             "a second signal dropped the chunk in progress before these were evaluated"
         _err(f"note: these are the metrics of the parameters saved in {args.run_dir}, of "
-             f"step {result.params_step}; its metrics.json holds those of step "
-             f"{result.evaluated_at} ({why})")
+             f"step {result.params_step};\nits metrics.json holds those of step "
+             f"{result.evaluated_at}\n({why})")
     if args.json:  # strict JSON: a NaN or infinite metric is null
         print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()},
                          indent=2))
@@ -796,8 +814,7 @@ output: a CSV table, one row per row of DATA, in its order:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlspec", description=__doc__.split("\n")[0],
-                                     epilog=DOCS,
+    parser = argparse.ArgumentParser(prog="mlspec", epilog=DOCS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -839,7 +856,10 @@ def build_parser() -> argparse.ArgumentParser:
     _member_option(p)
     p.set_defaults(fn=cmd_predict)
 
-    p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA")
+    p = sub.add_parser("evaluate", help="metrics of a trained run on its test split or DATA",
+                       description="Measures the metrics of a trained run's saved parameters "
+                                   "on DATA, or on the run's own test split (else its valid "
+                                   "split), and prints them as a table (or JSON).")
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     p.add_argument("data", nargs="?", metavar="DATA",
                    help="as for predict, with targets; default: the run's test split, else "
@@ -848,24 +868,36 @@ def build_parser() -> argparse.ArgumentParser:
     _member_option(p)
     p.set_defaults(fn=cmd_evaluate)
 
-    p = sub.add_parser("plot", help="redraw the plots of a run folder")
+    p = sub.add_parser("plot", help="redraw the plots of a run folder",
+                       description="Draws every plot of a run folder again, from its saved "
+                                   "history and state, into the folder (also those that a "
+                                   "signal left out); --member draws a member's own.")
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     _member_option(p)
     p.set_defaults(fn=cmd_plot)
 
-    p = sub.add_parser("fmt", help="rewrite specs in canonical form")
+    p = sub.add_parser("fmt", help="rewrite specs in canonical form",
+                       description="Rewrites .mlspec files in place in canonical form "
+                                   "(layout, spacing, alignment), keeping their comments; "
+                                   "with --check, only lists the files that would change.")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="a .mlspec file to rewrite in place; one or more")
     p.add_argument("--check", action="store_true", help="only report files that would change")
     p.set_defaults(fn=cmd_fmt)
 
-    p = sub.add_parser("summary", help="layers, output shapes and parameter counts")
+    p = sub.add_parser("summary", help="layers, output shapes and parameter counts",
+                       description="Prints a spec's model layer by layer: each layer's output "
+                                   "shape and parameter count, with the totals (without "
+                                   "importing jax).")
     p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--optimizer-state", action="store_true",
                    help="also the bytes of the optimizer state (imports jax to ask optax)")
     p.set_defaults(fn=cmd_summary)
 
-    p = sub.add_parser("export", help="the validated spec as JSON")
+    p = sub.add_parser("export", help="the validated spec as JSON",
+                       description="Validates a spec and prints it as JSON: the spec IR with "
+                                   "every default filled in (which `check` and `run` read "
+                                   "back), or with --program the typed program.")
     p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--json", action="store_true", default=True,
                    help="the spec IR in JSON, defaults filled in (the default)")
@@ -873,20 +905,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the typed program instead: catalogue entries, shapes, data facts")
     p.set_defaults(fn=cmd_export)
 
-    p = sub.add_parser("schema", help="the JSON Schema of the spec IR")
+    p = sub.add_parser("schema", help="the JSON Schema of the spec IR",
+                       description="Prints the JSON Schema of the spec IR, the form of the "
+                                   ".json specs that `export` writes and the commands read.")
     p.set_defaults(fn=cmd_schema)
 
     p = sub.add_parser("list", help="the catalogue: layers, losses, metrics, optimizers, "
-                                    "schedules, sources, with arguments and defaults")
+                                    "schedules, sources, with arguments and defaults",
+                       description="Lists the catalogue that specs name: layers, losses, "
+                                   "metrics, optimizers, schedules and data sources, each "
+                                   "with its arguments and their defaults.")
     p.add_argument("kind", nargs="?", metavar="KIND",
                    help="layers, losses, metrics, optimizers, schedules or sources "
                         "(default: every kind with its names)")
     p.set_defaults(fn=cmd_list)
 
-    p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout")
+    p = sub.add_parser("lsp", help="run the .mlspec language server on stdin/stdout",
+                       description="Runs the language server of .mlspec files for editors "
+                                   "(diagnostics as `check` finds them, and more), speaking "
+                                   "the Language Server Protocol on stdin and stdout.")
     p.add_argument("--stdio", action="store_true",
                    help="accepted for editor clients; stdio is the only transport")
     p.set_defaults(fn=cmd_lsp)
+    parser.description = textwrap.fill(f"The `mlspec` command: {', '.join(sub.choices)}.", 88)
     return parser
 
 

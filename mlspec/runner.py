@@ -526,7 +526,8 @@ class Training:
 
             evaluate = shared_jit(self.trainer, "evaluate", lambda: jax.jit(self.trainer.evaluate))
             test = evaluate(state, _on_device(x), _on_device(y))
-            metrics.update({f"test.{k}": float(v) for k, v in test.items()})
+            # in the spec's order, as train.* and valid.* (jax returns a dict's keys sorted)
+            metrics.update({f"test.{k}": float(test[k]) for k in self.trainer.split_metrics})
         normalizer = None
         if self.dataset.mean is not None:
             normalizer = (self.dataset.mean, self.dataset.std)

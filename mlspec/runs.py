@@ -103,7 +103,7 @@ def locked(out: Path):
         holder = handle.read().strip() or "?"
         handle.close()
         raise RunFolderWriteError(
-            f"another mlspec process (pid {holder}) is writing to {out}; wait for it to "
+            f"another mlspec process (pid {holder}) is writing to {out};\nwait for it to "
             "finish or choose another --out") from None
     handle.truncate(0)
     handle.write(str(os.getpid()))
@@ -125,9 +125,9 @@ def require_unused(out: Path) -> None:
     if (out / "manifest.json").exists():
         raise RunFolderWriteError(
             f"{out} already holds a run, which is never overwritten: choose another --out"
-            f" (or continue an interrupted run with: mlspec run --resume {out})")
+            f"\n(or continue an interrupted run with: mlspec run --resume {out})")
     shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
-    raise RunFolderWriteError(f"{out} is not empty (it holds {shown}); a run is written "
+    raise RunFolderWriteError(f"{out} is not empty (it holds {shown});\na run is written "
                               "to a new or empty folder: choose another --out")
 
 
@@ -321,7 +321,7 @@ def _read_bytes(path: Path, sha256: str | None = None) -> bytes:
     except OSError as exc:
         raise RunFolderError(f"cannot read {path}: {exc.strerror or exc}") from None
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise RunFolderError(f"{path} was changed or damaged after the run (its sha256 "
+        raise RunFolderError(f"{path} was changed or damaged after the run\n(its sha256 "
                              "differs from manifest.json's file_sha256)")
     return data
 
@@ -456,7 +456,7 @@ def _open(folder, *, metrics: bool = True) -> _Folder:
     text = _read_text(spec_path)
     if hashlib.sha256(text.encode()).hexdigest() != manifest.spec_sha256:
         raise RunFolderError(
-            f"{spec_path} is not the spec that was run (it was changed after the run: its "
+            f"{spec_path} is not the spec that was run: it was changed after the run\n(its "
             "hash differs from manifest.json's spec_sha256); to train an edited spec, run "
             "it as a new run")
     spec = parse(text, str(spec_path))
@@ -672,7 +672,7 @@ def resume_training(folder) -> Any:
                              "interrupted run can be resumed")
     if manifest.members:
         raise RunFolderError(f"the run in {folder} is a sweep (or seeds) of "
-                             f"{manifest.members} runs, which cannot be resumed; run its "
+                             f"{manifest.members} runs, which cannot be resumed;\nrun its "
                              "spec again")
     if manifest.blocks_done is None or manifest.chunk is None:
         raise RunFolderError(f"{where} has no resume point (blocks_done and chunk)")

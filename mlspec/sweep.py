@@ -27,7 +27,7 @@ from .dsl.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_
 from .dsl.errors import Diagnostic, Span, SpecError
 from .dsl.printer import format_expr
 from .dsl.program import Program
-from .dsl.resolve import apply_overrides, merge_imports, resolve
+from .dsl.resolve import _argument_names, apply_overrides, merge_imports, resolve
 
 
 @dataclass(frozen=True)
@@ -261,6 +261,14 @@ def _fingerprint(program: Program) -> tuple:
     if program.train is None:
         return (program.model_dump_json(), ())
     needs = tuple((n.what, n.nbytes, n.per_member) for n in program_needs(program))
+    # a numeric optimizer argument that the spec leaves out and a sweep gives (`b1`)
+    # changes no shape or size: left out here, so that such a set stays on its own
+    optimizer = program.train.optimizer
+    numeric = optimizer.numeric_arguments()
+    optimizer = optimizer.model_copy(update={"arguments": {
+        k: v for k, v in optimizer.arguments.items() if k not in numeric}})
+    program = program.model_copy(update={"train": program.train.model_copy(
+        update={"optimizer": optimizer})})
     return (structure(program), needs, program.train.seeds)
 
 
@@ -335,7 +343,8 @@ class _Reads:
         if spec.data is not None:
             self.parts["data"] = self.closure(_mentions(spec.data))
         for setting in spec.train.settings if spec.train else ():
-            self.parts[f"train.{setting.path}"] = self.closure(_mentions(setting.value))
+            for part, node in _train_parts(setting):
+                self.parts[part] = self.closure(_mentions(node))
 
     def closure(self, names: set[str]) -> set[str]:
         seen: set[str] = set()
@@ -352,6 +361,27 @@ class _Reads:
         return seen
 
 
+def _train_parts(setting: ir.Setting) -> list[tuple[str, Any]]:
+    """A train setting's parts: the optimizer call's each argument on its own (optax's
+    arguments are checked one by one, so `b1` and `learning_rate` never meet), with its
+    name as `train.optimizer`; any other setting whole."""
+    path, value = f"train.{setting.path}", setting.value
+    known = _argument_names(value, "train") if setting.path == "optimizer" \
+        and isinstance(value, ir.Call) and value.has_arguments else None
+    if known is None:
+        return [(path, value)]
+    return [(path, value.model_copy(update={"args": (), "kwargs": ()})),
+            *((f"{path}.{name}", arg) for name, arg in zip(known[1], value.args)),
+            *((f"{path}.{kw.name}", kw.value) for kw in value.kwargs)]
+
+
+def _meet(one: set[str], other: set[str]) -> bool:
+    """Whether two sets of parts share one: `train.optimizer` (the whole call) holds
+    `train.optimizer.b1`."""
+    return any(a == b or a.startswith(b + ".") or b.startswith(a + ".")
+               for a in one for b in other)
+
+
 def _independent_sets(spec: ir.Spec, axes: list[_Axis]) -> list[list[int]]:
     """The axes (by index) in sets such that no two sets touch a common part of the spec,
     nor read each other's params in their values."""
@@ -364,10 +394,12 @@ def _independent_sets(spec: ir.Spec, axes: list[_Axis]) -> list[list[int]]:
             parts = {part for part, names in reads.parts.items() if axis.path in names}
         elif section == "data":
             parts = {"data"}
-        else:
-            parts = {f"train.{rest.split('.')[0]}"}
+        else:  # a train setting, or one argument of the optimizer call
+            words = rest.split(".")
+            parts = {"train." + ".".join(words[:2] if words[0] == "optimizer" else words[:1])}
         names = reads.closure(set().union(*(_mentions(value) for value in axis.values)))
-        if "classes" in names or any("classes" in reads.parts.get(p, ()) for p in parts):
+        if "classes" in names or any("classes" in reading for part, reading
+                                     in reads.parts.items() if _meet({part}, parts)):
             parts.add("data")  # what reads the classes reads the data
         touched.append(parts)
         read.append(names)
@@ -380,7 +412,7 @@ def _independent_sets(spec: ir.Spec, axes: list[_Axis]) -> list[list[int]]:
         return i
 
     for i, j in itertools.combinations(range(len(axes)), 2):
-        if touched[i] & touched[j] or axes[j].path in read[i] or axes[i].path in read[j]:
+        if _meet(touched[i], touched[j]) or axes[j].path in read[i] or axes[i].path in read[j]:
             owner[find(i)] = find(j)
     sets: dict[int, list[int]] = {}
     for i in range(len(axes)):

@@ -70,3 +70,17 @@ def test_predict_help_describes_its_columns(capsys):
 def test_the_top_level_help_points_to_the_docs(capsys):
     text = " ".join(_help(capsys=capsys).split())
     assert "docs/language.md" in text and "README.md" in text and "--version" in text
+
+
+def test_the_top_level_help_names_every_command(capsys):
+    text = " ".join(_help(capsys=capsys).split("positional arguments:")[0].split())
+    assert f"The `mlspec` command: {', '.join(_commands())}." in text
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_every_command_s_help_has_a_description(command, capsys):
+    """A paragraph of several words between the usage and the arguments."""
+    text = _help(command, capsys=capsys)
+    between = text.split("\n\n")[1]
+    assert not between.startswith(("positional arguments:", "options:")), text
+    assert len(between.split()) > 8, text

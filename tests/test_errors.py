@@ -43,6 +43,13 @@ BROKEN = [
      "at most one 'train'"),
     ('model m { dense(1) }\ndata { train = csv("unterminated) }\n', 2, 20,
      "unexpected character"),
+    # a setting's '=' missing: at the setting's line, not at the '}' after it
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1_000"), 12, 14,
+     "unexpected '_000': a number has no '_' between its digits (write 1000)"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 10 epochs"), 12, 16,
+     "unexpected 'epochs' after the value of a setting"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps  # ten\n"), 12, 5,
+     "expected '=' after 'steps'"),
     # unknown names, with suggestions
     (hill("    dens(2)"), 2, 5, "unknown layer 'dens'; did you mean 'dense'?"),
     (hill("    dense(2) -> sigmod"), 2, 17, "did you mean 'sigmoid'?"),

@@ -137,3 +137,27 @@ def test_a_name_breaks_only_after_a_dot_or_underscore():
         "learning_\nrate_of_\nthe_\noptimizer"
     assert wrap_name("valid.accuracy", 8) == "valid.\naccuracy"
     assert wrap_name("supercalifragilistic", 5) == "supercalifragilistic"
+
+
+def test_the_test_metrics_follow_the_spec_s_order_as_train_and_valid_do():
+    """metrics = [pred_mean, accuracy, false_pos]: each split's columns in that order
+    (jax hands back the test split's values with their names sorted)."""
+    import mlspec
+    from mlspec.runner import Training
+    from mlspec.sweep import expand
+
+    spec = mlspec.parse(SWEEP.split("sweep {")[0].replace(
+        "valid = hill(n=100, seed=1)", "valid = hill(n=100, seed=1)\n"
+        "    test  = hill(n=100, seed=2)").replace(
+        "[accuracy, false_pos, false_neg, pred_mean]", "[pred_mean, accuracy, false_pos]")
+        .replace("steps      = 20", "steps      = 20\n    seeds      = 2"))
+    members = expand(spec)
+    result = Training(members[0].program, members=members).run()
+    order = ["loss", "pred_mean", "accuracy", "false_pos"]
+    for member in result.members:
+        assert [k for k in member.metrics if k.startswith("test.")] == \
+            [f"test.{m}" for m in order]
+    (names, _), = parse_tables(_render(result, 300))
+    columns = [f"{split}.{m}" for split in ("train", "valid", "test") for m in order]
+    assert names[:3] == ["member", "seed", "valid.pred_mean"]  # the ranking metric first
+    assert names[3:] == [c for c in columns if c != "valid.pred_mean"]

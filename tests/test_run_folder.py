@@ -753,7 +753,7 @@ def test_evaluate_of_any_run_folder_gives_its_metrics_json(kind, tmp_path, capsy
             assert _main("evaluate", folder, split, "--json", "--member", k) == 0
             out, err = capsys.readouterr()
             if noted:
-                assert (f"of step {loaded.params_step}; its metrics.json holds those of "
+                assert (f"of step {loaded.params_step};\nits metrics.json holds those of "
                         f"step {entry.get('evaluated_at')}") in err
                 continue
             assert err == ""

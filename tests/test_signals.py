@@ -159,7 +159,60 @@ def test_a_second_signal_in_the_first_chunk_writes_nothing(tmp_path):
     code, err, out = run_signalled_twice(tmp_path, "first_chunk", (signal.SIGINT,) * 2)
     assert code == 130, err
     assert "interrupted before any training; nothing was written" in err
+    # every notice says so: none promises a run folder
+    assert "nothing will be written" in err and "will be written with" not in err
+    assert "keeping the chunks done" not in err
     assert "Traceback" not in err and not out.exists()
+
+
+def notices(capsys, kept: bool, signals: int, phase: str = "training") -> list[str]:
+    """What `mlspec run` says to each of `signals` signals in `phase`, line by line."""
+    from mlspec.cli import _Stop
+
+    stop = _Stop(quiet=False)
+    stop.phase, stop.kept = phase, lambda: kept
+    capsys.readouterr()
+    for _ in range(signals):
+        stop.handle(signal.SIGINT, None)
+    return capsys.readouterr().err.splitlines()
+
+
+def test_the_notices_of_a_signal_in_the_first_chunk_promise_no_folder(capsys):
+    said = "\n".join(notices(capsys, kept=False, signals=3))
+    assert "no chunk has finished" in said and "nothing will be written" in said
+    assert "run folder will be written with" not in said
+    assert "keeping the chunks done" not in said
+    said = "\n".join(notices(capsys, kept=True, signals=3))
+    assert "the run folder will be written with the steps done so far" in said
+    assert "nothing" not in said
+
+
+@pytest.mark.parametrize("phase", ["starting", "training", "saving", "writing"])
+@pytest.mark.parametrize("kept", [False, True])
+def test_every_signal_notice_line_is_under_100_characters(phase, kept, capsys):
+    lines = notices(capsys, kept=kept, signals=1 if phase == "starting" else 3, phase=phase)
+    assert lines and all(len(line) < 100 for line in lines), lines
+
+
+def test_the_interrupted_reports_are_lines_under_100_characters(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from mlspec.cli import _report
+
+    out = tmp_path / "runs" / "hill_net-12"
+    members = [SimpleNamespace(status=s) for s in ["completed"] * 4 + ["interrupted"] * 4]
+    sweep = SimpleNamespace(status="interrupted", members=members)
+    single = SimpleNamespace(status="interrupted", members=[], steps_done=1_000_000,
+                             evaluated_at=990_000)
+    capsys.readouterr()
+    assert _report(sweep, out, None, None, members) == 130
+    assert _report(single, out, None, None, None) == 130
+    err = capsys.readouterr().err
+    assert "4 of 8 runs finished" in err and "a sweep cannot be resumed" in err
+    assert "continue with: mlspec run --resume" in err
+    assert "of step 990000: the chunk in progress" in err
+    lines = err.replace(str(tmp_path), "/tmp/x").splitlines()
+    assert len(lines) == 6 and all(len(line) < 100 for line in lines), lines
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -357,6 +357,33 @@ def test_a_json_file_that_does_not_say_it_is_a_spec_is_placed_but_not_quoted(tmp
     assert len(output.strip().splitlines()) == 1  # no line quoted
 
 
+@pytest.mark.parametrize("content", ["", "\n\n", '{"a": 1}', "[1, 2", '{"model": 3}'])
+def test_an_empty_or_foreign_json_file_prints_its_error_alone(content, tmp_path, capsys):
+    """No quote of a file that is no spec (nor of an empty one): no empty lines either."""
+    path = tmp_path / "spec.json"
+    path.write_text(content)
+    status, output = check_cli(path, capsys)
+    assert status == 2 and output.startswith(f"{path}:")
+    assert output.endswith("\n") and len(output.splitlines()) == 1, repr(output)
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.5, 0.7, 0.9])
+@pytest.mark.parametrize("newline", [False, True])
+def test_a_cut_off_json_spec_gets_its_caret_where_its_text_ends(cut, newline, tmp_path,
+                                                                capsys):
+    """A truncated export: the error is past the end of its last line, caret and all."""
+    text = _exported(SPEC_FOR_JSON)
+    text = text[:text.rindex(",", 0, int(len(text) * cut)) + 1]  # after a value
+    path = tmp_path / "spec.json"
+    path.write_text(text + ("\n" if newline else ""))
+    status, output = check_cli(path, capsys)
+    lines = output.splitlines()
+    last = text.splitlines()[-1]
+    assert status == 2 and len(lines) == 3, output
+    assert lines[0].startswith(f"{path}:{len(text.splitlines())}:{len(last) + 1}: error: ")
+    assert lines[1] == f"    {last}" and lines[2] == " " * (4 + len(last)) + "^", output
+
+
 # ------------------------------------------------------------------ nesting
 
 DEPTH = MAX_DEPTH + 1  # the first IR level past the limit; the spec is level 1

@@ -279,6 +279,65 @@ def test_check_resolves_each_value_not_each_member(monkeypatch):
     assert 0 < len(calls) < 60
 
 
+def ten(first, step):
+    return "[" + ", ".join(f"{first + step * i:g}" for i in range(10)) + "]"
+
+
+OPTIMIZER_SWEEP = f"""param h = 4
+param lr = 0.01
+model m {{
+    dense(h) -> relu
+    dense(classes)
+}}
+data {{
+    source = iris
+}}
+train {{
+    loss      = softmax_cross_entropy
+    optimizer = adam(learning_rate=lr)
+    steps     = 10
+}}
+sweep {{
+    lr = {ten(0.001, 0.001)}
+    train.seed = {ten(0, 1)}
+    train.optimizer.b1 = {ten(0.8, 0.01)}
+    train.optimizer.b2 = {ten(0.99, 0.001)}
+    h = {ten(2, 2)}
+}}
+"""
+
+
+def test_optimizer_arguments_are_checked_each_on_its_own(monkeypatch):
+    """100,000 members, of which only `h` changes shapes: each value of each axis is
+    resolved once (lr, b1 and b2 set arguments of one optimizer call, which optax's
+    checks read one by one), and the memory limit is worked out once, not per member."""
+    import os
+
+    import mlspec.sweep
+
+    calls, sysconf = [], []
+    original = mlspec.sweep.resolve
+    monkeypatch.setattr(mlspec.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    real_sysconf = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: sysconf.append(name) or real_sysconf(name))
+    mlspec.check(mlspec.parse(OPTIMIZER_SWEEP))
+    assert 0 < len(calls) <= 1 + 1 + 5 * 10
+    assert len(sysconf) <= 2
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    ("train.optimizer.b1 = [0.9, true]", r"train.optimizer.b1 = true: argument 'b1'"),
+    ("lr = [0.1, -1]\n    train.optimizer.b2 = [0.9, 0.99]",
+     r"lr = -1: argument 'learning_rate' of optimizer 'adam' should be greater than 0"),
+    ("lr = [0.1]\n    train.optimizer = [sgd(learning_rate=0.1), adam(learning_rate=lr, "
+     "b1=true)]", r"argument 'b1'"),
+])
+def test_a_wrong_optimizer_argument_in_a_sweep_is_found(sweep, message):
+    text = f"param lr = 0.1\nmodel m {{\n    dense(2)\n}}\n{TRAIN}sweep {{\n    {sweep}\n}}\n"
+    with pytest.raises(SpecError, match=message):
+        mlspec.check(mlspec.parse(text))
+
+
 def test_the_seeds_of_a_large_seeds_count_are_checked_by_their_ends(monkeypatch):
     import mlspec.sweep
 

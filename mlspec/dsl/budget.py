@@ -9,6 +9,7 @@ member (seeds, sweep), since a group of members trains vmapped, all at once.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ _SLOTS = {"adam": 2, "adamw": 2, "adamax": 2, "adamaxw": 2, "nadam": 2, "nadamw"
 
 def memory_limit() -> int:
     """Bytes a run may use: MLSPEC_MEMORY_LIMIT if set, else this machine's memory."""
-    value = os.environ.get(MEMORY_LIMIT_ENV)
+    return _memory_limit(os.environ.get(MEMORY_LIMIT_ENV))
+
+
+@functools.lru_cache(maxsize=8)
+def _memory_limit(value: str | None) -> int:
+    """Worked out once per value of the variable: `check` of a large sweep asks often."""
     if value:
         try:
             return int(value)

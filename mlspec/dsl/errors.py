@@ -22,9 +22,10 @@ _SOURCES: dict[str, list[str]] = {}
 
 
 def remember_source(name: str, text: str) -> None:
-    """Keep `text` so that errors pointing into `name` can quote its lines."""
+    """Keep `text` so that errors pointing into `name` can quote its lines; "" for a
+    file none of whose lines may be quoted."""
     # by "\n" only, as the parser counts lines (splitlines also breaks at \f, \x85, ...)
-    _SOURCES[name] = text.split("\n")
+    _SOURCES[name] = text.split("\n") if text else []
 
 
 def source_line(name: str, line: int) -> str | None:
@@ -74,13 +75,14 @@ class Diagnostic(BaseModel):
         s = self.span
         head = f"{s.file}:{s.line}:{s.column}: error: {self.message}"
         text = source_line(s.file, s.line)
-        if text is None or len(text) > MAX_QUOTED:
+        if not text or len(text) > MAX_QUOTED:  # an empty line quotes nothing
             return head
         end = s.end_column if s.end_line == s.line else len(text) + 1
         end = max(s.column + 1, min(end, len(text) + 1))
-        # Tabs are shown as spaces; the caret counts the widths as shown.
+        # Tabs are shown as spaces; the caret counts the widths as shown. A place past
+        # the line's end (where a cut-off file ends) gets its caret just after the line.
         before = len(text[:s.column - 1].expandtabs(4))
-        width = len(text[:end - 1].expandtabs(4)) - before
+        width = max(1, len(text[:end - 1].expandtabs(4)) - before)
         return f"{head}\n    {text.expandtabs(4)}\n    {' ' * before}{'^' * width}"
 
 

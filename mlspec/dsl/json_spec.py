@@ -103,7 +103,10 @@ def parse_json(text: str, file: str = "<json>") -> ir.Spec:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError.at(places.span(exc.pos, exc.pos + 1),
+        # a file cut off is wrong where its text ends, just after its last line's end,
+        # not on the empty line after it
+        pos = len(text.rstrip()) if not text[exc.pos:].strip() else exc.pos
+        raise SpecError.at(places.span(pos, pos + 1),
                            f"not a spec JSON (as `mlspec export --json` writes): "
                            f"{exc.msg}") from None
     places.walk()

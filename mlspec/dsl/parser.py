@@ -20,7 +20,7 @@ from lark.exceptions import (
 )
 
 from . import ir
-from .errors import ErrorCollector, Span, SpecError, remember_source
+from .errors import ErrorCollector, Span, SpecError, remember_source, source_line
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
@@ -221,8 +221,48 @@ def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
     width = len(str(exc.token)) if isinstance(exc, UnexpectedToken) else 1
     if line is None or line < 0:
         return SpecError.at(None, f"{file}: {message}")
+    if isinstance(exc, UnexpectedToken) and "EQUAL" in (exc.expected or ()):
+        found = _stray_path(file, line, column)
+        if found is not None:
+            return found
     span = Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
     return SpecError.at(span, message)
+
+
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
+_PATH_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:[ \t]*\.[ \t]*[A-Za-z_][A-Za-z0-9_]*)*)"
+                          r"\s*\Z")
+
+
+def _stray_path(file: str, line: int, column: int) -> SpecError | None:
+    """The mistake where a setting's '=' is missing, at the setting's name rather than at
+    the token after it: a name that follows a value on its line (`steps = 1_000` reads as
+    `steps = 1` and a setting `_000`), or one alone on its line; None for anything else."""
+    lines = [source_line(file, n) or "" for n in range(1, line + 1)]
+    before = "\n".join(lines[:-1] + [lines[-1][:column - 1]])
+    before = _STRING_OR_COMMENT.sub(  # comments blanked, keeping every offset
+        lambda m: " " * len(m.group()) if m.group().startswith("#") else m.group(), before)
+    path = _PATH_BEFORE.search(before)
+    if path is None:
+        return None
+    start_line = before.count("\n", 0, path.start()) + 1
+    start_column = path.start() - (before.rfind("\n", 0, path.start()) + 1) + 1
+    ahead = lines[start_line - 1][:start_column - 1].rstrip()
+    name = path.group(1)
+    span = Span(file=file, line=start_line, column=start_column, end_line=start_line,
+                end_column=start_column + len(name))
+    if not ahead:  # `steps` alone on its line, the '}' after it
+        return SpecError.at(span, f"expected '=' after '{name}'; a setting is "
+                                  "`name = value`")
+    if not ahead or not (ahead[-1].isalnum() or ahead[-1] in ")]\"_"):  # no value ends there
+        return None
+    if ahead[-1].isdigit() and start_column - 1 == len(ahead) \
+            and re.fullmatch(r"_[0-9_]*", name.split(".")[0]):
+        number = re.search(r"[0-9.]+\Z", ahead).group() + name.split(".")[0]
+        return SpecError.at(span, f"unexpected '{name}': a number has no '_' between its "
+                                  f"digits (write {number.replace('_', '')})")
+    return SpecError.at(span, f"unexpected '{name}' after the value of a setting; a "
+                              "setting is `name = value`")
 
 
 # How deep a spec may nest, counted in IR nodes from the spec itself (a value in a
