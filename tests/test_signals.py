@@ -40,9 +40,10 @@ train {
 PLOTS = ["history.png", "decision_regions.png", "hidden_units.png"]
 
 
-def run_signalled(tmp_path, moment: str, signum: int, timeout: float = 120):
-    """Runs the spec, sends `signum` when the run pauses at `moment`; (exit code, stderr,
-    run folder)."""
+def _run_with_signals(tmp_path, moment: str, cues, timeout: float = 120):
+    """Runs the spec with the pause hook at `moment`; for each (text, signum) of `cues`
+    in turn, sends signum once a line of stderr holds its text; (exit code, stderr, run
+    folder)."""
     spec = tmp_path / "hill.mlspec"
     spec.write_text(SPEC)
     out = tmp_path / "run"
@@ -50,17 +51,23 @@ def run_signalled(tmp_path, moment: str, signum: int, timeout: float = 120):
     process = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--out",
                                 str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True, cwd=ROOT, env=env)
-    seen = []
+    seen, waiting = [], list(cues)
     try:
         for line in process.stderr:
             seen.append(line)
-            if f"paused at {moment}" in line:
-                process.send_signal(signum)
-                break
+            if waiting[0][0] in line:
+                process.send_signal(waiting.pop(0)[1])
+                if not waiting:
+                    break
         _, err = process.communicate(timeout=timeout)
     finally:
         process.kill()
     return process.returncode, "".join(seen) + err, out
+
+
+def run_signalled(tmp_path, moment: str, signum: int, timeout: float = 120):
+    """Runs the spec, sends `signum` when the run pauses at `moment`."""
+    return _run_with_signals(tmp_path, moment, [(f"paused at {moment}", signum)], timeout)
 
 
 @pytest.mark.parametrize("moment, signum", [
@@ -110,26 +117,8 @@ def run_signalled_twice(tmp_path, moment: str, signals=(signal.SIGINT, signal.SI
                         timeout: float = 120):
     """Runs the spec; when it pauses at `moment` (a chunk computing), sends the first
     signal, and the second once the run has said how to stop sooner."""
-    spec = tmp_path / "hill.mlspec"
-    spec.write_text(SPEC)
-    out = tmp_path / "run"
-    env = {**os.environ, "MLSPEC_TEST_PAUSE_AT": moment, "MLSPEC_COMPILATION_CACHE": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--out",
-                                str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, cwd=ROOT, env=env)
-    seen = []
-    try:
-        for line in process.stderr:
-            seen.append(line)
-            if f"paused at {moment}" in line:
-                process.send_signal(signals[0])
-            if "press Ctrl-C again" in line:
-                process.send_signal(signals[1])
-                break
-        _, err = process.communicate(timeout=timeout)
-    finally:
-        process.kill()
-    return process.returncode, "".join(seen) + err, out
+    return _run_with_signals(tmp_path, moment, [(f"paused at {moment}", signals[0]),
+                                                ("press Ctrl-C again", signals[1])], timeout)
 
 
 def test_a_second_signal_stops_without_the_chunk_in_progress(tmp_path):
