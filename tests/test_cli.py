@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -150,6 +151,25 @@ def test_tooling_commands_do_not_import_jax():
             "assert 'jax' not in sys.modules\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_of_libraries_sweeps_and_json_specs_does_not_import_jax(tmp_path):
+    """The check paths added beside the plain spec's: a library, a sweep, a JSON export."""
+    (tmp_path / "lib.mlspec").write_text("param width = 4\nblock head(n) { dense(n) }\n")
+    sweep = (ROOT / "specs/hill.mlspec").read_text() + \
+        "sweep {\n    train.optimizer.learning_rate = [0.01, 0.03]\n}\n"
+    (tmp_path / "sweep.mlspec").write_text(sweep)
+    code = ("import sys, contextlib, io\nfrom mlspec.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    assert main(['export', '--json', 'sweep.mlspec']) == 0\n"
+            "open('sweep.json', 'w').write(out.getvalue())\n"
+            "for cmd in (['check', 'lib.mlspec'], ['check', 'sweep.mlspec'],\n"
+            "            ['check', 'sweep.json']):\n"
+            "    assert main(cmd) == 0, cmd\n"
+            "assert 'jax' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
 
 
