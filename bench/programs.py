@@ -30,9 +30,9 @@ def mlspec_programs(workload: str, sizes: W.Sizes):
     import jax.numpy as jnp
 
     from mlspec.compiler.trainer import Trainer
-    from mlspec.data.loading import load_data
-    from mlspec.dsl.parser import load
-    from mlspec.dsl.resolve import resolve
+    from mlspec.runtime.loading import load_data
+    from mlspec.semantics.resolve import resolve
+    from mlspec.syntax.parser import load
 
     path, overrides = W.mlspec_overrides(workload, sizes)
     program = resolve(load(path), overrides)

@@ -139,16 +139,16 @@ def worker(workload: str, way: str, quick: bool, crosscheck: bool = False) -> di
         import optax  # noqa: F401
         import pandas  # noqa: F401
 
+        import mlspec.catalog.sources  # noqa: F401
         import mlspec.compiler.trainer  # noqa: F401
-        import mlspec.data.loading  # noqa: F401
-        import mlspec.data.sources  # noqa: F401
-        import mlspec.runner  # noqa: F401
+        import mlspec.runtime.loading  # noqa: F401
+        import mlspec.runtime.runner  # noqa: F401
 
         jax.block_until_ready(jax.jit(lambda v: v + 1)(jnp.ones(3)))
     elif way == "sklearn":
         import sklearn.linear_model  # noqa: F401
 
-        import mlspec.data.sources  # noqa: F401
+        import mlspec.catalog.sources  # noqa: F401
     from timing import JitTimer
 
     if way in JAX_WAYS and way != "keras":

@@ -58,20 +58,20 @@ def now() -> float:
 
 
 def hill_data():
-    from mlspec.data.sources import Hill
+    from mlspec.catalog.sources import Hill
 
     return Hill(n=10000, seed=0).load(Path(".")), Hill(n=1000, seed=1).load(Path("."))
 
 
 def logit_data():
-    from mlspec.data.sources import Hyperplane
+    from mlspec.catalog.sources import Hyperplane
 
     return (Hyperplane(n=10000, dim=100, seed=0).load(Path(".")),
             Hyperplane(n=10000, dim=100, seed=1).load(Path(".")))
 
 
 def mlp_data(n: int):
-    from mlspec.data.sources import Hyperplane
+    from mlspec.catalog.sources import Hyperplane
 
     return (Hyperplane(n=n, dim=100, seed=0).load(Path(".")),
             Hyperplane(n=10000, dim=100, seed=1).load(Path(".")))
@@ -111,9 +111,9 @@ def mlspec_pieces(path: Path, overrides: dict[str, Any]) -> dict[str, float]:
     import jax.numpy as jnp
 
     from mlspec.compiler.trainer import Trainer
-    from mlspec.data.loading import load_data
-    from mlspec.dsl.parser import load
-    from mlspec.dsl.resolve import resolve
+    from mlspec.runtime.loading import load_data
+    from mlspec.semantics.resolve import resolve
+    from mlspec.syntax.parser import load
 
     program = resolve(load(path), overrides)
     dataset = load_data(program.data)

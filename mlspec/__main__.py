@@ -19,7 +19,7 @@ def entry() -> None:
         signal.signal(signum, _stop_at_once)
     if os.environ.get("MLSPEC_TEST_PAUSE_AT") == "import":  # for tests: where this is
         os.write(2, b"importing\n")
-    from .cli import entry as command
+    from mlspec.cli import entry as command
 
     command()
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .dsl.errors import SpecError, located
+from mlspec.syntax.errors import SpecError, located
 
 EXIT_SPEC_ERROR = 2
 EXIT_FAILURE = 1
@@ -35,15 +35,15 @@ def _err(message: str) -> None:
 
 
 def _load(path: str):
-    from .dsl.parser import load
+    from mlspec.syntax.parser import load
 
     return load(path)
 
 
 def cmd_check(args) -> int:
-    from .dsl.canonical import resolved_spec
-    from .dsl.resolve import merge_imports
-    from .sweep import check_spec
+    from mlspec.semantics.canonical import resolved_spec
+    from mlspec.semantics.resolve import merge_imports
+    from mlspec.semantics.sweep import check_spec
 
     status = 0
     for path in args.files:
@@ -67,7 +67,7 @@ def _write_spec_text(text: str) -> None:
         from pygments import highlight
         from pygments.formatters import TerminalFormatter
 
-        from .editor.lexer import MlspecLexer
+        from mlspec.editor.lexer import MlspecLexer
 
         text = highlight(text, MlspecLexer(), TerminalFormatter())
     sys.stdout.write(text)
@@ -94,7 +94,7 @@ def cmd_fmt(args) -> int:
             _err(f"{path}: would be reformatted")
             status = max(status, EXIT_FAILURE)
         else:
-            from .files import atomic_write
+            from mlspec.files import atomic_write
 
             try:
                 atomic_write(Path(path), text)
@@ -107,7 +107,7 @@ def cmd_fmt(args) -> int:
 
 
 def _parse_sets(items: list[str]) -> dict:
-    from .dsl.resolve import parse_override
+    from mlspec.semantics.resolve import parse_override
 
     return dict(parse_override(item) for item in items)
 
@@ -352,7 +352,7 @@ def cmd_run(args) -> int:
 def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     from rich.console import Console
 
-    from .runs import (
+    from mlspec.runtime.runs import (
         RunFolderError,
         RunFolderWriteError,
         locked,
@@ -366,7 +366,7 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
     out = created = None
     try:
         if args.resume:
-            from .runs import resume_training
+            from mlspec.runtime.reload import resume_training
 
             out = require_run_folder(args.resume)
             held.enter_context(locked(out))
@@ -377,8 +377,9 @@ def _run(args, stop: _Stop, held: contextlib.ExitStack) -> int:
                 _err("mlspec run: error: give the FILE of a spec to train (or --resume "
                      "RUN_DIR)")
                 return EXIT_SPEC_ERROR
-            from .runner import Training, spec_as_run
-            from .sweep import expand
+            from mlspec.runtime.runner import spec_as_run
+            from mlspec.runtime.training import Training
+            from mlspec.semantics.sweep import expand
 
             spec = spec_as_run(_load(args.file), _parse_sets(args.set))
             members = expand(spec)
@@ -447,8 +448,9 @@ def _train_members(members, spec, console, stop: _Stop):
     """Seeds or a sweep: each group of members sharing a shape trains as one program. An
     interrupted sweep keeps the members trained so far (the members of programs not
     started are left out); it cannot be resumed."""
-    from .runner import Training, combine
-    from .sweep import groups
+    from mlspec.runtime.results import combine
+    from mlspec.runtime.training import Training
+    from mlspec.semantics.sweep import groups
 
     results = []
     shapes = groups(members)
@@ -503,7 +505,7 @@ def _save(result, out: Path, stop: _Stop, **where) -> bool:
     are printed). One that cannot be written (a full disk) falls back to a new temporary
     folder, plots and all, so that nothing trained is lost; that is still a failure
     (False)."""
-    from .runs import RunFolderError, save_run
+    from mlspec.runtime.runs import RunFolderError, save_run
 
     try:
         save_run(result, out, plots=False, **where)
@@ -524,8 +526,8 @@ def _save(result, out: Path, stop: _Stop, **where) -> bool:
 def _draw_plots(result, out: Path, stop: _Stop) -> bool:
     """Draws the plots into the written run folder, each while no signal has come, and
     says in the manifest which are missing. False if they could not be written."""
-    from .plots import draw_all
-    from .runs import RunFolderError, mark_plots_drawn
+    from mlspec.runtime.plots import draw_all
+    from mlspec.runtime.runs import RunFolderError, mark_plots_drawn
 
     try:
         _, missing = draw_all(result, out, should_stop=_plots_stop(stop))
@@ -582,7 +584,7 @@ def _report(result, out: Path, stop: _Stop, args, members) -> int:
 def _members_table(result) -> None:
     from rich.console import Console
 
-    from .tables import members_tables
+    from mlspec.runtime.tables import members_tables
 
     console = Console()
     for table in members_tables(result, console.width):
@@ -590,13 +592,13 @@ def _members_table(result) -> None:
 
 
 def _saved(args):
-    from .runs import load_run
+    from mlspec.runtime.reload import load_run
 
     return load_run(args.run_dir, member=args.member)
 
 
 def cmd_predict(args) -> int:
-    from .predict import predictions_frame, rows_for
+    from mlspec.runtime.predict import predictions_frame, rows_for
 
     result = _saved(args)
     if args.proba and result.program.data.info.target != "class":
@@ -607,8 +609,8 @@ def cmd_predict(args) -> int:
     frame = predictions_frame(result, x, proba=args.proba)
     text = frame.to_csv(index=False)
     if args.out:
-        from .files import atomic_write
-        from .runs import RUN_FILES
+        from mlspec.files import atomic_write
+        from mlspec.runtime.runs import RUN_FILES
 
         if Path(args.out).resolve() in {(Path(args.run_dir) / f).resolve() for f in RUN_FILES}:
             _err(located(args.out, "this is a file of the run folder itself; write the "
@@ -627,7 +629,7 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from rich.console import Console
 
-    from .predict import evaluate, rows_for
+    from mlspec.runtime.predict import evaluate, rows_for
 
     result = _saved(args)
     data = args.data
@@ -655,8 +657,8 @@ def cmd_plot(args) -> int:
     """Draws the plots of a run folder; for the best member (the default) this also
     clears the manifest's `plots_missing`. A member other than the best gets its own
     files (`decision_regions-member-K.png`)."""
-    from .plots import draw_all
-    from .runs import full_history, locked, mark_plots_drawn
+    from mlspec.runtime.plots import draw_all
+    from mlspec.runtime.runs import full_history, locked, mark_plots_drawn
 
     folder = Path(args.run_dir)
     result = _saved(args)
@@ -676,8 +678,8 @@ def cmd_summary(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .dsl.resolve import resolve
-    from .summary import layer_rows
+    from mlspec.semantics.resolve import resolve
+    from mlspec.semantics.summary import layer_rows
 
     program = resolve(_load(args.file))  # a SpecError is reported by main()
     table = Table(title=f"model {program.name}: input {list(program.model.input_shape)}")
@@ -691,7 +693,7 @@ def cmd_summary(args) -> int:
     table.add_section()
     table.add_row("total", "", f"{total:,} ({total * 4:,} bytes as float32)")
     if args.optimizer_state and program.train is not None:
-        from .summary import optimizer_state_bytes
+        from mlspec.compiler.sizes import optimizer_state_bytes
 
         table.add_row(f"optimizer state ({program.train.optimizer.name})", "",
                       f"{optimizer_state_bytes(program):,} bytes")
@@ -700,8 +702,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .dsl.canonical import resolved_spec
-    from .dsl.resolve import resolve
+    from mlspec.semantics.canonical import resolved_spec
+    from mlspec.semantics.resolve import resolve
 
     program = resolve(_load(args.file))  # a SpecError is reported by main()
     if args.program:
@@ -712,7 +714,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .dsl.ir import Spec
+    from mlspec.syntax.ir import Spec
 
     print(json.dumps(Spec.model_json_schema(), indent=2))
     return 0
@@ -721,7 +723,7 @@ def cmd_schema(args) -> int:
 def cmd_list(args) -> int:
     from shutil import get_terminal_size
 
-    from .catalog.tables import KINDS, overview_text, terminal_text, unknown_kind
+    from mlspec.catalog.tables import KINDS, overview_text, terminal_text, unknown_kind
 
     if args.kind is not None and args.kind not in KINDS:
         _err(f"error: mlspec list: {unknown_kind(args.kind)}")
@@ -733,7 +735,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_lsp(args) -> int:
-    from .editor.lsp import serve
+    from mlspec.editor.lsp import serve
 
     serve()
     return 0
@@ -768,7 +770,7 @@ def _version() -> str:
     packages' metadata (importing jax would take a second)."""
     from importlib import metadata
 
-    from . import __version__
+    from mlspec.version import __version__
 
     found = []
     for name in ("jax", "flax", "optax"):
@@ -976,7 +978,7 @@ def entry() -> None:
 def _subject(args, exc: Exception) -> str:
     """The file or folder that an error without a place in a source is about: the rows of
     DATA for a data error in a file of rows, else the run folder, else the spec."""
-    from .data.sources import DataError
+    from mlspec.catalog.sources import DataError
 
     data = getattr(args, "data", None)
     if isinstance(exc, DataError) and data and Path(data).suffix.lower() in (".csv", ".npz"):
@@ -1002,8 +1004,8 @@ def _main(args) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - let Python's exit flush nowhere
         return 0
     except Exception as exc:  # a run folder or data file that cannot be used
-        from .data.sources import DataError
-        from .runs import RunFolderError, RunFolderWriteError
+        from mlspec.catalog.sources import DataError
+        from mlspec.runtime.runs import RunFolderError, RunFolderWriteError
 
         if isinstance(exc, (DataError, RunFolderError)):
             _err(located(_subject(args, exc), str(exc)))

@@ -10,7 +10,7 @@ import pytest
 
 import mlspec
 from mlspec.cli import build_parser, main
-from mlspec.dsl.errors import SpecError
+from mlspec.syntax.errors import SpecError
 
 # command line -> what it must mean, wherever its options are
 ORDERS = [
@@ -131,8 +131,8 @@ def test_an_argument_that_does_not_exist_is_named(key, words, csv_spec, capsys):
 def test_an_unquoted_file_path_is_a_string(text, value):
     """As a shell passes it: `--set data.train.path=data/b.csv` (the quotes of
     `"data/b.csv"` are the shell's); arithmetic and names stay what they are."""
-    from mlspec.dsl import ir
-    from mlspec.dsl.resolve import parse_override
+    from mlspec.semantics.resolve import parse_override
+    from mlspec.syntax import ir
 
     _, parsed = parse_override(f"data.train.path={text}")
     if value is None:
@@ -145,7 +145,7 @@ def test_a_sweep_sets_a_positional_argument_too(csv_spec):
     text = SPEC + 'sweep {\n    data.train.path = ["a.csv", "b.csv"]\n}\n'
     spec = mlspec.parse(text, str(csv_spec))
     mlspec.check(spec)
-    from mlspec.sweep import expand
+    from mlspec.semantics.sweep import expand
 
     assert [m.program.data.train.path for m in expand(spec)] == ["a.csv", "b.csv"]
 

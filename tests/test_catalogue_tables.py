@@ -15,9 +15,9 @@ from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS
 from mlspec.catalog.optimizers import names, optax_catalogue
 from mlspec.catalog.registry import to_python
+from mlspec.catalog.sources import SOURCES
 from mlspec.cli import main
-from mlspec.data.sources import SOURCES
-from mlspec.dsl.parser import parse_expr
+from mlspec.syntax.parser import parse_expr
 
 REGISTRIES = {"layers": list(LAYERS), "losses": list(LOSSES), "metrics": list(METRICS),
               "optimizers": names("optimizer"), "schedules": names("schedule"),

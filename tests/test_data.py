@@ -7,9 +7,9 @@ import pytest
 from conftest import ROOT
 
 import mlspec
-from mlspec.data.loading import load_data
-from mlspec.data.sources import SOURCES
-from mlspec.dsl.errors import SpecError
+from mlspec.catalog.sources import SOURCES
+from mlspec.runtime.loading import load_data
+from mlspec.syntax.errors import SpecError
 
 # source call -> (feature shape, target kind, classes)
 SOURCE_TABLE = {

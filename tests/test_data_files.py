@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import mlspec
+from mlspec.catalog.sources import DataError
 from mlspec.cli import main
-from mlspec.data.loading import load_data
-from mlspec.data.sources import DataError
-from mlspec.dsl.errors import SpecError
+from mlspec.runtime.loading import load_data
+from mlspec.syntax.errors import SpecError
 
 SPEC = "model m {{\n    dense(1)\n}}\ndata {{\n    train = {source}\n}}\n"
 SOURCE_LINE = 5
@@ -230,7 +230,7 @@ GOOD = {
 
 @pytest.mark.parametrize("name", ["a\x00b.csv", "", ".", "x" * 5000 + ".csv"])
 def test_unusable_data_path_names_are_data_errors(name, tmp_path):
-    from mlspec.data.sources import Csv
+    from mlspec.catalog.sources import Csv
 
     with pytest.raises(DataError, match="cannot read"):
         Csv(path=name, target="y").info(tmp_path)
@@ -420,7 +420,7 @@ def tiny_runs(tmp_path_factory):
 
 
 def _rows_or_data_error(result, path, need_targets: bool):
-    from mlspec.predict import evaluate, rows_for
+    from mlspec.runtime.predict import evaluate, rows_for
 
     try:
         x, y = rows_for(result, str(path), need_targets=need_targets)
@@ -510,7 +510,7 @@ def test_numbers_against_named_classes_are_looked_up_by_name_not_taken_as_ids(tm
     (tmp_path / "new.csv").write_text("a,y\n1,7\n2,0\n")
     info = mlspec.resolve(mlspec.load(_spec_file(tmp_path))).data.info
     assert info.class_names == ("7", "ant", "bee")
-    from mlspec.data.sources import Csv
+    from mlspec.catalog.sources import Csv
 
     new = Csv(path="new.csv", target="y")
     with pytest.raises(DataError, match="labels the training data does not have: '0'"):

@@ -39,8 +39,8 @@ for devices in (4, "all"):
 # a sweep spreads its members over the devices instead
 seeds = mlspec.run(spec, {"train.seeds": 4})
 spread = mlspec.run(spec, {"train.seeds": 4, "train.devices": 4})
-from mlspec.runner import Training
-from mlspec.sweep import expand
+from mlspec.runtime.training import Training
+from mlspec.semantics.sweep import expand
 members = expand(spec, {"train.seeds": 4, "train.devices": 4})
 training = Training(members[0].program, members=members)
 kernel = training.state["params"]["Dense_0"]["kernel"]
@@ -80,7 +80,7 @@ def test_more_devices_than_the_machine_has_is_an_error_at_the_setting(tmp_path):
     import pytest
 
     import mlspec
-    from mlspec.dsl.resolve import parse_override
+    from mlspec.semantics.resolve import parse_override
 
     path = tmp_path / "s.mlspec"
     path.write_text(DEVICES_SPEC)

@@ -34,7 +34,7 @@ from conftest import ROOT
 import mlspec
 from mlspec.catalog import tables
 from mlspec.cli import main
-from mlspec.dsl.resolve import DATA_KEYS, TRAIN_KEYS
+from mlspec.semantics.resolve import DATA_KEYS, TRAIN_KEYS
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKS = {"mlspec": {"check", "error", "fragment"}, "python": {"fragment", "slow"},
@@ -202,8 +202,8 @@ def test_the_language_reference_names_every_setting():
 def test_the_docs_state_the_limits_the_code_holds(doc):
     """The nesting limit, and the key that makes a JSON file a spec whose lines an error
     may quote, as the parser and the JSON reader hold them."""
-    from mlspec.dsl.json_spec import _DECLARED
-    from mlspec.dsl.parser import MAX_DEPTH
+    from mlspec.syntax.json_spec import _DECLARED
+    from mlspec.syntax.limits import MAX_DEPTH
 
     text = (ROOT / doc).read_text()
     assert f"nested more than {MAX_DEPTH} levels" in text or f"{MAX_DEPTH} levels deep" in text

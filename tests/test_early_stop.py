@@ -11,9 +11,10 @@ import pytest
 from conftest import iris_net
 
 import mlspec
-from mlspec.runner import Training, spec_as_run
-from mlspec.runs import save_run
-from mlspec.sweep import expand, groups
+from mlspec.runtime.runner import spec_as_run
+from mlspec.runtime.runs import save_run
+from mlspec.runtime.training import Training
+from mlspec.semantics.sweep import expand, groups
 
 BASE = iris_net("""
     optimizer = adam(learning_rate=0.05)
@@ -230,7 +231,7 @@ def test_a_diverged_member_ranks_last_whatever_its_accuracy():
     """NaN outputs still predict a class, so a diverged member has an accuracy."""
     import pandas as pd
 
-    from mlspec.runner import Result, _rank_key
+    from mlspec.runtime.results import Result, _rank_key
 
     def member(status, accuracy):
         return Result(program=None, history=pd.DataFrame(), state=None, trainer=None,

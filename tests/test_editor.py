@@ -132,7 +132,7 @@ def test_diagnostic_in_an_imported_file_is_shown_at_the_import(tmp_path):
     (tmp_path / "common.mlspec").write_text("param width = \n")
     path = tmp_path / "main.mlspec"
     text = 'param lr = 0.1\nimport "common.mlspec"\nmodel m { input [2] dense(2) }\n'
-    from mlspec.dsl.parser import parse
+    from mlspec.syntax.parser import parse
 
     imports = parse(text, str(path)).imports
     (diag,) = check_text(text, str(path))

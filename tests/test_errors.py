@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mlspec
-from mlspec.dsl.errors import SpecError
+from mlspec.syntax.errors import SpecError
 
 DATA = """
 data {
@@ -160,7 +160,7 @@ def test_the_seeds_of_members_fit_the_prng_or_are_an_error_at_the_seed(seed, see
     """`seeds = N` gives its members the seeds from `seed` on: one past 2**63 - 1 would
     become a float (and then an error naming a float, or an overflow in jax)."""
     import mlspec.cli
-    from mlspec.sweep import expand
+    from mlspec.semantics.sweep import expand
 
     text = train(f"    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n"
                  f"    steps = 1\n    seed = {seed}\n    seeds = {seeds}")
@@ -216,7 +216,7 @@ def test_the_quoted_line_is_the_errors_line_after_an_odd_line_break(odd):
 def test_an_error_quotes_only_text_that_was_parsed_as_a_spec(tmp_path):
     """A span may name any file (a JSON spec can say anything): only the text of a spec
     that mlspec parsed is ever shown under an error, never another file's line."""
-    from mlspec.dsl.errors import Diagnostic, Span
+    from mlspec.syntax.errors import Diagnostic, Span
 
     other = tmp_path / "secret.txt"
     other.write_text("TOPSECRET line\n")

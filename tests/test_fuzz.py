@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import mlspec
-from mlspec.dsl import ir
-from mlspec.dsl.errors import SpecError
+from mlspec.syntax import ir
+from mlspec.syntax.errors import SpecError
 
 SPEC_TEXTS = {path.name: path.read_text() for path in SPECS}
 FUZZ_FILE = "fuzz.mlspec"

@@ -24,7 +24,7 @@ import pytest
 import mlspec
 from mlspec.catalog.layers import LAYERS
 from mlspec.compiler.model import build_module, uses_train_mode
-from mlspec.dsl.canonical import resolved_spec
+from mlspec.semantics.canonical import resolved_spec
 
 BLOCK = """block mlp(width, act=relu) {
     dense(width) -> act
@@ -368,7 +368,7 @@ def test_batch_norm_keeps_running_statistics():
 
 
 def test_batch_norm_training_updates_running_statistics_each_step():
-    from mlspec.data.loading import load_data
+    from mlspec.runtime.loading import load_data
 
     row = Row("bn", "batch_norm", "batch_norm(momentum=0.9)", (8, 8, 1), (8, 8, 1), 2, "image")
     result = mlspec.run(mlspec.parse(train_text(row, steps=10)))

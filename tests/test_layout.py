@@ -11,7 +11,7 @@ import mlspec
 import mlspec.compiler.model as model_module
 from mlspec.compiler.model import Stack, features_first_layers
 from mlspec.compiler.trainer import Trainer
-from mlspec.runner import train_program
+from mlspec.runtime.runner import train_program
 
 
 def program(model: str, dim: int = 2, train: str = "steps = 40",

@@ -16,9 +16,11 @@ from conftest import ROOT
 
 import mlspec
 import mlspec.cli
-from mlspec import files, plots
-from mlspec.predict import evaluate, rows_for
-from mlspec.runs import RunFolderError, load_run
+from mlspec import files
+from mlspec.runtime import plots
+from mlspec.runtime.predict import evaluate, rows_for
+from mlspec.runtime.reload import load_run
+from mlspec.runtime.runs import RunFolderError
 
 SWEEP = """
 param width = 8

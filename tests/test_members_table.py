@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from mlspec.cli import main
-from mlspec.tables import members_tables, wrap_name
+from mlspec.runtime.tables import members_tables, wrap_name
 
 SWEEP = """
 param learning_rate_of_the_optimizer = 0.5
@@ -143,8 +143,8 @@ def test_the_test_metrics_follow_the_spec_s_order_as_train_and_valid_do():
     """metrics = [pred_mean, accuracy, false_pos]: each split's columns in that order
     (jax hands back the test split's values with their names sorted)."""
     import mlspec
-    from mlspec.runner import Training
-    from mlspec.sweep import expand
+    from mlspec.runtime.training import Training
+    from mlspec.semantics.sweep import expand
 
     spec = mlspec.parse(SWEEP.split("sweep {")[0].replace(
         "valid = hill(n=100, seed=1)", "valid = hill(n=100, seed=1)\n"

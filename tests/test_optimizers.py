@@ -13,7 +13,7 @@ import pytest
 
 import mlspec
 from mlspec.catalog.optimizers import names, optax_catalogue
-from mlspec.dsl.errors import SpecError
+from mlspec.syntax.errors import SpecError
 
 SPEC = """\
 model tiny {{
@@ -141,7 +141,7 @@ def test_optimizer_variant_trains(optimizer):
 
 def _least_squares_mse() -> float:
     """The smallest train MSE a dense(1) can reach on the tiny spec's data (NumPy OLS)."""
-    from mlspec.data.sources import Linear
+    from mlspec.catalog.sources import Linear
 
     x, y = Linear(n=64, seed=0).load(None)
     design = np.hstack([np.asarray(x, np.float64), np.ones((len(x), 1))])

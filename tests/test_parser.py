@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import mlspec
-from mlspec.dsl import ir
-from mlspec.dsl.parser import parse_expr
+from mlspec.syntax import ir
+from mlspec.syntax.parser import parse_expr
 
 HILL = """
 # a comment

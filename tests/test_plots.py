@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import mlspec
-from mlspec import plots
+from mlspec.runtime import plots
 
 HILL = """
 model hill_net {

@@ -14,9 +14,9 @@ from conftest import ROOT
 from sklearn.metrics import r2_score
 
 import mlspec
+from mlspec.catalog.sources import DataError
 from mlspec.cli import main
-from mlspec.data.sources import DataError
-from mlspec.predict import evaluate, rows_for
+from mlspec.runtime.predict import evaluate, rows_for
 
 TRAIN = """
 model m {{

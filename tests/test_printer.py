@@ -92,7 +92,7 @@ def test_params_align_their_equals_as_settings_do():
 
 
 def test_a_number_s_spelling_is_no_part_of_its_value():
-    from mlspec.dsl.ir import Number
+    from mlspec.syntax.ir import Number
 
     spelled, plain = mlspec.parse("param lr = 3e-3"), mlspec.parse("param lr = 0.003")
     assert spelled == plain and hash(spelled) == hash(plain)
@@ -109,7 +109,7 @@ def test_a_number_s_spelling_is_no_part_of_its_value():
 
 
 def _expr(node):
-    from mlspec.dsl.printer import format_expr
+    from mlspec.syntax.printer import format_expr
 
     return format_expr(node)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 import mlspec
 from mlspec.cli import _Progress, main
-from mlspec.runner import Training
+from mlspec.runtime.training import Training
 
 LONG = iris_net("""
     optimizer = adam(learning_rate=0.01)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import mlspec
-from mlspec.dsl.errors import SpecError
-from mlspec.dsl.resolve import parse_override
+from mlspec.semantics.resolve import parse_override
+from mlspec.syntax.errors import SpecError
 
 BASE = """
 param hidden = 4
@@ -195,7 +195,7 @@ def test_a_size_from_an_override_is_placed_in_its_set_text():
 
 def test_sizes_that_leave_one_train_row_split_as_check_counts_them(tmp_path):
     """check's row counts are the splits that run makes (counted two ways)."""
-    from mlspec.data.loading import load_data
+    from mlspec.runtime.loading import load_data
 
     text = SOURCE_BASE.replace(SOURCE_DATA, "data {\n    source = iris\n    valid = 0.5\n"
                                             "    test = 74\n}\n")
@@ -207,8 +207,8 @@ def test_sizes_that_leave_one_train_row_split_as_check_counts_them(tmp_path):
 def test_a_file_that_shrank_after_check_is_refused_at_run(tmp_path):
     """run splits the rows it reads: a file with fewer rows than check saw is a data error,
     not an empty split (a valid split of no rows left early stopping without its metric)."""
-    from mlspec.data.loading import load_data
-    from mlspec.data.sources import DataError
+    from mlspec.catalog.sources import DataError
+    from mlspec.runtime.loading import load_data
 
     _points(tmp_path, 10)
     path = tmp_path / "s.mlspec"

@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT, iris_net
 
 import mlspec
-from mlspec.runs import RunFolderError, load_run
+from mlspec.runtime.reload import load_run
+from mlspec.runtime.runs import RunFolderError
 
 LONG = """
 model hill_net {
@@ -243,7 +244,7 @@ def _sweep_stopped_when(monkeypatch, tmp_path, when, text=SMALL_SWEEP):
     import contextlib
 
     import mlspec.cli
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     stopper = mlspec.cli._Stop(quiet=True)
     stop = stopper.signals
@@ -301,7 +302,7 @@ EARLY = iris_net("""
 
 
 def _early_training(updates=60):
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     return Training(mlspec.check(mlspec.parse(EARLY)), updates=updates)
 
@@ -309,7 +310,7 @@ def _early_training(updates=60):
 def _interrupted_early_run(folder):
     """An early-stopping run (best row at step 43, stop at 63) interrupted after its first
     chunk of 50 steps, written to `folder`."""
-    from mlspec.runs import save_run
+    from mlspec.runtime.runs import save_run
 
     training = _early_training()
     calls = []
@@ -328,7 +329,7 @@ def jax_leaves(tree):
 
 @pytest.mark.slow
 def test_a_restoring_run_folder_names_its_best_step_and_loads_its_best_model(tmp_path):
-    from mlspec.runs import save_run
+    from mlspec.runtime.runs import save_run
 
     result = _early_training(updates=1).run()
     assert result.status == "early_stopped" and result.best_step < result.stopped_at
@@ -352,7 +353,7 @@ def test_a_restoring_run_folder_names_its_best_step_and_loads_its_best_model(tmp
 
 
 def test_resuming_an_early_stopping_run_keeps_its_best_copy(tmp_path):
-    from mlspec.runs import resume_training
+    from mlspec.runtime.reload import resume_training
 
     whole = _early_training().run()
     interrupted = _interrupted_early_run(tmp_path / "run")
@@ -372,7 +373,7 @@ def test_a_state_saved_without_the_best_copy_still_loads_and_resumes(tmp_path):
     keeps the best of the evaluations after the resume."""
     from flax import serialization
 
-    from mlspec.runs import resume_training
+    from mlspec.runtime.reload import resume_training
 
     folder = tmp_path / "run"
     _interrupted_early_run(folder)
@@ -415,8 +416,8 @@ train {
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
     """A small run stopped after two of its four blocks, as Ctrl-C leaves it."""
-    from mlspec.runner import Training
-    from mlspec.runs import save_run
+    from mlspec.runtime.runs import save_run
+    from mlspec.runtime.training import Training
 
     folder = tmp_path_factory.mktemp("interrupted")
     spec = folder / "tiny.mlspec"
@@ -514,7 +515,7 @@ def test_fuzzed_run_folders_give_only_mlspecs_own_errors(interrupted, tmp_path_f
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from mlspec.dsl.errors import SpecError
+    from mlspec.syntax.errors import SpecError
 
     x = np.random.default_rng(0).normal(size=(5, 1)).astype(np.float32)
 
@@ -570,7 +571,7 @@ def test_fuzzed_run_folders_give_only_mlspecs_own_errors(interrupted, tmp_path_f
 ])
 def test_resume_refuses_a_folder_that_does_not_fit(edit, message, interrupted, tmp_path,
                                                    monkeypatch, capsys):
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     copy = _copy(interrupted, tmp_path)
     name, old, new, *rehash = edit
@@ -592,7 +593,7 @@ def test_resume_into_an_unwritable_folder_fails_before_training(interrupted, tmp
     import errno
 
     from mlspec import files
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     copy = _copy(interrupted, tmp_path)
     original = files.atomic_write
@@ -717,9 +718,11 @@ FOLDER_KINDS = {
 
 
 def _folder_of(kind, folder):
-    from mlspec.runner import Training, combine, spec_as_run
-    from mlspec.runs import save_run
-    from mlspec.sweep import expand, groups
+    from mlspec.runtime.results import combine
+    from mlspec.runtime.runner import spec_as_run
+    from mlspec.runtime.runs import save_run
+    from mlspec.runtime.training import Training
+    from mlspec.semantics.sweep import expand, groups
 
     text, overrides, stopping, status, _ = kind
     spec = mlspec.parse(text)

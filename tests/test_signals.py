@@ -231,7 +231,7 @@ def test_a_signal_while_the_command_imports_ends_it_with_one_line(signum, after)
 def test_a_stop_during_a_chunk_keeps_the_state_of_the_chunks_done():
     """In process: `stop_now` while the second chunk computes leaves the run after the
     first, as if it had stopped there, and it goes on from there as if never stopped."""
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     program = mlspec.resolve(mlspec.parse(SPEC))
     whole = Training(program, updates=4).run()
@@ -250,7 +250,7 @@ def test_a_stop_during_a_chunk_keeps_the_state_of_the_chunks_done():
 def test_metrics_are_of_the_last_stop_of_a_run_stopped_twice():
     """A run stopped between chunks evaluates the state it keeps; gone on and then stopped
     during a chunk, its metrics are the last history row's, not the first stop's."""
-    from mlspec.runner import Training
+    from mlspec.runtime.training import Training
 
     training = Training(mlspec.resolve(mlspec.parse(SPEC)), updates=4)
     first = training.run(should_stop=lambda: training.blocks_done >= 1)

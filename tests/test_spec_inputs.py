@@ -19,11 +19,11 @@ from conftest import ROOT
 
 import mlspec
 from mlspec.cli import main
-from mlspec.dsl import ir
-from mlspec.dsl.json_spec import parse_json
-from mlspec.dsl.parser import MAX_DEPTH
-from mlspec.dsl.resolve import parse_override
-from mlspec.sweep import expand
+from mlspec.semantics.resolve import parse_override
+from mlspec.semantics.sweep import expand
+from mlspec.syntax import ir
+from mlspec.syntax.json_spec import parse_json
+from mlspec.syntax.limits import MAX_DEPTH
 
 MODEL = "model m {\n    input [2]\n    dense(1)\n}\n"
 LIMIT_24GB = str(24 * 10**9)
@@ -676,7 +676,7 @@ def test_an_import_cycle_is_still_an_error(tmp_path):
 def test_repeat_shapes_and_counts_are_exact_without_writing_copies_out(body, shape, params):
     """Once a copy keeps its input's shape all later ones do: the counts are the sums over
     every copy (checked against the direct sum for the small ones)."""
-    from mlspec.dsl.resolve import infer_shapes
+    from mlspec.semantics.resolve import infer_shapes
 
     text = f"model m {{\n    input {list(shape)}\n{body}\n}}\n"
     layer = mlspec.resolve(mlspec.parse(text)).model.layers[0]
@@ -689,7 +689,7 @@ def test_repeat_shapes_and_counts_are_exact_without_writing_copies_out(body, sha
                 total += sub.param_count(out)
                 out = sub.output_shape(out)
         assert total == params and layer.output_shape(shape) == out
-    from mlspec.dsl.errors import ErrorCollector
+    from mlspec.syntax.errors import ErrorCollector
 
     assert infer_shapes((layer,), shape, ErrorCollector()) == layer.output_shape(shape)
 
@@ -764,7 +764,7 @@ def test_a_sweep_whose_members_cannot_fit_together_is_refused_at_the_sweep(monke
     text = _spec("dense(100000)") + "sweep {\n    train.optimizer.learning_rate = " \
         "[0.1, 0.01, 0.001, 0.0001]\n}\n"
     one = mlspec.resolve(mlspec.parse(text))
-    from mlspec.dsl.budget import program_needs
+    from mlspec.semantics.budget import program_needs
 
     each = sum(n.nbytes for n in program_needs(one, one.spec.train))
     monkeypatch.setenv(MEMORY_LIMIT_ENV, str(int(each * 2.5)))
@@ -787,7 +787,7 @@ def test_a_sweep_whose_members_cannot_fit_together_is_refused_at_the_sweep(monke
 def test_activations_are_counted_for_the_rows_a_step_runs_on(data, batch, rows):
     """A batch larger than the train split runs on the split: the estimate never counts
     more rows than a step has (it is a lower bound)."""
-    from mlspec.dsl.budget import program_needs
+    from mlspec.semantics.budget import program_needs
 
     text = (f"model m {{\n    dense(1000)\n    dense(classes)\n}}\ndata {{\n    {data}\n}}\n"
             "train {\n    loss = softmax_cross_entropy\n    optimizer = sgd(learning_rate=0.1)\n"
@@ -819,7 +819,7 @@ def test_the_rows_of_a_file_source_are_counted(kind, tmp_path, monkeypatch):
                     "    seeds = 100\n}\n")
     monkeypatch.setenv(MEMORY_LIMIT_ENV, LIMIT_24GB)
     program = mlspec.check(mlspec.load(path))
-    from mlspec.dsl.budget import program_needs
+    from mlspec.semantics.budget import program_needs
 
     needs = {n.what: n.nbytes for n in program_needs(program, program.spec.train)}
     assert needs["the activations of 4,000 rows"] == 4000 * 1000 * 4  # the train split's
@@ -838,7 +838,7 @@ def test_the_parameter_estimate_matches_the_parameters_flax_makes():
     import jax.numpy as jnp
 
     from mlspec.compiler.model import build_module
-    from mlspec.dsl.budget import layer_needs
+    from mlspec.semantics.budget import layer_needs
 
     text = ("model m {\n    input [8, 8, 1]\n    conv(4, 3) -> relu\n    repeat(2) {\n"
             "        conv(4, 3)\n    }\n    flatten\n    dense(10)\n}\n")
@@ -860,8 +860,8 @@ def test_the_parameter_estimate_matches_the_parameters_flax_makes():
 def test_optimizer_slots_are_a_lower_bound_of_optax_state(optimizer):
     """optax's own state (through jax.eval_shape) holds at least the slots the estimate
     counts, and at most a few scalars more for the aliases it knows."""
-    from mlspec.dsl.budget import optimizer_slots
-    from mlspec.summary import optimizer_state_bytes
+    from mlspec.compiler.sizes import optimizer_state_bytes
+    from mlspec.semantics.budget import optimizer_slots
 
     text = (f"model m {{\n    input [10]\n    dense(10)\n}}\ntrain {{\n    loss = mse\n"
             f"    optimizer = {optimizer}\n    steps = 1\n}}\n")
@@ -893,7 +893,7 @@ def test_check_of_a_bad_file_through_the_command_exits_2(case, tmp_path):
     (10**17, "100.0 PB"), (2**10001, "more than 1000 PB"),
 ])
 def test_sizes_are_written_in_decimal_units(nbytes, text):
-    from mlspec.dsl.budget import size_text
+    from mlspec.semantics.budget import size_text
 
     assert size_text(nbytes) == text
 
@@ -909,7 +909,7 @@ def test_a_reshape_to_more_axes_than_an_array_has_is_an_error():
 @pytest.mark.parametrize("name", ["../../x", "/abs/path", "a/b", ""])
 def test_a_model_name_from_python_is_a_name_too(name):
     """The model's name names its run folder: from Python as from JSON, no path."""
-    from mlspec.dsl import ir
+    from mlspec.syntax import ir
 
     spec = ir.Spec(model=ir.Model(name=name, input=ir.as_expr([2]),
                                   layers=(ir.LayerCall.of("dense", 1),)))

@@ -11,8 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mlspec
-from mlspec.dsl.errors import SpecError
-from mlspec.sweep import expand, groups
+from mlspec.semantics.sweep import expand, groups
+from mlspec.syntax.errors import SpecError
 
 BASE = """
 param lr = 0.5
@@ -149,7 +149,7 @@ def test_each_member_stops_early_on_its_own():
 
 
 # --------------------------------------------------------------- checking a sweep
-# `check` validates every member without resolving each (mlspec.sweep._validate): each
+# `check` validates every member without resolving each (mlspec.semantics.sweep._validate): each
 # axis value on its own, and together only the values that can meet. These tests hold it
 # to resolving every member one by one, the slow way that cannot miss.
 
@@ -170,7 +170,7 @@ def every_member_resolves(spec) -> bool:
     """The slow way: each member of the grid resolved on its own."""
     import itertools
 
-    from mlspec.dsl.resolve import resolve
+    from mlspec.semantics.resolve import resolve
 
     base = spec.model_copy(update={"sweep": None})
     axes = [(s.path, s.value.items) for s in spec.sweep.settings]
@@ -264,7 +264,7 @@ def test_an_integer_and_a_float_of_one_value_are_checked_apart():
 
 def test_check_resolves_each_value_not_each_member(monkeypatch):
     """10,000 members of 4 independent axes: a few dozen resolutions, not 10,000."""
-    import mlspec.sweep
+    import mlspec.semantics.sweep
 
     values = "[" + ", ".join(str(v) for v in range(1, 11)) + "]"
     text = (f"param lr = 0.1\nparam w = 2\nparam p = 0.1\nmodel m {{\n    dense(w) -> relu\n"
@@ -273,8 +273,8 @@ def test_check_resolves_each_value_not_each_member(monkeypatch):
             f"    lr = [{', '.join(str(v / 100) for v in range(1, 11))}]\n"
             f"    train.seed = {values}\n}}\n")
     calls = []
-    original = mlspec.sweep.resolve
-    monkeypatch.setattr(mlspec.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    original = mlspec.semantics.sweep.resolve
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert 0 < len(calls) < 60
 
@@ -313,11 +313,11 @@ def test_optimizer_arguments_are_checked_each_on_its_own(monkeypatch):
     checks read one by one), and the memory limit is worked out once, not per member."""
     import os
 
-    import mlspec.sweep
+    import mlspec.semantics.sweep
 
     calls, sysconf = [], []
-    original = mlspec.sweep.resolve
-    monkeypatch.setattr(mlspec.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    original = mlspec.semantics.sweep.resolve
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
     real_sysconf = os.sysconf
     monkeypatch.setattr(os, "sysconf", lambda name: sysconf.append(name) or real_sysconf(name))
     mlspec.check(mlspec.parse(OPTIMIZER_SWEEP))
@@ -339,19 +339,19 @@ def test_a_wrong_optimizer_argument_in_a_sweep_is_found(sweep, message):
 
 
 def test_the_seeds_of_a_large_seeds_count_are_checked_by_their_ends(monkeypatch):
-    import mlspec.sweep
+    import mlspec.semantics.sweep
 
     text = (f"param lr = 0.1\nmodel m {{\n    dense(2)\n}}\n{TRAIN}").replace(
         "steps     = 10", "steps     = 10\n    seeds     = 5000")
     calls = []
-    original = mlspec.sweep.resolve
-    monkeypatch.setattr(mlspec.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    original = mlspec.semantics.sweep.resolve
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert len(calls) < 10
 
 
 def test_one_member_is_found_without_resolving_the_others():
-    from mlspec.sweep import find_member
+    from mlspec.semantics.sweep import find_member
 
     spec = mlspec.parse(BASE + "sweep {\n    hidden = [2, 4]\n    lr = [0.1, 0.3]\n}\n")
     for member in expand(spec):

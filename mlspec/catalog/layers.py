@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, SerializeAsAny
 
-from .registry import Entry, Registry
+from mlspec.catalog.registry import Entry, Registry
 
 Shape = tuple[int, ...]
 IntOrList = PositiveInt | tuple[PositiveInt, ...]

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import PositiveFloat
 
-from .registry import Entry, Registry
+from mlspec.catalog.registry import Entry, Registry
 
 
 class Loss(Entry):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .registry import Registry
+from mlspec.catalog.registry import Registry
 
 Needs = Literal["any", "class", "binary", "real"]
 
@@ -169,7 +169,7 @@ def r2(m: SplitInputs):
 def _kernel_entries(params):
     import jax.numpy as jnp
 
-    from .losses import kernels
+    from mlspec.catalog.losses import kernels
 
     return jnp.concatenate([w.ravel() for w in kernels(params)])
 

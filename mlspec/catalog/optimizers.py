@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..dsl import ir
-from ..dsl.errors import SpecError, did_you_mean
-from .registry import describe, name_span, to_python
+from mlspec.catalog.registry import describe, name_span, to_python
+from mlspec.syntax import ir
+from mlspec.syntax.errors import SpecError, did_you_mean
 
 
 @dataclass(frozen=True)

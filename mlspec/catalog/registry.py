@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError
 
-from ..dsl import ir
-from ..dsl.errors import Diagnostic, Span, SpecError, did_you_mean
+from mlspec.syntax import ir
+from mlspec.syntax.errors import Diagnostic, Span, SpecError, did_you_mean
 
 T = TypeVar("T")
 
@@ -182,7 +182,7 @@ SHOWN = 60  # characters of a value shown in an error
 
 def _short(value: Any) -> str:
     if isinstance(value, ir.Node):
-        from ..dsl.printer import format_expr
+        from mlspec.syntax.printer import format_expr
 
         text = format_expr(value)
     elif isinstance(value, str):

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dsl import ir
-from ..dsl.printer import format_expr
-from .registry import Entry, Registry
+from mlspec.catalog.registry import Entry, Registry
+from mlspec.syntax import ir
+from mlspec.syntax.printer import format_expr
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _entry_rows(registry: Registry, extra: Callable[[Any], tuple[str, ...]] = la
 
 
 def layers() -> Table:
-    from .layers import LAYERS
+    from mlspec.catalog.layers import LAYERS
 
     return Table("layers", "Layers", ("layer", "arguments", "description"),
                  _entry_rows(LAYERS),
@@ -97,7 +97,7 @@ _TARGETS = {"class": "class ids", "binary": "0/1", "real": "real", "any": "any"}
 
 
 def losses() -> Table:
-    from .losses import LOSSES
+    from mlspec.catalog.losses import LOSSES
 
     def targets(cls):
         return ("none, a regulariser" if cls.regulariser else _TARGETS[cls.target],)
@@ -108,7 +108,7 @@ def losses() -> Table:
 
 
 def metrics() -> Table:
-    from .metrics import METRICS
+    from mlspec.catalog.metrics import METRICS
 
     rows = tuple((name, "none, of the training" if m.scope == "training"
                   else _TARGETS[m.needs], first_sentence(m.doc)) for name, m in METRICS.items())
@@ -120,7 +120,7 @@ def metrics() -> Table:
 def sources() -> Table:
     # Data sources sit in mlspec.data, beside their loaders; read lazily, as a user of
     # the catalogue (the tables look at every registry).
-    from ..data.sources import SOURCES
+    from mlspec.catalog.sources import SOURCES
 
     return Table("sources", "Data sources", ("source", "arguments", "description"),
                  _entry_rows(SOURCES),
@@ -157,7 +157,7 @@ def optax_arguments(fn) -> tuple[str, ...]:
 
 
 def _optax_rows(kind: str):
-    from .optimizers import optax_catalogue
+    from mlspec.catalog.optimizers import optax_catalogue
 
     return tuple((name, optax_arguments(fn), fn.summary)
                  for name, fn in sorted(optax_catalogue().items()) if fn.kind == kind)
@@ -190,7 +190,7 @@ def all_tables() -> list[Table]:
 
 def unknown_kind(kind: str) -> str:
     """The error for `mlspec list KIND` of a kind that is none of KINDS."""
-    from ..dsl.errors import nearest
+    from mlspec.syntax.errors import nearest
 
     close = nearest(kind, KINDS)
     hint = f"; did you mean '{close}'?" if close else ""

@@ -9,8 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ..catalog.layers import BuildContext, Layer, dropout_layers
-from ..dsl.program import ModelProgram
+from mlspec.catalog.layers import BuildContext, Layer, dropout_layers
+from mlspec.semantics.program import ModelProgram
 
 FEATURES_FIRST_MAX_WIDTH = 32
 """The widest output of a layer that runs features-first. Measured on a 2-core CPU with

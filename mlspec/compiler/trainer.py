@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..catalog.metrics import METRICS, SplitInputs, TrainingInputs
-from ..dsl.program import Program
-from .model import build_module, keep_probabilities, uses_train_mode
+from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
+from mlspec.compiler.model import build_module, keep_probabilities, uses_train_mode
+from mlspec.semantics.program import Program
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]

@@ -1,7 +1,7 @@
 """A language server for .mlspec files, on pygls 2: diagnostics and completion.
 
 Start it with `serve()` (stdio). On every open, change and save it parses the buffer with
-`mlspec.dsl.parser.parse` under the document's file path (so imports and CSV paths resolve
+`mlspec.syntax.parser.parse` under the document's file path (so imports and CSV paths resolve
 against the file's folder, even while the buffer is unsaved), validates it as `mlspec check`
 does (a library of params and blocks as one, a sweep member by member) and publishes
 every mistake as an Error diagnostic with source "mlspec". Completion offers catalogue
@@ -35,19 +35,20 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from .. import __version__
-from ..catalog.layers import LAYERS
-from ..catalog.losses import LOSSES
-from ..catalog.metrics import METRICS
-from ..catalog.optimizers import OptaxFunction, optax_catalogue
-from ..data.sources import SOURCES
-from ..dsl import ir
-from ..dsl.errors import Diagnostic, SpecError
-from ..dsl.parser import MAX_SPEC_BYTES, comment_start, parse
-from ..dsl.program import EarlyStop
-from ..dsl.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports
-from ..sweep import check_spec
-from . import stream
+from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.losses import LOSSES
+from mlspec.catalog.metrics import METRICS
+from mlspec.catalog.optimizers import OptaxFunction, optax_catalogue
+from mlspec.catalog.sources import SOURCES
+from mlspec.editor import stream
+from mlspec.semantics.program import EarlyStop
+from mlspec.semantics.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports
+from mlspec.semantics.sweep import check_spec
+from mlspec.syntax import ir
+from mlspec.syntax.errors import Diagnostic, SpecError
+from mlspec.syntax.limits import MAX_SPEC_BYTES
+from mlspec.syntax.parser import comment_start, parse
+from mlspec.version import __version__
 
 __all__ = ["check_text", "complete", "create_server", "serve"]
 

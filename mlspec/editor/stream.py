@@ -29,7 +29,7 @@ from pygls.protocol.json_rpc import (
     ResponseErrorMessage,
 )
 
-from ..dsl.parser import MAX_SPEC_BYTES
+from mlspec.syntax.limits import MAX_SPEC_BYTES
 
 __all__ = ["MAX_MESSAGE_BYTES", "read_messages"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.sources import SOURCES, Csv, DataError, Npz
-from .dsl.errors import SpecError
+from mlspec.catalog.sources import SOURCES, Csv, DataError, Npz
+from mlspec.syntax.errors import SpecError
 
 
 def _run_sources(result):
@@ -34,7 +34,7 @@ def _file_source(result, path: str, kind: type[Csv] | type[Npz]):
 def rows_for(result, data: str, *, need_targets: bool):
     """(x, y) for DATA; y is None unless `need_targets`."""
     if data in ("train", "valid", "test"):
-        from .data.loading import load_data
+        from mlspec.runtime.loading import load_data
 
         # The same rows as in training, in their own units (the run's normalizer applies).
         dataset = load_data(result.program.data.model_copy(update={"standardize": False}))
@@ -50,9 +50,9 @@ def rows_for(result, data: str, *, need_targets: bool):
                             f"'{data}' holds the targets is unknown; evaluate a split, an "
                             "NPZ file or a data source call")
         return source.rows(Path.cwd(), info, need_targets)
-    from .catalog.registry import instantiate
-    from .dsl.ir import Call
-    from .dsl.parser import parse_expr
+    from mlspec.catalog.registry import instantiate
+    from mlspec.syntax.ir import Call
+    from mlspec.syntax.parser import parse_expr
 
     call = parse_expr(data, file="DATA")
     if not isinstance(call, Call):

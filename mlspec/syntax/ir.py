@@ -3,13 +3,13 @@
 This is the syntax-level IR that the parser builds and the printer prints. Values stay
 unevaluated (params are references, calls are unresolved names) so that overrides and the
 canonical printer see the spec as written. The resolver later turns it into the typed
-program of `mlspec.dsl.program`.
+program of `mlspec.semantics.program`.
 
 Every node carries an optional `span` that is excluded from equality, hashing and JSON, so
 two specs that say the same thing compare equal wherever they came from.
 
 Example:
-    >>> from mlspec.dsl.ir import Call, LayerCall, Model, Spec
+    >>> from mlspec.syntax.ir import Call, LayerCall, Model, Spec
     >>> spec = Spec(model=Model(name="net", layers=[LayerCall.of("dense", 2)]))
     >>> print(spec.to_text().strip())
     model net {
@@ -30,7 +30,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from .errors import Span
+from mlspec.syntax.errors import Span
 
 
 class Node(BaseModel):
@@ -258,7 +258,7 @@ class Spec(Node):
 
     def to_text(self) -> str:
         """The spec in canonical .mlspec text."""
-        from .printer import print_spec
+        from mlspec.syntax.printer import print_spec
 
         return print_spec(self)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsl.program import DataProgram, size_rows
-from .sources import DataError
+from mlspec.catalog.sources import DataError
+from mlspec.semantics.program import DataProgram, size_rows
 
 
 @dataclass(frozen=True)

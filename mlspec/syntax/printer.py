@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from . import ir
+# The printer reads nodes by their `kind`, so the IR can print itself (Spec.to_text)
+# without the two modules importing each other.
+if TYPE_CHECKING:
+    from mlspec.syntax import ir
 
 INDENT = "    "
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -57,7 +61,7 @@ def _arguments(args: tuple, kwargs: tuple) -> str:
 
 def format_expr(expr: ir.Expr, precedence: int = 0) -> str:
     """One value in canonical form."""
-    return _EXPR[type(expr)](expr, precedence)
+    return _EXPR[expr.kind](expr, precedence)
 
 
 def _format_call(call: ir.Call, _: int) -> str:
@@ -75,14 +79,14 @@ def _format_neg(node: ir.Neg, precedence: int) -> str:
     return "-" + format_expr(node.operand, 3)
 
 
-_EXPR: dict[type, Callable[[ir.Node, int], str]] = {
-    ir.Number: lambda n, _: _spelled(n),
-    ir.String: lambda n, _: format_string(n.value),
-    ir.Bool: lambda n, _: "true" if n.value else "false",
-    ir.ListExpr: lambda n, _: "[" + ", ".join(format_expr(i) for i in n.items) + "]",
-    ir.Call: _format_call,
-    ir.BinOp: _format_binop,
-    ir.Neg: _format_neg,
+_EXPR: dict[str, Callable[[ir.Node, int], str]] = {
+    "number": lambda n, _: _spelled(n),
+    "string": lambda n, _: format_string(n.value),
+    "bool": lambda n, _: "true" if n.value else "false",
+    "list": lambda n, _: "[" + ", ".join(format_expr(i) for i in n.items) + "]",
+    "call": _format_call,
+    "binop": _format_binop,
+    "neg": _format_neg,
 }
 
 

@@ -21,13 +21,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog.registry import to_python
-from .dsl import ir
-from .dsl.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_big
-from .dsl.errors import Diagnostic, Span, SpecError
-from .dsl.printer import format_expr
-from .dsl.program import Program
-from .dsl.resolve import _argument_names, apply_overrides, merge_imports, resolve
+from mlspec.catalog.registry import to_python
+from mlspec.semantics.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_big
+from mlspec.semantics.program import Program
+from mlspec.semantics.resolve import _argument_names, apply_overrides, merge_imports, resolve
+from mlspec.syntax import ir
+from mlspec.syntax.errors import Diagnostic, Span, SpecError
+from mlspec.syntax.printer import format_expr
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def check_spec(spec: ir.Spec) -> Program | None:
     """What `mlspec check`, `mlspec.check` and the language server check: a library
     (params and blocks only, as `import` reads) as one, giving None; else the spec's
     program, every member of its sweep (or seeds) validated too."""
-    from .dsl.library import check_library, is_library
-    from .dsl.resolve import resolve
+    from mlspec.semantics.library import check_library, is_library
+    from mlspec.semantics.resolve import resolve
 
     if is_library(spec):
         check_library(spec)
@@ -470,3 +470,8 @@ def groups(members: list[Member]) -> list[list[Member]]:
     for member in members:
         found.setdefault(structure(member.program), []).append(member)
     return list(found.values())
+
+
+def setting_column(key: str) -> str:
+    """The history column of a swept setting: its path, but `seed` for `train.seed`."""
+    return "seed" if key == "train.seed" else key

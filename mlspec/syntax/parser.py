@@ -19,8 +19,9 @@ from lark.exceptions import (
     VisitError,
 )
 
-from . import ir
-from .errors import ErrorCollector, Span, SpecError, remember_source, source_line
+from mlspec.syntax import ir
+from mlspec.syntax.errors import ErrorCollector, Span, SpecError, remember_source, source_line
+from mlspec.syntax.limits import MAX_DEPTH, MAX_INT, MAX_SPEC_BYTES
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
@@ -50,7 +51,6 @@ def _parser() -> Lark:
 
 
 # Integer literals are kept to 64 bits, floats to finite values.
-MAX_INT = 2**63 - 1
 
 
 def _span(meta_or_token, file: str) -> Span:
@@ -269,7 +269,6 @@ def _stray_path(file: str, line: int, column: int) -> SpecError | None:
 # value, a layer in a repeat's body, a term of a sum in the sum): far past what specs
 # need, and within what everything that reads a spec can take (Python's recursion; JSON
 # readers stop at 200 levels, and a spec's JSON nests at most twice as deep as its IR).
-MAX_DEPTH = 64
 # Rules that build no IR node of their own, so nest the spec no deeper.
 _FLAT_RULES = frozenset({"arguments", "layers", "path", "input_line", "data_def",
                          "train_def", "sweep_def"})
@@ -365,11 +364,8 @@ def parse_expr(text: str, file: str = "<value>", depth: int = 4) -> ir.Expr:
 
 # Spec files are small (the examples hold a few kB): a bigger one is no spec, is not read
 # whole, and would take the parser seconds.
-MAX_SPEC_BYTES = 2**20
-SPEC_SUFFIXES = (".mlspec", ".json")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load(path: str | Path, span: Span | None = None, failure: str | None = None) -> ir.Spec:
@@ -380,7 +376,7 @@ def load(path: str | Path, span: Span | None = None, failure: str | None = None)
     path = Path(path)
     text = read_spec_text(path, span, failure or f"cannot read spec '{path}'")
     if path.suffix.lower() == ".json":
-        from .json_spec import parse_json
+        from mlspec.syntax.json_spec import parse_json
 
         return parse_json(text, str(path))
     return parse(text, str(path))

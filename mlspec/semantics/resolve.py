@@ -15,18 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..catalog.layers import LAYERS, Layer, ShapeError
-from ..catalog.losses import LOSSES
-from ..catalog.metrics import METRICS, fits
-from ..catalog.optimizers import optax_catalogue, resolve_optax
-from ..catalog.registry import bind_arguments, instantiate, name_span, to_python, validate_entry
-from ..data.sources import SOURCES, DataError, DataInfo
-from . import ir
-from .budget import MAX_MEMBERS, program_needs, refuse_if_too_big, rows_text
-from .errors import ErrorCollector, Span, SpecError, did_you_mean
-from .parser import MAX_DEPTH, NAME, SPEC_SUFFIXES, parse_expr
-from .parser import load as load_file
-from .program import (
+from mlspec.catalog.layers import LAYERS, Layer, ShapeError
+from mlspec.catalog.losses import LOSSES
+from mlspec.catalog.metrics import METRICS, fits
+from mlspec.catalog.optimizers import optax_catalogue, resolve_optax
+from mlspec.catalog.registry import (
+    bind_arguments,
+    instantiate,
+    name_span,
+    to_python,
+    validate_entry,
+)
+from mlspec.catalog.sources import SOURCES, DataError, DataInfo
+from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big, rows_text
+from mlspec.semantics.program import (
     BlockUse,
     DataProgram,
     EarlyStop,
@@ -36,6 +38,11 @@ from .program import (
     TrainProgram,
     size_rows,
 )
+from mlspec.syntax import ir
+from mlspec.syntax.errors import ErrorCollector, Span, SpecError, did_you_mean
+from mlspec.syntax.limits import MAX_DEPTH, NAME, SPEC_SUFFIXES
+from mlspec.syntax.parser import load as load_file
+from mlspec.syntax.parser import parse_expr
 
 TRAIN_KEYS = TrainProgram.argument_names()
 DATA_KEYS = ["train", "valid", "test", "source", "split_seed", "standardize"]
@@ -848,7 +855,7 @@ def check_task(train: TrainProgram, section: ir.Section, info: DataInfo,
 
 def resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
     """Validates a spec and returns its typed program; raises SpecError listing every
-    mistake found. A `sweep` section is left to `mlspec.sweep.expand`, which resolves
+    mistake found. A `sweep` section is left to `mlspec.semantics.sweep.expand`, which resolves
     every member."""
     try:
         return _resolve(spec, overrides)

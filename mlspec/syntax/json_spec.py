@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import ir
-from .errors import Diagnostic, ErrorCollector, Span, SpecError, remember_source
-from .parser import MAX_DEPTH, NAME
+from mlspec.syntax import ir
+from mlspec.syntax.errors import Diagnostic, ErrorCollector, Span, SpecError, remember_source
+from mlspec.syntax.limits import MAX_DEPTH, NAME
 
 __all__ = ["parse_json"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..catalog.layers import Layer
-from ..catalog.optimizers import OptaxCall, optax_catalogue
-from ..catalog.registry import Entry
-from . import ir
-from .program import BlockUse, Program
+from mlspec.catalog.layers import Layer
+from mlspec.catalog.optimizers import OptaxCall, optax_catalogue
+from mlspec.catalog.registry import Entry
+from mlspec.semantics.program import BlockUse, Program
+from mlspec.syntax import ir
 
 
 def _value(value: Any) -> ir.Expr:

@@ -8,12 +8,12 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SerializeAsAny
 
-from ..catalog.layers import Composite, Layer
-from ..catalog.losses import Loss
-from ..catalog.optimizers import OptaxCall
-from ..catalog.registry import Entry
-from ..data.sources import DataInfo, Source
-from . import ir
+from mlspec.catalog.layers import Composite, Layer
+from mlspec.catalog.losses import Loss
+from mlspec.catalog.optimizers import OptaxCall
+from mlspec.catalog.registry import Entry
+from mlspec.catalog.sources import DataInfo, Source
+from mlspec.syntax import ir
 
 
 class BlockUse(Composite):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt
 
-from ..catalog.registry import Entry, Registry
-from ..dsl.errors import did_you_mean
+from mlspec.catalog.registry import Entry, Registry
+from mlspec.syntax.errors import did_you_mean
 
 
 class DataInfo(BaseModel):

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..catalog.layers import LAYERS
-from ..catalog.registry import bind_arguments, instantiate, name_span
-from . import ir
-from .errors import ErrorCollector, SpecError, did_you_mean
-from .resolve import Scope, _bind_block, _check_unique, evaluated_call, merge_imports
+from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.registry import bind_arguments, instantiate, name_span
+from mlspec.semantics.resolve import (
+    Scope,
+    _bind_block,
+    _check_unique,
+    evaluated_call,
+    merge_imports,
+)
+from mlspec.syntax import ir
+from mlspec.syntax.errors import ErrorCollector, SpecError, did_you_mean
 
 
 def is_library(spec: ir.Spec) -> bool:

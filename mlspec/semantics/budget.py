@@ -14,8 +14,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from ..catalog.layers import Layer, Repeat
-from .errors import Span, SpecError
+from mlspec.catalog.layers import Layer, Repeat
+from mlspec.syntax.errors import Span, SpecError
 
 FLOAT = 4  # bytes of a float32
 MAX_MEMBERS = 100_000

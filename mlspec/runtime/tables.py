@@ -53,14 +53,15 @@ def _value(value) -> str:
 
 def members_tables(result, width: int) -> list[Table]:
     """The tables of `result.members` (best first) for a terminal `width` wide."""
-    from .runner import _setting_column, rank_metric
+    from mlspec.runtime.results import rank_metric
+    from mlspec.semantics.sweep import setting_column
 
     members = result.members
     key, higher_is_better = rank_metric(members[0].metrics)
     metric_keys = [k for k in members[0].metrics if "." in k]
     metric_keys.sort(key=lambda k: k != key)  # the ranking metric first, the rest in order
     member: Column = ("member", [str(i) for i in range(len(members))])
-    settings: list[Column] = [(_setting_column(k), [_value(m.settings[k]) for m in members])
+    settings: list[Column] = [(setting_column(k), [_value(m.settings[k]) for m in members])
                               for k in members[0].settings]
     metrics: list[Column] = [(k, [f"{m.metrics[k]:.4f}" if k in m.metrics else ""
                                   for m in members]) for k in metric_keys]

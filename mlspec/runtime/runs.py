@@ -18,7 +18,7 @@
                      plain data, loading it never runs code): {"train", "normalizer"} for a
                      single run; {"members": {"0": {"train", "normalizer"}, "1": ...}} for
                      seeds or a sweep, numbered as metrics.json's `members` (0 the best)
-    *.png            plots (see mlspec.plots)
+    *.png            plots (see mlspec.runtime.plots)
     .lock            flock-ed by the process writing the folder
 
 Every file is written to a temporary name and renamed into place. A folder that cannot be
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from . import files
+from mlspec import files
 
 STATE_FILE = "state.msgpack"
 LOCK_FILE = ".lock"
@@ -160,7 +160,7 @@ def spec_text(result) -> str:
     if result.members:
         if result.run_spec is None:
             raise ValueError("a Result of seeds or a sweep needs its run_spec to be saved "
-                             "(mlspec.runner.combine(results, run_spec))")
+                             "(mlspec.runtime.results.combine(results, run_spec))")
         return result.run_spec.to_text()
     return result.program.spec.to_text()
 
@@ -204,7 +204,7 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
 def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> Path:
     from flax import serialization
 
-    from .plots import draw_all, plot_names
+    from mlspec.runtime.plots import draw_all, plot_names
 
     program = result.program
     hashes: dict[str, str] = {}
@@ -445,10 +445,10 @@ def require_run_folder(folder) -> Path:
     return folder
 
 
-def _open(folder, *, metrics: bool = True) -> _Folder:
+def open_folder(folder, *, metrics: bool = True) -> _Folder:
     """The folder's manifest, spec (the one that was run: its hash is checked), history
     and metrics."""
-    from .dsl.parser import parse
+    from mlspec.syntax.parser import parse
 
     folder = require_run_folder(folder)
     manifest, raw = _read_manifest(folder)
@@ -471,10 +471,10 @@ def _open(folder, *, metrics: bool = True) -> _Folder:
     return _Folder(folder, manifest, raw, spec, history, read)
 
 
-def _member(run: _Folder, member: int):
+def member_of(run: _Folder, member: int):
     """(program, settings, flat metrics, history, how it ended) of member K."""
-    from .dsl.resolve import resolve
-    from .runner import _setting_column
+    from mlspec.semantics.resolve import resolve
+    from mlspec.semantics.sweep import setting_column
 
     nulls = run.manifest.null_metrics
     metrics_path = run.path / "metrics.json"
@@ -490,14 +490,14 @@ def _member(run: _Folder, member: int):
     if not 0 <= member < len(entries):
         raise RunFolderError(f"{run.path} has members 0 to {len(entries) - 1} (0 the best); "
                              f"there is no member {member}")
-    from .sweep import find_member
+    from mlspec.semantics.sweep import find_member
 
     entry = entries[member]
     found = find_member(run.spec, entry.settings)  # only this member is resolved
     if found is None:
         raise RunFolderError(f"{metrics_path}: member {member}'s settings {entry.settings} "
                              "are not a member of spec.mlspec's sweep")
-    columns = {_setting_column(k): v for k, v in entry.settings.items()}
+    columns = {setting_column(k): v for k, v in entry.settings.items()}
     missing = [c for c in columns if c not in run.history.columns]
     if missing:
         raise RunFolderError(f"{run.path / 'history.csv'} has no column '{missing[0]}' for "
@@ -552,7 +552,7 @@ def _fill_spec_decided(saved_train: dict, trainer, program) -> dict:
     stopping's copy of the best evaluation, which a finished run (or an older version)
     does not save: a fresh record of the saved model, so a resumed run keeps the best of
     the evaluations after the resume."""
-    from .compiler.model import keep_probabilities
+    from mlspec.compiler.model import keep_probabilities
 
     decided = {"loss_weights": np.asarray(trainer.weights, np.float32),
                "dropout_keep": np.asarray(keep_probabilities(program.model.layers),
@@ -574,7 +574,7 @@ def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
     import jax.numpy as jnp
     from flax import serialization
 
-    from .compiler.trainer import Trainer
+    from mlspec.compiler.trainer import Trainer
 
     if not isinstance(saved_train, dict):
         raise RunFolderError(f"{path} does not fit the spec's model: the state is not a "
@@ -597,7 +597,7 @@ def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
     raise RunFolderError(f"{path} does not fit the spec's model: {problem}")
 
 
-def _normalizer(entry: dict, program, path: Path):
+def read_normalizer(entry: dict, program, path: Path):
     if "normalizer" not in entry:
         return None
     saved = entry["normalizer"]
@@ -612,40 +612,13 @@ def _normalizer(entry: dict, program, path: Path):
     return mean, std
 
 
-def load_run(folder, member: int = 0) -> Any:
-    """Reads a run folder back into a Result that can predict and evaluate; its
-    `manifest` says how the run went. For seeds or a sweep, `member` picks one by its
-    place in metrics.json's `members` (0, the default, is the best)."""
-    from .runner import Result
-
-    run = _open(folder)
-    program, settings, metrics, history, ending = _member(run, member)
-    state_path = run.path / STATE_FILE
-    saved = read_state(state_path, run.manifest.file_sha256.get(STATE_FILE))
-    if run.manifest.members:
-        entry = saved.get("members", {}).get(str(member)) if isinstance(
-            saved.get("members"), dict) else None
-        if not isinstance(entry, dict) or "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for member {member}")
-    else:
-        entry = saved
-        if "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for the run")
-    trainer, state = restore_state(program, run.manifest.n_train, program.train.seed,
-                                   entry["train"], state_path)
-    return Result(program=program, history=history, metrics=metrics, state=state,
-                  trainer=trainer, normalizer=_normalizer(entry, program, state_path),
-                  wall_time=run.manifest.wall_time_s, manifest=run.raw_manifest,
-                  settings=settings, **ending)
-
-
 def full_history(folder) -> tuple[pd.DataFrame, list[str]]:
     """Every member's history rows and the columns that tell the members apart."""
-    from .runner import _setting_column
+    from mlspec.semantics.sweep import setting_column
 
-    run = _open(folder)
+    run = open_folder(folder)
     members = run.metrics.members
-    return run.history, [_setting_column(k) for k in members[0].settings] if members else []
+    return run.history, [setting_column(k) for k in members[0].settings] if members else []
 
 
 def mark_plots_drawn(folder, missing: list[str]) -> None:
@@ -654,60 +627,3 @@ def mark_plots_drawn(folder, missing: list[str]) -> None:
     _, raw = _read_manifest(folder)
     raw["plots_missing"] = missing
     write_manifest(folder, raw)
-
-
-def resume_training(folder) -> Any:
-    """A Training that continues an interrupted run from its folder, chunk for chunk as
-    the original, so it ends with the same history as an uninterrupted run. Everything is
-    checked before training starts: the folder is writable, the spec is the one that was
-    run, and the manifest, history and state agree with it."""
-    from .dsl.resolve import resolve
-    from .runner import Training
-
-    run = _open(folder, metrics=False)
-    folder, manifest = run.path, run.manifest
-    where = folder / "manifest.json"
-    if manifest.status != "interrupted":
-        raise RunFolderError(f"the run in {folder} is {manifest.status}; only an "
-                             "interrupted run can be resumed")
-    if manifest.members:
-        raise RunFolderError(f"the run in {folder} is a sweep (or seeds) of "
-                             f"{manifest.members} runs, which cannot be resumed;\nrun its "
-                             "spec again")
-    if manifest.blocks_done is None or manifest.chunk is None:
-        raise RunFolderError(f"{where} has no resume point (blocks_done and chunk)")
-    state_path = folder / STATE_FILE
-    saved = read_state(state_path, manifest.file_sha256.get(STATE_FILE))
-    prepare_folder(folder)
-    training = Training(resolve(run.spec))
-    counts = training.counts
-    if manifest.blocks_done > len(counts):
-        raise RunFolderError(f"{where}: blocks_done {manifest.blocks_done} is past the "
-                             f"run's {len(counts)} blocks")
-    if manifest.steps_done != int(counts[:manifest.blocks_done].sum()):
-        raise RunFolderError(f"{where}: steps_done {manifest.steps_done} does not match "
-                             f"blocks_done {manifest.blocks_done}")
-    if manifest.n_train != training.trainer.n_train:
-        raise RunFolderError(f"{where}: the run had {manifest.n_train} train rows; its data "
-                             f"now has {training.trainer.n_train}")
-    _, state = restore_state(training.program, manifest.n_train, training.program.train.seed,
-                             saved.get("train"), state_path, template=training.state)
-    if int(state["step"]) != manifest.steps_done:
-        raise RunFolderError(f"{state_path} is at step {int(state['step'])}; manifest.json "
-                             f"says {manifest.steps_done}")
-    history = run.history
-    expected = list(training.history().columns)
-    steps = training.row_steps(manifest.blocks_done).tolist()
-    if list(history.columns) != expected or list(history["step"]) != steps:
-        raise RunFolderError(f"{folder / 'history.csv'} does not match the run: expected "
-                             f"columns {expected} and rows at steps {steps[:3]}...")
-    training.chunk = manifest.chunk
-    training.state = training.place_state(state)
-    training.blocks_done = manifest.blocks_done
-    training.wall_time = manifest.wall_time_s
-    if len(history):
-        rows = {c: history[c].to_numpy() for c in history.columns if c != "step"}
-        if training.trainer.early_stop is not None:
-            rows["_stopped"] = np.zeros(len(history), bool)
-        training.rows.append(rows)
-    return training

@@ -1,4 +1,4 @@
-"""Running a spec: resolve, load the data once onto the device, compile, train in chunks,
+"""One training run on the device, advanced chunk by chunk: load the data once, compile, train,
 collect the history. The host only steps in between chunks: to report progress, to notice
 a diverging loss or an interruption, and to stop early."""
 
@@ -8,137 +8,16 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .dsl import ir
-from .dsl.errors import SpecError
-from .dsl.parser import load
-from .dsl.program import Program
-
-Status = str  # "completed", "early_stopped", "interrupted" or "diverged"
-
-
-class DivergedError(RuntimeError):
-    """The loss became NaN or infinite; `.result` holds the run up to that evaluation."""
-
-    def __init__(self, result: Result):
-        self.result = result
-        super().__init__(result.divergence_message())
-
-
-@dataclass
-class Result:
-    """A trained run: its history, final metrics, parameters and how it ended."""
-
-    program: Program
-    history: pd.DataFrame
-    """One row per evaluation: `step`, then `train.loss`, `valid.accuracy`, ..."""
-    metrics: dict[str, float]
-    """The row of the returned model: the history's last, or its best evaluation's with
-    `early_stop(restore_best=true)` (and `test.*` where a test split exists)."""
-    state: Any = field(repr=False)
-    trainer: Any = field(repr=False)
-    normalizer: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    """Train-split feature mean and std, applied to new rows, when `standardize` is on."""
-    status: Status = "completed"
-    stopped_at: int | None = None
-    """The step at which early stopping (or divergence) ended the run."""
-    best_step: int | None = None
-    """With `early_stop(restore_best=true)`: the step of the best evaluation, whose
-    parameters and metrics the run returns."""
-    evaluated_at: int | None = None
-    """The step of the parameters that `metrics` were measured on: the returned ones',
-    except when a second signal dropped the chunk in progress before the parameters of
-    the interruption could be evaluated (then the last history row's step)."""
-    wall_time: float = 0.0
-    manifest: dict[str, Any] | None = field(default=None, repr=False)
-    """For a run read back from its folder: its manifest.json."""
-    settings: dict[str, Any] = field(default_factory=dict)
-    """For a member of a sweep: its swept settings."""
-    members: list[Result] = field(default_factory=list, repr=False)
-    """For seeds or a sweep: every member's Result, best first; this Result is the best
-    member's, with the history of all members (a column per swept setting)."""
-    run_spec: ir.Spec | None = field(default=None, repr=False)
-    """For seeds or a sweep: the spec as run (overrides applied, its sweep kept), which
-    the run folder's spec.mlspec holds."""
-
-    @property
-    def params(self):
-        """The trained flax parameters."""
-        return self.state["params"]
-
-    @property
-    def steps_done(self) -> int:
-        """Gradient steps taken: where an early stop or divergence ended the run (the
-        state's step counter runs on past a diverged row), else the state's count."""
-        if self.status in ("early_stopped", "diverged") and self.stopped_at is not None:
-            return self.stopped_at
-        return int(self.state["step"])
-
-    @property
-    def params_step(self) -> int:
-        """The step of the returned parameters: the best evaluation's where early stopping
-        restored it, else the state's (past `stopped_at` for a diverged run, whose chunk
-        computed on)."""
-        return self.best_step if self.best_step is not None else int(self.state["step"])
-
-    def outputs(self, x) -> np.ndarray:
-        """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
-        import jax.numpy as jnp
-
-        from .predict import model_input  # rows of another width are a DataError
-
-        x = model_input(self, x)
-        out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
-        return np.asarray(out)
-
-    def predict(self, x) -> np.ndarray:
-        """Point predictions for rows `x`: class ids, or real values."""
-        import jax.numpy as jnp
-
-        return np.asarray(self.trainer.data_loss.predict(jnp.asarray(self.outputs(x))))
-
-    def probabilities(self, x) -> np.ndarray:
-        """Each class's probability for rows `x`, shape (rows, classes): the softmax of the
-        logits, or for `sigmoid_binary_cross_entropy` the sigmoid of its one logit (and
-        one minus it). A run of real targets has none: a ValueError."""
-        import jax.numpy as jnp
-
-        loss = self.trainer.data_loss
-        proba = loss.probabilities(jnp.asarray(self.outputs(x)))
-        if proba is None:
-            raise ValueError(f"a run of real targets (its loss is {loss.kind}) has no class "
-                             "probabilities")
-        return np.asarray(proba)
-
-    def metrics_by_split(self) -> dict[str, dict[str, float]]:
-        grouped: dict[str, dict[str, float]] = {}
-        for key, value in self.metrics.items():
-            split, _, name = key.rpartition(".")
-            grouped.setdefault(split or "training", {})[name] = value
-        return grouped
-
-    def divergence_message(self) -> str:
-        return (f"the loss became {self.metrics.get('train.loss')} at step {self.stopped_at}; "
-                "training stopped there. Try a lower learning rate (or clip_by_global_norm).")
-
-    def save(self, out_dir) -> Any:
-        """Writes the run folder (see `mlspec.runs`)."""
-        from .runs import save_run
-
-        return save_run(self, out_dir)
-
-
-def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
-    if isinstance(spec, ir.Spec):
-        return spec
-    return load(spec)
-
+from mlspec.runtime.results import HIGHER_IS_BETTER, Result, Status, combine
+from mlspec.semantics.program import Program
+from mlspec.semantics.sweep import setting_column
+from mlspec.syntax.errors import SpecError
 
 _CACHE_SET = False
 
@@ -173,7 +52,7 @@ def _mesh(program: Program):
     if count == 1:
         return None
     if count > len(available):
-        from .dsl.resolve import setting_place
+        from mlspec.semantics.resolve import setting_place
 
         raise SpecError.at(setting_place(program.spec.train.get("devices")),
                            f"devices = {count}, but this machine has {len(available)} local "
@@ -211,14 +90,14 @@ class Training:
 
     def __init__(self, program: Program, *, updates: int = 1,
                  members: list | None = None):
-        """`members` (from `mlspec.sweep`): programs that share `program`'s structure and
+        """`members` (from `mlspec.semantics.sweep`): programs that share `program`'s structure and
         train together, vmapped; each keeps its own seed, hyperparameters and weights."""
         import jax
         import jax.numpy as jnp
 
-        from .compiler.trainer import Trainer
-        from .data.loading import Dataset, load_data
-        from .data.sources import DataError
+        from mlspec.catalog.sources import DataError
+        from mlspec.compiler.trainer import Trainer
+        from mlspec.runtime.loading import Dataset, load_data
 
         if program.data is None or program.train is None:
             missing = "data" if program.data is None else "train"
@@ -333,7 +212,7 @@ class Training:
         `finish`; one compiled program per distinct number of blocks."""
         import jax
 
-        from .compiler.trainer import shared_jit
+        from mlspec.compiler.trainer import shared_jit
 
         if name not in self._compiled:
             fn = getattr(self.trainer, name)
@@ -469,7 +348,7 @@ class Training:
         if member is not None:
             settings = self.members[member].settings
             for i, (key, value) in enumerate(settings.items()):
-                history.insert(i, _setting_column(key), [value] * len(history))
+                history.insert(i, setting_column(key), [value] * len(history))
         return history
 
     def member_results(self) -> list[Result]:
@@ -522,7 +401,7 @@ class Training:
             evaluated_at = int(state["step"])
         if "test" in self.dataset and finished:
             x, y = self.dataset["test"]
-            from .compiler.trainer import shared_jit
+            from mlspec.compiler.trainer import shared_jit
 
             evaluate = shared_jit(self.trainer, "evaluate", lambda: jax.jit(self.trainer.evaluate))
             test = evaluate(state, _on_device(x), _on_device(y))
@@ -562,89 +441,3 @@ def _computed(outputs, stop_now: Callable[[], bool], poll: float = 0.05) -> bool
     return False
 
 
-def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
-    """The metric that ranks members, and whether higher is better: the first valid
-    metric but the loss, else the valid loss, else the train loss."""
-    valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
-    key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
-    return key, key.rpartition(".")[2] in HIGHER_IS_BETTER
-
-
-def _rank_key(result: Result) -> tuple:
-    """Best first: by `rank_metric`, in its direction; a diverged member last, whatever
-    its metrics (NaN outputs still get an accuracy)."""
-    key, higher_is_better = rank_metric(result.metrics)
-    value = result.metrics.get(key, float("nan"))
-    value = -value if higher_is_better else value
-    return (result.status == "diverged", np.isnan(value), value)
-
-
-HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
-
-
-def _setting_column(key: str) -> str:
-    return "seed" if key == "train.seed" else key
-
-
-def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
-    """The results of members as one: the best member's, carrying all histories, each
-    with its swept settings as leading columns. `run_spec` (the spec as run, see
-    `spec_as_run`) is needed to save it."""
-    ranked = sorted(results, key=_rank_key)
-    best = ranked[0]
-    histories = []
-    for r in results:
-        settings = pd.DataFrame({_setting_column(k): [v] * len(r.history)
-                                 for k, v in r.settings.items()})
-        histories.append(pd.concat([settings, r.history], axis=1))
-    return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
-                  metrics=best.metrics, state=best.state, trainer=best.trainer,
-                  normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
-                  best_step=best.best_step, evaluated_at=best.evaluated_at,
-                  wall_time=sum(r.wall_time for r in results), settings=best.settings,
-                  members=ranked, run_spec=run_spec)
-
-
-def spec_as_run(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> ir.Spec:
-    """The spec with its imports merged and overrides applied, its sweep kept: what a run
-    folder's spec.mlspec holds, from which `mlspec.sweep.expand` gives every member."""
-    from .dsl.resolve import apply_overrides, merge_imports
-
-    return apply_overrides(merge_imports(spec), overrides)
-
-
-def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
-        *, on_progress: Callable[[Training], None] | None = None,
-        updates: int = 1) -> Result:
-    """Trains a spec and returns its Result.
-
-    Args:
-        spec: a parsed spec, or the path of a .mlspec file.
-        overrides: params by name and settings by path, e.g. {"train.steps": 500}.
-        on_progress: called with the Training after each compiled chunk.
-        updates: how many chunks to split the run into for progress reports (1: the whole
-            run is one compiled call, the fastest).
-
-    Raises:
-        SpecError: a mistake in the spec or its data.
-        DivergedError: the loss became NaN or infinite; `.result` has the run so far.
-    """
-    from .sweep import expand, groups
-
-    spec = _as_spec(spec)
-    members = expand(spec, overrides)
-    if len(members) == 1 and not members[0].settings:
-        return train_program(members[0].program, on_progress=on_progress, updates=updates)
-    results = []
-    for group in groups(members):
-        training = Training(group[0].program, updates=updates, members=group)
-        training.run(on_progress)
-        results.extend(training.member_results())
-    return combine(results, spec_as_run(spec, overrides))
-
-
-def train_program(program: Program, *, on_progress=None, updates: int = 1) -> Result:
-    result = Training(program, updates=updates).run(on_progress)
-    if result.status == "diverged":
-        raise DivergedError(result)
-    return result

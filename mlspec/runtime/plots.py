@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from mlspec.files import atomic_write
 
 GRID = 200
 POINTS = 2000
@@ -295,8 +295,8 @@ def _predict(result, points: np.ndarray) -> np.ndarray:
     a fresh process compiles a small program for every operation of the model)."""
     import jax
 
-    from .compiler.trainer import shared_jit
-    from .predict import model_input
+    from mlspec.compiler.trainer import shared_jit
+    from mlspec.runtime.predict import model_input
 
     trainer = result.trainer
 
@@ -441,19 +441,19 @@ def plot_names(result) -> list[str]:
 
 
 def _member_columns(result) -> list[str]:
-    from .runner import _setting_column
+    from mlspec.semantics.sweep import setting_column
 
-    return [_setting_column(k) for k in result.members[0].settings] if result.members else []
+    return [setting_column(k) for k in result.members[0].settings] if result.members else []
 
 
 def _best_member(result, suffix: str) -> dict | None:
     """The best member's settings by history column: the first of the ranked members, or
     the result's own (a loaded run's best member; `suffix` is of any other)."""
-    from .runner import _setting_column
+    from mlspec.semantics.sweep import setting_column
 
     settings = result.members[0].settings if result.members else \
         None if suffix else result.settings
-    return {_setting_column(k): v for k, v in settings.items()} if settings else None
+    return {setting_column(k): v for k, v in settings.items()} if settings else None
 
 
 def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: str = "",
@@ -491,7 +491,7 @@ def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: st
 
 
 def _training_rows(result):
-    from .data.loading import load_data
+    from mlspec.runtime.loading import load_data
 
     x, y = load_data(result.program.data)["train"]
     if result.normalizer is not None:  # plot in the data's own units

@@ -1,0 +1,168 @@
+"""A trained run's Result, how members rank, and members combined into one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlspec.semantics.program import Program
+from mlspec.semantics.sweep import setting_column
+from mlspec.syntax import ir
+
+Status = str  # "completed", "early_stopped", "interrupted" or "diverged"
+
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite; `.result` holds the run up to that evaluation."""
+
+    def __init__(self, result: Result):
+        self.result = result
+        super().__init__(result.divergence_message())
+
+
+@dataclass
+class Result:
+    """A trained run: its history, final metrics, parameters and how it ended."""
+
+    program: Program
+    history: pd.DataFrame
+    """One row per evaluation: `step`, then `train.loss`, `valid.accuracy`, ..."""
+    metrics: dict[str, float]
+    """The row of the returned model: the history's last, or its best evaluation's with
+    `early_stop(restore_best=true)` (and `test.*` where a test split exists)."""
+    state: Any = field(repr=False)
+    trainer: Any = field(repr=False)
+    normalizer: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """Train-split feature mean and std, applied to new rows, when `standardize` is on."""
+    status: Status = "completed"
+    stopped_at: int | None = None
+    """The step at which early stopping (or divergence) ended the run."""
+    best_step: int | None = None
+    """With `early_stop(restore_best=true)`: the step of the best evaluation, whose
+    parameters and metrics the run returns."""
+    evaluated_at: int | None = None
+    """The step of the parameters that `metrics` were measured on: the returned ones',
+    except when a second signal dropped the chunk in progress before the parameters of
+    the interruption could be evaluated (then the last history row's step)."""
+    wall_time: float = 0.0
+    manifest: dict[str, Any] | None = field(default=None, repr=False)
+    """For a run read back from its folder: its manifest.json."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """For a member of a sweep: its swept settings."""
+    members: list[Result] = field(default_factory=list, repr=False)
+    """For seeds or a sweep: every member's Result, best first; this Result is the best
+    member's, with the history of all members (a column per swept setting)."""
+    run_spec: ir.Spec | None = field(default=None, repr=False)
+    """For seeds or a sweep: the spec as run (overrides applied, its sweep kept), which
+    the run folder's spec.mlspec holds."""
+
+    @property
+    def params(self):
+        """The trained flax parameters."""
+        return self.state["params"]
+
+    @property
+    def steps_done(self) -> int:
+        """Gradient steps taken: where an early stop or divergence ended the run (the
+        state's step counter runs on past a diverged row), else the state's count."""
+        if self.status in ("early_stopped", "diverged") and self.stopped_at is not None:
+            return self.stopped_at
+        return int(self.state["step"])
+
+    @property
+    def params_step(self) -> int:
+        """The step of the returned parameters: the best evaluation's where early stopping
+        restored it, else the state's (past `stopped_at` for a diverged run, whose chunk
+        computed on)."""
+        return self.best_step if self.best_step is not None else int(self.state["step"])
+
+    def outputs(self, x) -> np.ndarray:
+        """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
+        import jax.numpy as jnp
+
+        from mlspec.runtime.predict import model_input  # rows of another width are a DataError
+
+        x = model_input(self, x)
+        out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
+        return np.asarray(out)
+
+    def predict(self, x) -> np.ndarray:
+        """Point predictions for rows `x`: class ids, or real values."""
+        import jax.numpy as jnp
+
+        return np.asarray(self.trainer.data_loss.predict(jnp.asarray(self.outputs(x))))
+
+    def probabilities(self, x) -> np.ndarray:
+        """Each class's probability for rows `x`, shape (rows, classes): the softmax of the
+        logits, or for `sigmoid_binary_cross_entropy` the sigmoid of its one logit (and
+        one minus it). A run of real targets has none: a ValueError."""
+        import jax.numpy as jnp
+
+        loss = self.trainer.data_loss
+        proba = loss.probabilities(jnp.asarray(self.outputs(x)))
+        if proba is None:
+            raise ValueError(f"a run of real targets (its loss is {loss.kind}) has no class "
+                             "probabilities")
+        return np.asarray(proba)
+
+    def metrics_by_split(self) -> dict[str, dict[str, float]]:
+        grouped: dict[str, dict[str, float]] = {}
+        for key, value in self.metrics.items():
+            split, _, name = key.rpartition(".")
+            grouped.setdefault(split or "training", {})[name] = value
+        return grouped
+
+    def divergence_message(self) -> str:
+        return (f"the loss became {self.metrics.get('train.loss')} at step {self.stopped_at}; "
+                "training stopped there. Try a lower learning rate (or clip_by_global_norm).")
+
+    def save(self, out_dir) -> Any:
+        """Writes the run folder (see `mlspec.runtime.runs`)."""
+        from mlspec.runtime.runs import save_run
+
+        return save_run(self, out_dir)
+
+
+
+def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
+    """The metric that ranks members, and whether higher is better: the first valid
+    metric but the loss, else the valid loss, else the train loss."""
+    valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
+    key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
+    return key, key.rpartition(".")[2] in HIGHER_IS_BETTER
+
+
+def _rank_key(result: Result) -> tuple:
+    """Best first: by `rank_metric`, in its direction; a diverged member last, whatever
+    its metrics (NaN outputs still get an accuracy)."""
+    key, higher_is_better = rank_metric(result.metrics)
+    value = result.metrics.get(key, float("nan"))
+    value = -value if higher_is_better else value
+    return (result.status == "diverged", np.isnan(value), value)
+
+
+HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
+
+
+def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
+    """The results of members as one: the best member's, carrying all histories, each
+    with its swept settings as leading columns. `run_spec` (the spec as run, see
+    `spec_as_run`) is needed to save it."""
+    ranked = sorted(results, key=_rank_key)
+    best = ranked[0]
+    histories = []
+    for r in results:
+        settings = pd.DataFrame({setting_column(k): [v] * len(r.history)
+                                 for k, v in r.settings.items()})
+        histories.append(pd.concat([settings, r.history], axis=1))
+    return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
+                  metrics=best.metrics, state=best.state, trainer=best.trainer,
+                  normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
+                  best_step=best.best_step, evaluated_at=best.evaluated_at,
+                  wall_time=sum(r.wall_time for r in results), settings=best.settings,
+                  members=ranked, run_spec=run_spec)
+
