@@ -42,7 +42,7 @@ def _load(path: str):
 
 def cmd_check(args) -> int:
     from mlspec.semantics.canonical import resolved_spec
-    from mlspec.semantics.resolve import merge_imports
+    from mlspec.semantics.imports import merge_imports
     from mlspec.semantics.sweep import check_spec
 
     status = 0
@@ -107,7 +107,7 @@ def cmd_fmt(args) -> int:
 
 
 def _parse_sets(items: list[str]) -> dict:
-    from mlspec.semantics.resolve import parse_override
+    from mlspec.semantics.overrides import parse_override
 
     return dict(parse_override(item) for item in items)
 

@@ -131,7 +131,7 @@ def test_an_argument_that_does_not_exist_is_named(key, words, csv_spec, capsys):
 def test_an_unquoted_file_path_is_a_string(text, value):
     """As a shell passes it: `--set data.train.path=data/b.csv` (the quotes of
     `"data/b.csv"` are the shell's); arithmetic and names stay what they are."""
-    from mlspec.semantics.resolve import parse_override
+    from mlspec.semantics.overrides import parse_override
     from mlspec.syntax import ir
 
     _, parsed = parse_override(f"data.train.path={text}")

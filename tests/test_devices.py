@@ -80,7 +80,7 @@ def test_more_devices_than_the_machine_has_is_an_error_at_the_setting(tmp_path):
     import pytest
 
     import mlspec
-    from mlspec.semantics.resolve import parse_override
+    from mlspec.semantics.overrides import parse_override
 
     path = tmp_path / "s.mlspec"
     path.write_text(DEVICES_SPEC)

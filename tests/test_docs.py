@@ -34,7 +34,8 @@ from conftest import ROOT
 import mlspec
 from mlspec.catalog import tables
 from mlspec.cli import main
-from mlspec.semantics.resolve import DATA_KEYS, TRAIN_KEYS
+from mlspec.semantics.data import DATA_KEYS
+from mlspec.semantics.train import TRAIN_KEYS
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKS = {"mlspec": {"check", "error", "fragment"}, "python": {"fragment", "slow"},

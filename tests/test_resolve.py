@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mlspec
-from mlspec.semantics.resolve import parse_override
+from mlspec.semantics.overrides import parse_override
 from mlspec.syntax.errors import SpecError
 
 BASE = """

@@ -19,7 +19,7 @@ from conftest import ROOT
 
 import mlspec
 from mlspec.cli import main
-from mlspec.semantics.resolve import parse_override
+from mlspec.semantics.overrides import parse_override
 from mlspec.semantics.sweep import expand
 from mlspec.syntax import ir
 from mlspec.syntax.json_spec import parse_json
@@ -676,7 +676,7 @@ def test_an_import_cycle_is_still_an_error(tmp_path):
 def test_repeat_shapes_and_counts_are_exact_without_writing_copies_out(body, shape, params):
     """Once a copy keeps its input's shape all later ones do: the counts are the sums over
     every copy (checked against the direct sum for the small ones)."""
-    from mlspec.semantics.resolve import infer_shapes
+    from mlspec.semantics.model import infer_shapes
 
     text = f"model m {{\n    input {list(shape)}\n{body}\n}}\n"
     layer = mlspec.resolve(mlspec.parse(text)).model.layers[0]

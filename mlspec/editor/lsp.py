@@ -41,9 +41,11 @@ from mlspec.catalog.metrics import METRICS
 from mlspec.catalog.optimizers import OptaxFunction, optax_catalogue
 from mlspec.catalog.sources import SOURCES
 from mlspec.editor import stream
+from mlspec.semantics.data import DATA_KEYS
+from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.program import EarlyStop
-from mlspec.semantics.resolve import DATA_KEYS, TRAIN_KEYS, merge_imports
 from mlspec.semantics.sweep import check_spec
+from mlspec.semantics.train import TRAIN_KEYS
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, SpecError
 from mlspec.syntax.limits import MAX_SPEC_BYTES

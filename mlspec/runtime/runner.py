@@ -26,7 +26,8 @@ def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:
 def spec_as_run(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> ir.Spec:
     """The spec with its imports merged and overrides applied, its sweep kept: what a run
     folder's spec.mlspec holds, from which `mlspec.semantics.sweep.expand` gives every member."""
-    from mlspec.semantics.resolve import apply_overrides, merge_imports
+    from mlspec.semantics.imports import merge_imports
+    from mlspec.semantics.overrides import apply_overrides
 
     return apply_overrides(merge_imports(spec), overrides)
 

@@ -52,7 +52,7 @@ def _mesh(program: Program):
     if count == 1:
         return None
     if count > len(available):
-        from mlspec.semantics.resolve import setting_place
+        from mlspec.semantics.data import setting_place
 
         raise SpecError.at(setting_place(program.spec.train.get("devices")),
                            f"devices = {count}, but this machine has {len(available)} local "

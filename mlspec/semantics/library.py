@@ -13,13 +13,10 @@ from collections.abc import Mapping
 
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.registry import bind_arguments, instantiate, name_span
-from mlspec.semantics.resolve import (
-    Scope,
-    _bind_block,
-    _check_unique,
-    evaluated_call,
-    merge_imports,
-)
+from mlspec.semantics.imports import merge_imports
+from mlspec.semantics.model import _bind_block
+from mlspec.semantics.resolve import _check_unique
+from mlspec.semantics.scope import Scope, evaluated_call
 from mlspec.syntax import ir
 from mlspec.syntax.errors import ErrorCollector, SpecError, did_you_mean
 

@@ -23,8 +23,10 @@ from typing import Any
 
 from mlspec.catalog.registry import to_python
 from mlspec.semantics.budget import MAX_MEMBERS, memory_limit, program_needs, refuse_if_too_big
+from mlspec.semantics.imports import merge_imports
+from mlspec.semantics.overrides import _argument_names, apply_overrides
 from mlspec.semantics.program import Program
-from mlspec.semantics.resolve import _argument_names, apply_overrides, merge_imports, resolve
+from mlspec.semantics.resolve import resolve
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, Span, SpecError
 from mlspec.syntax.printer import format_expr

@@ -1,0 +1,147 @@
+"""Overrides (`--set key=value`, `run(spec, {...})`) applied to the spec's text: params by
+name, settings by section path, and arguments inside a setting's call."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mlspec.catalog.losses import LOSSES
+from mlspec.catalog.optimizers import optax_catalogue
+from mlspec.catalog.sources import SOURCES
+from mlspec.semantics.data import DATA_KEYS
+from mlspec.semantics.program import (
+    EarlyStop,
+)
+from mlspec.semantics.train import TRAIN_KEYS
+from mlspec.syntax import ir
+from mlspec.syntax.errors import SpecError, did_you_mean
+from mlspec.syntax.parser import parse_expr
+
+
+def _as_value(value: Any, key: str) -> ir.Expr:
+    if isinstance(value, ir.Node):
+        return value
+    return ir.as_expr(value)
+
+
+# A file path as typed in a shell, unquoted: /abs/a.csv, ../a.csv, ~/a.csv, data/a.csv (a
+# last part with a suffix), a.csv (a data or spec file); `width/2` stays arithmetic and
+# `valid.loss` a name.
+_PATH = re.compile(r"(~|\.{1,2})?(/[\w.-]+)+|[\w.-]+(/[\w.-]+)*/[\w-]*\.[A-Za-z]\w*"
+                   r"|[\w.-]+\.(csv|npz|json|mlspec)", re.IGNORECASE)
+
+
+def parse_override(text: str) -> tuple[str, ir.Expr]:
+    """`KEY=VALUE` as given to `--set`, with VALUE in .mlspec syntax; an unquoted file
+    path is a string (`--set data.train.path=data/other.csv`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError.at(None, f"--set needs KEY=VALUE, got '{text}'")
+    key, value = key.strip(), value.strip()
+    if _PATH.fullmatch(value):
+        return key, ir.String(value=value)
+    # where the value lands: a param's (spec, param), a setting's, or a keyword's in a
+    # setting's call (two deeper for each part past the setting)
+    parts = key.count(".") + 1
+    depth = 3 if parts == 1 else 4 + 2 * (parts - 2)
+    return key, parse_expr(value, file=f"--set {key}", depth=depth)
+
+
+def _argument_names(call: ir.Call, section: str) -> tuple[str, list[str]] | None:
+    """What a call names (a data source, an optax optimizer or schedule, a loss,
+    early_stop) and its argument names in positional order; None for anything else."""
+    if section == "data":
+        entry = SOURCES.get(call.name)
+        return ("data source", entry.argument_names()) if entry is not None else None
+    if call.name == "early_stop":
+        return "early_stop", EarlyStop.argument_names()
+    fn = optax_catalogue().get(call.name)
+    if fn is not None:
+        return fn.kind, [a.name for a in fn.arguments]
+    entry = LOSSES.get(call.name)
+    return ("loss", entry.argument_names()) if entry is not None else None
+
+
+def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str,
+                 section: str) -> ir.Expr:
+    """`call` with the argument that `rest` names set to `value`: a keyword, or the
+    positional argument of that name (`csv("a.csv")`: `path`)."""
+    if not rest:
+        return value
+    if not isinstance(call, ir.Call):
+        raise SpecError.at(None, f"cannot set '{key}': the value there is not a call")
+    name, rest = rest[0], rest[1:]
+    known = _argument_names(call, section)
+    if known is not None and name not in known[1]:
+        raise SpecError.at(None, f"--set: cannot set '{key}': {known[0]} '{call.name}' has "
+                                 f"no argument '{name}'{did_you_mean(name, known[1])}")
+    position = known[1].index(name) if known is not None else len(call.args)
+    if position < len(call.args):
+        args = list(call.args)
+        args[position] = _set_in_call(args[position], rest, value, key, section)
+        return call.model_copy(update={"args": tuple(args)})
+    kwargs = list(call.kwargs)
+    existing = call.keyword(name)
+    new_value = _set_in_call(existing.value if existing else None, rest, value, key, section)
+    if existing is not None:
+        kwargs[kwargs.index(existing)] = existing.model_copy(update={"value": new_value})
+    else:
+        kwargs.append(ir.Keyword(name=name, value=new_value))
+    return call.model_copy(update={"kwargs": tuple(kwargs)})
+
+
+def _known_paths(spec: ir.Spec) -> list[str]:
+    paths = [p.name for p in spec.params] + [f"train.{k}" for k in TRAIN_KEYS]
+    paths += [f"data.{k}" for k in DATA_KEYS]
+    for section in ("data", "train"):
+        node = getattr(spec, section)
+        for s in node.settings if node else ():
+            if isinstance(s.value, ir.Call):
+                known = _argument_names(s.value, section)
+                names = known[1][:len(s.value.args)] if known else []
+                paths += [f"{section}.{s.path}.{n}" for n in names]
+                paths += [f"{section}.{s.path}.{k.name}" for k in s.value.kwargs]
+    return paths
+
+
+def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Spec:
+    """Sets params by name and any setting by path (`train.steps`, `data.train.n`)."""
+    for key, raw in (overrides or {}).items():
+        value = _as_value(raw, key)
+        parts = key.split(".")
+        if len(parts) == 1:
+            param = next((p for p in spec.params if p.name == key), None)
+            if param is None:
+                raise SpecError.at(None, f"--set: no param '{key}' in the spec"
+                                         f"{did_you_mean(key, _known_paths(spec))}")
+            params = tuple(p.model_copy(update={"value": value}) if p is param else p
+                           for p in spec.params)
+            spec = spec.model_copy(update={"params": params})
+            continue
+        section_name, setting_name, rest = parts[0], parts[1], parts[2:]
+        keys = {"train": TRAIN_KEYS, "data": DATA_KEYS}.get(section_name)
+        if keys is None or setting_name not in keys:
+            raise SpecError.at(None, f"--set: unknown setting '{key}'"
+                                     f"{did_you_mean(key, _known_paths(spec))}")
+        section = getattr(spec, section_name) or ir.Section()
+        setting = section.get(setting_name)
+        if rest and setting is None:
+            raise SpecError.at(None, f"--set: cannot set '{key}': '{section_name}' has no "
+                                     f"'{setting_name}' setting")
+        if raw is None and not rest:  # None unsets a setting: its default applies
+            settings = tuple(s for s in section.settings if s is not setting)
+            spec = spec.model_copy(update={section_name: section.model_copy(
+                update={"settings": settings})})
+            continue
+        new_value = _set_in_call(setting.value if setting else None, rest, value, key,
+                                 section_name)
+        if setting is not None:
+            settings = tuple(s.model_copy(update={"value": new_value}) if s is setting else s
+                             for s in section.settings)
+        else:
+            settings = section.settings + (ir.Setting(path=setting_name, value=new_value),)
+        spec = spec.model_copy(update={section_name: section.model_copy(
+            update={"settings": settings})})
+    return spec
