@@ -196,10 +196,15 @@ def _validate(grid: _Grid) -> None:
     for members in _independent_sets(grid.base, grid.axes):
         axes = [grid.axes[i] for i in members]
         values = [_checked_values(axis, len(axes) == 1) for axis in axes]
-        if len(axes) > 1:  # a value that is wrong on its own is said so, and left out
+        if len(axes) > 1:  # a value wrong in a member is said so, and left out
+            # Each value is tried with the set's other axes at their first values, which
+            # is a member; with the spec's own values it might be none (the axis c = [1.2]
+            # fits dropout(c * d) only with the sweep's d = [0.5]).
+            firsts = {axis.path: axis_values[0] for axis, axis_values in zip(axes, values)}
             for i, axis in enumerate(axes):
-                values[i] = tuple(v for v in values[i] if _valid(attempt({axis.path: v}),
-                                                                 {axis.path: v}, errors))
+                values[i] = tuple(v for v in values[i]
+                                  if _valid(attempt({**firsts, axis.path: v}),
+                                            {**firsts, axis.path: v}, errors))
         valid, changes = [], False
         for combo in itertools.product(*values):
             chosen = {axis.path: value for axis, value in zip(axes, combo)}
