@@ -376,6 +376,7 @@ TEMPLATE = ("param lr = 0.1\nparam a = 3\nparam b = 1\nparam c = 0.2\nparam d = 
 }).filter(bool))
 @example({"c": [0.6], "d": [2.0]})  # a rate above 1 only together
 @example({"a": [2], "b": [2]})  # a width of 0 only together
+@example({"c": [1.2], "d": [0.5]})  # a rate above 1 at the spec's d, below 1 with the swept
 def test_check_agrees_with_resolving_every_member(axes):
     sweep = "".join(f"    {name} = [{', '.join(map(str, values))}]\n"
                     for name, values in axes.items())

@@ -127,7 +127,8 @@ class Run:
         between programs) or `stop_now(training)` does while a chunk computes (see
         `Training.run`). `on_progress(training)` comes after each chunk. Returns the
         Result (for members, combined, `interrupted` unless every member finished), or
-        None when it stopped before any chunk finished: nothing to keep."""
+        None when it stopped before any chunk finished: nothing to keep. A Run trains
+        once."""
         following = following or (lambda training, i, n: contextlib.nullcontext())
         if self.single:
             training = self.training
@@ -175,9 +176,9 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
         SpecError: a mistake in the spec or its data.
         DivergedError: the loss became NaN or infinite; `.result` has the run so far.
     """
-    training = Run(plan(spec, overrides), updates=updates)
-    result = training.train(on_progress=on_progress)
-    if training.single and result.status == "diverged":
+    planned = Run(plan(spec, overrides), updates=updates)
+    result = planned.train(on_progress=on_progress)
+    if planned.single and result.status == "diverged":
         raise DivergedError(result)
     return result
 

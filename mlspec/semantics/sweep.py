@@ -203,19 +203,16 @@ def _validate(grid: _Grid) -> None:
     for members in _independent_sets(grid.base, grid.axes):
         axes = [grid.axes[i] for i in members]
         values = [_checked_values(axis, len(axes) == 1) for axis in axes]
-        if len(axes) > 1:  # a value that is wrong on its own is said so, and left out
-            for i, axis in enumerate(axes):
-                values[i] = tuple(v for v in values[i] if _valid(attempt({axis.path: v}),
-                                                                 {axis.path: v}, errors))
-        valid, changes = [], False
+        valid, failed, changes = [], [], False
         for combo in itertools.product(*values):
             chosen = {axis.path: value for axis, value in zip(axes, combo)}
             result = attempt(chosen)
             if isinstance(result, SpecError):
-                errors.extend(_blame(result, chosen))
+                failed.append((chosen, result))
                 continue
             valid.append(chosen)
             changes = changes or _fingerprint(result) != own
+        errors.extend(_set_errors(axes, values, failed, attempt))
         if changes:
             shaping.append(valid)
     combos = [{path: value for part in parts for path, value in part.items()}
@@ -240,12 +237,31 @@ def _validate(grid: _Grid) -> None:
     _refuse_if_too_big(counted, grid.span, grid.train_section)
 
 
-def _valid(result: Program | SpecError, chosen: dict[str, ir.Expr],
-           errors: list[Diagnostic]) -> bool:
-    if isinstance(result, SpecError):
-        errors.extend(_blame(result, chosen))
-        return False
-    return True
+def _set_errors(axes: list[_Axis], values: list[tuple[ir.Expr, ...]],
+                failed: list[tuple[dict[str, ir.Expr], SpecError]], attempt) -> list[Diagnostic]:
+    """The mistakes of a set's combinations that failed. A value that fails with every
+    value of the other axes, and on its own (the others at the spec's values), is said of
+    it alone, at its place in the sweep; any other failure names its combination (a
+    value may be wrong at the spec's values and right with the swept ones)."""
+    if len(axes) == 1:
+        return [d for chosen, error in failed for d in _blame(error, chosen)]
+    failures = collections.Counter((path, _text(value)) for chosen, _ in failed
+                                   for path, value in chosen.items())
+    blamed, errors = set(), []
+    for i, axis in enumerate(axes):
+        with_each = math.prod(len(v) for j, v in enumerate(values) if j != i)
+        for value in values[i]:
+            key = (axis.path, _text(value))
+            if failures[key] < with_each:
+                continue
+            alone = attempt({axis.path: value})
+            if isinstance(alone, SpecError):
+                blamed.add(key)
+                errors.extend(_blame(alone, {axis.path: value}))
+    for chosen, error in failed:
+        if not any((path, _text(value)) in blamed for path, value in chosen.items()):
+            errors.extend(_blame(error, chosen))
+    return errors
 
 
 def _text(value: ir.Expr) -> str:
