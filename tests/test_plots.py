@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import mlspec
-from mlspec.runtime import plots
+from mlspec.runtime import history_figure, plots
 
 HILL = """
 model hill_net {
@@ -177,12 +177,12 @@ def test_long_histories_are_thinned_without_losing_a_spike():
     steps = np.arange(100_000)
     values = np.sin(steps / 5000.0)
     values[61_234] = 50.0
-    kept_steps, kept = plots._thin(steps, values)
+    kept_steps, kept = history_figure._thin(steps, values)
     assert len(kept) < 2000 and kept_steps[0] == 0 and kept_steps[-1] == 99_999
     assert 50.0 in kept and kept.min() == pytest.approx(values.min())
     with_nan = values.copy()
     with_nan[10] = np.nan
-    assert len(plots._thin(steps, with_nan)[0]) == len(steps)  # drawn as it is
+    assert len(history_figure._thin(steps, with_nan)[0]) == len(steps)  # drawn as it is
 
 
 def test_the_final_metrics_are_written_and_printed_before_the_plots(tmp_path, monkeypatch,

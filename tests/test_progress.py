@@ -12,7 +12,8 @@ from conftest import iris_net
 from rich.console import Console
 
 import mlspec
-from mlspec.cli import _Progress, main
+from mlspec.cli import main
+from mlspec.cli.progress import Progress
 from mlspec.runtime.training import Training
 
 LONG = iris_net("""
@@ -89,7 +90,7 @@ def test_seeds_show_the_best_value_over_the_members(tmp_path, capsys):
 def test_the_terminal_bar_ends_at_the_final_row(text):
     training = Training(mlspec.resolve(mlspec.parse(text)), updates=50)
     console = Console(file=io.StringIO(), force_terminal=True, width=200)
-    with _Progress(console, training, "net") as bar:
+    with Progress(console, training, "net") as bar:
         result = training.run(on_progress=bar.update)
     task = bar.progress.tasks[0]
     last = result.history.iloc[-1]

@@ -244,11 +244,12 @@ def _sweep_stopped_when(monkeypatch, tmp_path, when, text=SMALL_SWEEP):
     import contextlib
 
     import mlspec.cli
+    from mlspec.cli import stop as stops
     from mlspec.runtime.training import Training
 
-    stopper = mlspec.cli._Stop(quiet=True)
+    stopper = stops.Stop(quiet=True)
     stop = stopper.signals
-    monkeypatch.setattr(mlspec.cli, "_signals_caught",
+    monkeypatch.setattr(stops, "signals_caught",
                         contextlib.contextmanager(lambda quiet: (yield stopper)))
     original = Training.run
     calls = []

@@ -156,9 +156,9 @@ def test_a_second_signal_in_the_first_chunk_writes_nothing(tmp_path):
 
 def notices(capsys, kept: bool, signals: int, phase: str = "training") -> list[str]:
     """What `mlspec run` says to each of `signals` signals in `phase`, line by line."""
-    from mlspec.cli import _Stop
+    from mlspec.cli.stop import Stop
 
-    stop = _Stop(quiet=False)
+    stop = Stop(quiet=False)
     stop.phase, stop.kept = phase, lambda: kept
     capsys.readouterr()
     for _ in range(signals):
@@ -186,7 +186,7 @@ def test_every_signal_notice_line_is_under_100_characters(phase, kept, capsys):
 def test_the_interrupted_reports_are_lines_under_100_characters(capsys, tmp_path):
     from types import SimpleNamespace
 
-    from mlspec.cli import _report
+    from mlspec.cli.train import report
 
     out = tmp_path / "runs" / "hill_net-12"
     members = [SimpleNamespace(status=s) for s in ["completed"] * 4 + ["interrupted"] * 4]
@@ -194,8 +194,8 @@ def test_the_interrupted_reports_are_lines_under_100_characters(capsys, tmp_path
     single = SimpleNamespace(status="interrupted", members=[], steps_done=1_000_000,
                              evaluated_at=990_000)
     capsys.readouterr()
-    assert _report(sweep, out, None, None, members) == 130
-    assert _report(single, out, None, None, None) == 130
+    assert report(sweep, out, None, None, members) == 130
+    assert report(single, out, None, None, None) == 130
     err = capsys.readouterr().err
     assert "4 of 8 runs finished" in err and "a sweep cannot be resumed" in err
     assert "continue with: mlspec run --resume" in err

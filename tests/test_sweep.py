@@ -274,7 +274,8 @@ def test_check_resolves_each_value_not_each_member(monkeypatch):
             f"    train.seed = {values}\n}}\n")
     calls = []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert 0 < len(calls) < 60
 
@@ -317,7 +318,8 @@ def test_optimizer_arguments_are_checked_each_on_its_own(monkeypatch):
 
     calls, sysconf = [], []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     real_sysconf = os.sysconf
     monkeypatch.setattr(os, "sysconf", lambda name: sysconf.append(name) or real_sysconf(name))
     mlspec.check(mlspec.parse(OPTIMIZER_SWEEP))
@@ -345,7 +347,8 @@ def test_the_seeds_of_a_large_seeds_count_are_checked_by_their_ends(monkeypatch)
         "steps     = 10", "steps     = 10\n    seeds     = 5000")
     calls = []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert len(calls) < 10
 
@@ -376,7 +379,7 @@ TEMPLATE = ("param lr = 0.1\nparam a = 3\nparam b = 1\nparam c = 0.2\nparam d = 
 }).filter(bool))
 @example({"c": [0.6], "d": [2.0]})  # a rate above 1 only together
 @example({"a": [2], "b": [2]})  # a width of 0 only together
-@example({"c": [1.2], "d": [0.5]})  # a rate above 1 with the spec's d, not the sweep's
+@example({"c": [1.2], "d": [0.5]})  # a rate above 1 at the spec's d, below 1 with the swept
 def test_check_agrees_with_resolving_every_member(axes):
     sweep = "".join(f"    {name} = [{', '.join(map(str, values))}]\n"
                     for name, values in axes.items())

@@ -1,23 +1,18 @@
 """A run folder opened again: read back as a Result that predicts and evaluates, or as a
-Training that resumes an interrupted run where it stopped."""
+Training that resumes an interrupted run where it stopped. Its saved state is restored
+only where it fits the spec's model: the structure, every shape and dtype."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlspec.runtime.reading import member_of, open_folder, read_state
 from mlspec.runtime.results import Result
-from mlspec.runtime.runs import (
-    STATE_FILE,
-    RunFolderError,
-    member_of,
-    open_folder,
-    prepare_folder,
-    read_normalizer,
-    read_state,
-    restore_state,
-)
+from mlspec.runtime.runs import STATE_FILE, RunFolderError, prepare_folder
 from mlspec.runtime.training import Training
 
 
@@ -100,3 +95,102 @@ def resume_training(folder) -> Any:
             rows["_stopped"] = np.zeros(len(history), bool)
         training.rows.append(rows)
     return training
+
+
+# ---------------------------------------------------------------- the saved state
+
+
+def _flat(tree) -> dict:
+    from flax import traverse_util
+
+    return traverse_util.flatten_dict(tree, keep_empty_nodes=True)
+
+
+def _misfit(expected, saved) -> str | None:
+    """Why the saved state dict does not have the structure, shapes and dtypes of the
+    expected one (leaves with .shape and .dtype), or None when it fits."""
+    from flax.traverse_util import empty_node
+
+    want, have = _flat(expected), _flat(saved)
+    for key in [*want, *(k for k in have if k not in want)]:
+        name = "/".join(map(str, key)) or "the state"
+        if key not in have:
+            return f"{name} is missing"
+        if key not in want:
+            return f"{name} is not part of the spec's model"
+        a, b = want[key], have[key]
+        if a is empty_node or b is empty_node:
+            if a is not b:
+                return f"{name} should {'' if a is empty_node else 'not '}be empty"
+            continue
+        if not isinstance(b, np.ndarray | np.generic):
+            return f"{name} is not an array"
+        if b.shape != tuple(a.shape) or b.dtype != a.dtype:
+            return (f"{name} is {b.dtype}{list(b.shape)}; the spec's model has "
+                    f"{a.dtype}{list(a.shape)}")
+    return None
+
+
+def _fill_spec_decided(saved_train: dict, trainer, program) -> dict:
+    """Entries that the spec alone decides, which older versions did not save; and early
+    stopping's copy of the best evaluation, which a finished run (or an older version)
+    does not save: a fresh record of the saved model, so a resumed run keeps the best of
+    the evaluations after the resume."""
+    from mlspec.compiler.model import keep_probabilities
+
+    decided = {"loss_weights": np.asarray(trainer.weights, np.float32),
+               "dropout_keep": np.asarray(keep_probabilities(program.model.layers),
+                                          np.float32)}
+    stop = trainer.early_stop
+    if stop is not None and stop.restore_best and "params" in saved_train:
+        decided["best"] = {"value": np.float32(np.inf), "step": np.int32(0),
+                           "params": saved_train["params"],
+                           "model_state": saved_train.get("model_state", {})}
+    return {**{k: v for k, v in decided.items() if k not in saved_train}, **saved_train}
+
+
+def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
+                  template=None):
+    """(trainer, state) for a saved training state, checked against the spec's model:
+    the structure, every shape and dtype must fit. A member of seeds or a sweep that
+    trained together with others has an optimizer state with injected hyperparameters."""
+    import jax
+    import jax.numpy as jnp
+    from flax import serialization
+
+    from mlspec.compiler.trainer import Trainer
+
+    if not isinstance(saved_train, dict):
+        raise RunFolderError(f"{path} does not fit the spec's model: the state is not a "
+                             "table of arrays")
+    problem = None
+    for inject in (False, True):
+        trainer = Trainer(program, n_train, inject=inject)
+        if template is not None:
+            shapes = template
+        else:  # shapes only: nothing allocated before the file is known to fit
+            example = jnp.zeros((1, *program.model.input_shape), jnp.float32)
+            shapes = jax.eval_shape(functools.partial(trainer.init, seed), example)
+        train = _fill_spec_decided(saved_train, trainer, program)
+        why = _misfit(serialization.to_state_dict(shapes), train)
+        if why is None:
+            return trainer, serialization.from_state_dict(shapes, train)
+        problem = problem or why
+        if template is not None:
+            break
+    raise RunFolderError(f"{path} does not fit the spec's model: {problem}")
+
+
+def read_normalizer(entry: dict, program, path: Path):
+    if "normalizer" not in entry:
+        return None
+    saved = entry["normalizer"]
+    mean = saved.get("mean") if isinstance(saved, dict) else None
+    std = saved.get("std") if isinstance(saved, dict) else None
+    shape = tuple(program.model.input_shape)
+    for value in (mean, std):
+        if not isinstance(value, np.ndarray) or value.shape != shape or \
+                value.dtype.kind != "f":
+            raise RunFolderError(f"{path}: the saved standardization does not fit the "
+                                 f"model's input {list(shape)}")
+    return mean, std

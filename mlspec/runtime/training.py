@@ -4,9 +4,7 @@ a diverging loss or an interruption, and to stop early."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,63 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlspec.runtime.device import computed, enable_compilation_cache, mesh, on_device
 from mlspec.runtime.results import HIGHER_IS_BETTER, Result, Status, combine
 from mlspec.semantics.program import Program
 from mlspec.semantics.sweep import setting_column
 from mlspec.syntax.errors import SpecError
-
-_CACHE_SET = False
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache in the user's cache folder, so a second run of
-    the same spec skips compiling. MLSPEC_COMPILATION_CACHE=0 turns it off."""
-    global _CACHE_SET
-    if _CACHE_SET or os.environ.get("MLSPEC_COMPILATION_CACHE", "1") == "0":
-        return
-    import jax
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    try:
-        folder = os.path.join(base, "mlspec", "jax")
-        os.makedirs(folder, exist_ok=True)
-        if jax.config.jax_compilation_cache_dir is None:  # the user's own setting wins
-            jax.config.update("jax_compilation_cache_dir", folder)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    except OSError:
-        pass  # no writable cache folder: compile every time
-    _CACHE_SET = True
-
-
-def _mesh(program: Program):
-    """A one-axis mesh over the local devices that `train { devices = N }` asks for."""
-    import jax
-
-    wanted = program.train.devices
-    available = jax.local_devices()
-    count = len(available) if wanted == "all" else wanted
-    if count == 1:
-        return None
-    if count > len(available):
-        from mlspec.semantics.data import setting_place
-
-        raise SpecError.at(setting_place(program.spec.train.get("devices")),
-                           f"devices = {count}, but this machine has {len(available)} local "
-                           "device(s)")
-    from jax.sharding import Mesh
-
-    return Mesh(np.array(available[:count]), ("batch",))
-
-
-def _on_device(leaf):
-    """`jnp.asarray(leaf)`; a NumPy array already of jax's dtype is put on the device as it
-    is (jnp.asarray compiles a copy program for it, which a fresh process pays for)."""
-    import jax
-    import jax.numpy as jnp
-
-    if isinstance(leaf, np.ndarray) and leaf.dtype == jax.dtypes.canonicalize_dtype(leaf.dtype):
-        return jax.device_put(leaf)
-    return jnp.asarray(leaf)
 
 
 def _chunk_size(blocks: int, updates: int) -> int:
@@ -115,7 +61,7 @@ class Training:
         self.trainer = Trainer(program, n_train, inject=self.multi)
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
-        self.mesh = _mesh(program)
+        self.mesh = mesh(program)
         self.data = {split: (self._place(x, rows=True), self._place(y, rows=True))
                      for split, (x, y) in self.dataset.splits.items()
                      if split in ("train", "valid")}
@@ -154,7 +100,7 @@ class Training:
         from jax.sharding import NamedSharding, PartitionSpec
 
         if self.mesh is None:
-            return jax.tree.map(_on_device, value)
+            return jax.tree.map(on_device, value)
         split_leading = rows != self.multi
 
         def place(leaf):
@@ -241,7 +187,7 @@ class Training:
         else:
             state, rows = self._jit("finish")(self.state, self.data)
             blocks, final = total, True
-        if stop_now is not None and not _computed((state, rows), stop_now):
+        if stop_now is not None and not computed((state, rows), stop_now):
             # what the host reads from here on must not queue behind the dropped chunk
             self.state = jax.device_get(self.state)
             return False
@@ -319,7 +265,7 @@ class Training:
         if not self.blocks_done:
             return
         _, rows = self._jit("finish")(self.state, self.data)
-        if stop_now is not None and not _computed(rows, stop_now):
+        if stop_now is not None and not computed(rows, stop_now):
             self.state = jax.device_get(self.state)
             return
         self.evaluated = jax.device_get(rows)
@@ -404,7 +350,7 @@ class Training:
             from mlspec.compiler.trainer import shared_jit
 
             evaluate = shared_jit(self.trainer, "evaluate", lambda: jax.jit(self.trainer.evaluate))
-            test = evaluate(state, _on_device(x), _on_device(y))
+            test = evaluate(state, on_device(x), on_device(y))
             # in the spec's order, as train.* and valid.* (jax returns a dict's keys sorted)
             metrics.update({f"test.{k}": float(test[k]) for k in self.trainer.split_metrics})
         normalizer = None
@@ -415,29 +361,3 @@ class Training:
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
                       best_step=best_step, evaluated_at=evaluated_at,
                       wall_time=self.wall_time)
-
-
-def _computed(outputs, stop_now: Callable[[], bool], poll: float = 0.05) -> bool:
-    """Waits for a chunk's outputs, asking `stop_now()` every `poll` seconds: False as
-    soon as it says so. The wait is done by another thread, so that this one stays free
-    to run signal handlers (during jax's own wait they would run only once it ends)."""
-    import threading
-
-    import jax
-
-    done = threading.Event()
-
-    def wait() -> None:
-        try:
-            with contextlib.suppress(Exception):  # raised again where the outputs are read
-                jax.block_until_ready(outputs)
-        finally:
-            done.set()
-
-    threading.Thread(target=wait, daemon=True, name="mlspec-chunk").start()
-    while not stop_now():
-        if done.wait(poll):
-            return True
-    return False
-
-

@@ -5,10 +5,11 @@ values that keep every array shape (seeds, optimizer hyperparameters, loss weigh
 rates) form a group that trains as one compiled program, vmapped over their states; values
 that change shapes (widths, depths, data) give one compiled program per distinct shape.
 
-`check` validates every member without resolving each one (a sweep may have 100,000): the
-axes are split into those that cannot meet in any check (they change different parts of
+`check_spec` validates every member without resolving each one (a sweep may have 100,000):
+the axes are split into those that cannot meet in any check (they change different parts of
 the spec, and no shape or size), each of which is checked value by value, and the rest,
-whose combinations are checked together (see `_validate`).
+whose combinations are checked together (see `_validate`). Checking and expanding a grid
+resolve each distinct program once (`_Grid.attempt`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlspec.catalog.registry import to_python
@@ -50,15 +51,19 @@ class _Axis:
 
 @dataclass
 class _Grid:
-    """A spec's sweep, read: the spec without it, its program, the axes and the settings
-    every member shares."""
+    """A spec's sweep, read: the spec as given (its sweep kept), the spec without it, its
+    program, the axes and the settings every member shares."""
 
+    spec: ir.Spec
     base: ir.Spec
     program: Program
     axes: list[_Axis]
     fixed: dict[str, ir.Expr]
     span: Span | None
     train_section: ir.Section | None
+    resolved: dict[tuple, Program | SpecError] = field(default_factory=dict)
+    """Every combination resolved so far, by `attempt`: checking and expanding a grid
+    resolve each program once."""
 
     @property
     def count(self) -> int:
@@ -67,6 +72,19 @@ class _Grid:
     def combinations(self) -> Iterator[dict[str, ir.Expr]]:
         for combo in itertools.product(*(axis.values for axis in self.axes)):
             yield {axis.path: value for axis, value in zip(self.axes, combo)}
+
+    def attempt(self, chosen: dict[str, ir.Expr]) -> Program | SpecError:
+        """The program of the base with the `chosen` values of some axes (the others at
+        the spec's own) and the fixed settings, or its SpecError; each combination is
+        resolved once, its values set in the order of the axes."""
+        ordered = {axis.path: chosen[axis.path] for axis in self.axes if axis.path in chosen}
+        key = tuple((path, _text(value)) for path, value in ordered.items())
+        if key not in self.resolved:
+            try:
+                self.resolved[key] = resolve(self.base, {**self.fixed, **ordered})
+            except SpecError as exc:
+                self.resolved[key] = exc
+        return self.resolved[key]
 
 
 def _display(expr: ir.Expr) -> Any:
@@ -102,32 +120,29 @@ def _grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> _Grid:
         axes.append(_Axis("train.seed", tuple(ir.Number(value=first + i)
                                               for i in range(seeds)), seeds=True))
     fixed = {"train.seeds": ir.Number(value=1)} if program.train is not None else {}
-    return _Grid(base, program, axes, fixed, sweep.span if sweep else None, spec.train)
+    grid = _Grid(spec, base, program, axes, fixed, sweep.span if sweep else None, spec.train)
+    if seeds == 1:  # the fixed `seeds = 1` changes nothing: the program is its own
+        grid.resolved[()] = program
+    return grid
 
 
 def check_spec(spec: ir.Spec) -> Program | None:
     """What `mlspec check`, `mlspec.check` and the language server check: a library
     (params and blocks only, as `import` reads) as one, giving None; else the spec's
-    program, every member of its sweep (or seeds) validated too."""
+    program, every member of its sweep validated too, without resolving each (see
+    `_validate`)."""
     from mlspec.semantics.library import check_library, is_library
-    from mlspec.semantics.resolve import resolve
 
     if is_library(spec):
         check_library(spec)
         return None
-    program = resolve(spec)
-    if spec.sweep is not None:
-        check(spec)
-    return program
-
-
-def check(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> Program:
-    """Validates every member of the spec's sweep (or seeds), as `expand` would, without
-    resolving each; returns the program of the spec without its sweep."""
-    grid = _grid(spec, overrides)
+    if spec.sweep is None:
+        return resolve(spec)
+    grid = _grid(spec, None)
     if grid.axes:
         _validate(grid)
-    return grid.program
+    # the program of the spec as given: its spec keeps the sweep, as `resolve` keeps it
+    return grid.program.model_copy(update={"spec": grid.spec})
 
 
 def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Member]:
@@ -157,7 +172,9 @@ def find_member(spec: ir.Spec, settings: Mapping[str, Any]) -> Member | None:
 
 
 def _member(grid: _Grid, chosen: dict[str, ir.Expr]) -> Member:
-    program = resolve(grid.base, {**grid.fixed, **chosen})
+    program = grid.attempt(chosen)  # resolved already where checking the grid needed it
+    if isinstance(program, SpecError):
+        raise program
     return Member(settings={key: _display(value) for key, value in chosen.items()},
                   program=program)
 
@@ -176,17 +193,7 @@ def _validate(grid: _Grid) -> None:
     dropout rates) meets no other set in any check, so that is all it needs. The sets
     that change shapes or sizes meet in the shape and memory checks: the combinations of
     their values are resolved together."""
-    cache: dict[tuple, Program | SpecError] = {}
-
-    def attempt(chosen: dict[str, ir.Expr]) -> Program | SpecError:
-        key = tuple((path, _text(value)) for path, value in chosen.items())
-        if key not in cache:
-            try:
-                cache[key] = resolve(grid.base, {**grid.fixed, **chosen})
-            except SpecError as exc:
-                cache[key] = exc
-        return cache[key]
-
+    attempt = grid.attempt
     reference = attempt({})
     if isinstance(reference, SpecError):
         raise reference
@@ -196,24 +203,16 @@ def _validate(grid: _Grid) -> None:
     for members in _independent_sets(grid.base, grid.axes):
         axes = [grid.axes[i] for i in members]
         values = [_checked_values(axis, len(axes) == 1) for axis in axes]
-        if len(axes) > 1:  # a value wrong in a member is said so, and left out
-            # Each value is tried with the set's other axes at their first values, which
-            # is a member; with the spec's own values it might be none (the axis c = [1.2]
-            # fits dropout(c * d) only with the sweep's d = [0.5]).
-            firsts = {axis.path: axis_values[0] for axis, axis_values in zip(axes, values)}
-            for i, axis in enumerate(axes):
-                values[i] = tuple(v for v in values[i]
-                                  if _valid(attempt({**firsts, axis.path: v}),
-                                            {**firsts, axis.path: v}, errors))
-        valid, changes = [], False
+        valid, failed, changes = [], [], False
         for combo in itertools.product(*values):
             chosen = {axis.path: value for axis, value in zip(axes, combo)}
             result = attempt(chosen)
             if isinstance(result, SpecError):
-                errors.extend(_blame(result, chosen))
+                failed.append((chosen, result))
                 continue
             valid.append(chosen)
             changes = changes or _fingerprint(result) != own
+        errors.extend(_set_errors(axes, values, failed, attempt))
         if changes:
             shaping.append(valid)
     combos = [{path: value for part in parts for path, value in part.items()}
@@ -238,12 +237,31 @@ def _validate(grid: _Grid) -> None:
     _refuse_if_too_big(counted, grid.span, grid.train_section)
 
 
-def _valid(result: Program | SpecError, chosen: dict[str, ir.Expr],
-           errors: list[Diagnostic]) -> bool:
-    if isinstance(result, SpecError):
-        errors.extend(_blame(result, chosen))
-        return False
-    return True
+def _set_errors(axes: list[_Axis], values: list[tuple[ir.Expr, ...]],
+                failed: list[tuple[dict[str, ir.Expr], SpecError]], attempt) -> list[Diagnostic]:
+    """The mistakes of a set's combinations that failed. A value that fails with every
+    value of the other axes, and on its own (the others at the spec's values), is said of
+    it alone, at its place in the sweep; any other failure names its combination (a
+    value may be wrong at the spec's values and right with the swept ones)."""
+    if len(axes) == 1:
+        return [d for chosen, error in failed for d in _blame(error, chosen)]
+    failures = collections.Counter((path, _text(value)) for chosen, _ in failed
+                                   for path, value in chosen.items())
+    blamed, errors = set(), []
+    for i, axis in enumerate(axes):
+        with_each = math.prod(len(v) for j, v in enumerate(values) if j != i)
+        for value in values[i]:
+            key = (axis.path, _text(value))
+            if failures[key] < with_each:
+                continue
+            alone = attempt({axis.path: value})
+            if isinstance(alone, SpecError):
+                blamed.add(key)
+                errors.extend(_blame(alone, {axis.path: value}))
+    for chosen, error in failed:
+        if not any((path, _text(value)) in blamed for path, value in chosen.items()):
+            errors.extend(_blame(error, chosen))
+    return errors
 
 
 def _text(value: ir.Expr) -> str:
