@@ -364,3 +364,47 @@ def test_adadelta_without_a_learning_rate_is_refused():
         mlspec.resolve(mlspec.parse(text))
     message = info.value.render()
     assert "needs argument 'learning_rate'" in message and ":5:" in message
+
+
+# ---- every argument's type is read from its annotation -------------------------------
+
+
+def test_every_optax_argument_has_a_checked_type():
+    """Each annotation optax writes is read as a type (`optimizers.argument_type`): a new
+    kind of annotation fails here until it gets an entry, rather than passing unchecked."""
+    from typing import Any
+
+    from mlspec.catalog.optimizers import argument_type
+
+    unread = sorted({a.annotation for fn in optax_catalogue().values() for a in fn.arguments
+                     if argument_type(a) is Any})
+    assert unread == [], "give these annotations a type in optimizers._TYPES"
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    ("adam(learning_rate=0.1, mu_dtype=bfloat61)",
+     "undefined name 'bfloat61'; did you mean 'bfloat16'?"),
+    ("sgd(learning_rate=0.1, accumulator_dtype=float64)",
+     "undefined name 'float64'; did you mean 'float16'?"),
+    ('adam(learning_rate=0.1, mu_dtype="int8")',
+     "argument 'mu_dtype' of optimizer 'adam' should be 'bfloat16', 'float16' or 'float32'"),
+    ("adamw(learning_rate=0.1, mask=true)",
+     "argument 'mask' of optimizer 'adamw' cannot be set from a spec"),
+    ("sgd(learning_rate=join_schedules(schedules=[0.1], boundaries=[5]))",
+     "argument 'schedules' of schedule 'join_schedules' should be a schedule call"),
+    ("sgd(learning_rate=join_schedules(schedules=[constant_schedule(0.1)], boundaries=[0.5]))",
+     "argument 'boundaries' of schedule 'join_schedules' should be a valid integer"),
+    ("sgd(learning_rate=lr)", "undefined name 'lr'"),
+    ("sgd(learning_rate=adam)", "'adam' is an optimizer, which cannot stand here"),
+])
+def test_an_optax_value_is_checked_at_check_time(optimizer, message):
+    with pytest.raises(SpecError) as caught:
+        mlspec.check(spec(optimizer))
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.message.startswith(message), diagnostic.message
+    assert diagnostic.span.line == OPTIMIZER_LINE
+
+
+def test_a_dtype_trains_as_optax_keeps_it():
+    losses = train_losses("adam(learning_rate=0.1, mu_dtype=bfloat16)", 10)
+    assert_falls(losses)

@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from mlspec.catalog.registry import name_span, validate_entry
+from mlspec.catalog.registry import name_span, unknown, validate_entry
 from mlspec.catalog.signature import (
     NO_NAMES,
     REQUIRED,
@@ -46,7 +46,7 @@ from mlspec.catalog.signature import (
     bind,
 )
 from mlspec.syntax import ir
-from mlspec.syntax.errors import SpecError, did_you_mean
+from mlspec.syntax.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -371,8 +371,7 @@ def resolve_optax(call: ir.Name | ir.Call, kind: Literal["optimizer", "schedule"
     values checked, as its typed form."""
     fn = optax_catalogue().get(call.name)
     if fn is None or fn.kind != kind:
-        raise SpecError.at(name_span(call), f"unknown {kind} '{call.name}'"
-                                            f"{did_you_mean(call.name, names(kind))}")
+        raise unknown(kind, call.name, name_span(call), names(kind))
     signature = optax_signature(fn)
     bound = bind(signature, call, scope)
     given = {*bound.values, *bound.failed, *bound.unknown}

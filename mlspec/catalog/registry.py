@@ -14,7 +14,7 @@ checked by pydantic, whose errors are mapped back to the argument's place in the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError
@@ -66,10 +66,12 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T | None:
         return self._entries.get(name)
 
-    def lookup(self, name: str, span: Span | None) -> T:
+    def lookup(self, name: str, span: Span | None, others: Iterable[str] = ()) -> T:
+        """The entry `name`; an unknown one is an error at `span` naming the nearest of
+        the entries and `others` (the blocks, where a layer is looked up)."""
         entry = self._entries.get(name)
         if entry is None:
-            raise SpecError.at(span, f"unknown {self.what} '{name}'{did_you_mean(name, self)}")
+            raise unknown(self.what, name, span, [*self, *others])
         return entry
 
     def __contains__(self, name: object) -> bool:
@@ -80,6 +82,12 @@ class Registry(Generic[T]):
 
     def items(self):
         return self._entries.items()
+
+
+def unknown(what: str, name: str, span: Span | None, choices: Iterable[str]) -> SpecError:
+    """`unknown layer 'dens'; did you mean 'dense'?`: a name where a catalogue's entry is
+    expected that is none of `choices`."""
+    return SpecError.at(span, f"unknown {what} '{name}'{did_you_mean(name, choices)}")
 
 
 def name_span(call: ir.Node) -> Span | None:

@@ -15,7 +15,7 @@ from mlspec.catalog.signature import Signature, bind
 from mlspec.semantics.program import BlockUse
 from mlspec.semantics.scope import Scope, check_value_size
 from mlspec.syntax import ir
-from mlspec.syntax.errors import Diagnostic, ErrorCollector, Span, SpecError, did_you_mean
+from mlspec.syntax.errors import Diagnostic, ErrorCollector, Span, SpecError
 from mlspec.syntax.limits import MAX_DEPTH
 
 Use = tuple[str, Span | None]
@@ -113,11 +113,7 @@ class ModelResolver:
         block = self.blocks.get(call.name)
         if block is not None:
             return self.block(block, call, scope)
-        if call.name not in LAYERS:
-            names = [*LAYERS, *self.blocks]
-            raise SpecError.at(name_span(call), f"unknown layer '{call.name}'"
-                                                f"{did_you_mean(call.name, names)}")
-        if LAYERS.get(call.name).composite:
+        if LAYERS.lookup(call.name, name_span(call), others=self.blocks).composite:
             if call.body is None:
                 raise SpecError.at(call.span, f"'{call.name}' needs a body: "
                                               f"{call.name} {{ ... }}")
