@@ -166,3 +166,29 @@ def test_run_with_a_file_set_by_position_then_evaluate_with_options_between(csv_
     assert json.loads(capsys.readouterr().out) == between
     assert between["accuracy"] == pytest.approx(
         json.loads((out / "metrics.json").read_text())["valid"]["accuracy"])
+
+
+@pytest.mark.parametrize("key, value, check", [
+    ("train.optimizer.memory_size", 3,
+     lambda p: p.train.optimizer.arguments == {"memory_size": 3}),
+    ("train.early_stop.patience", 7, lambda p: p.train.early_stop.patience == 7),
+])
+def test_an_argument_is_set_in_a_call_written_as_a_bare_name(key, value, check):
+    """`optimizer = lbfgs` is the call `lbfgs` without arguments: `--set` gives it one."""
+    text = SPEC.replace("adam(exponential_decay(0.05, 10, 0.5))", "lbfgs").replace(
+        "    metrics   = [accuracy]\n", "    early_stop = early_stop\n")
+    text = text.replace('csv("a.csv", target="y")', "hill(n=30)").replace(
+        'npz("a.npz")', "hill(n=20, seed=1)")
+    assert check(mlspec.resolve(mlspec.parse(text), {key: value}))
+
+
+def test_set_names_a_symbol_bare(csv_spec):
+    from mlspec.semantics.overrides import parse_override
+
+    text = SPEC.replace("    metrics   = [accuracy]\n", "    early_stop = early_stop\n")
+    program = mlspec.resolve(mlspec.parse(text, str(csv_spec)),
+                             dict([parse_override("train.early_stop.mode=max")]))
+    assert program.train.early_stop.mode == "max"
+    with pytest.raises(SpecError, match="undefined name 'maxi'; did you mean 'max'?"):
+        mlspec.resolve(mlspec.parse(text, str(csv_spec)),
+                       dict([parse_override("train.early_stop.mode=maxi")]))

@@ -66,7 +66,9 @@ BROKEN = [
      "unknown train setting 'stepz'; did you mean 'steps'?"),
     (hill("    dense(2)", data="data {\n    trian = hill(n=10)\n}\n"), 5, 5,
      "did you mean 'train'?"),
-    (hill("    dense(width)"), 2, 11, "should be a valid integer"),
+    (hill("    dense(width)"), 2, 11, "undefined name 'width'"),
+    ("param width = 2\n" + hill("    dense(widht)"), 3, 11,
+     "undefined name 'widht'; did you mean 'width'?"),
     # argument names
     (hill("    dense(2, bias=false)"), 2, 14, "has no argument 'bias'; did you mean 'use_bias'?"),
     (hill("    dense(2, features=3)"), 2, 14, "given twice"),
@@ -101,6 +103,9 @@ BROKEN = [
     ("param a = 1\nparam a = 2\nmodel m { input [2] dense(a) }\n", 2, 7, "defined twice"),
     ("param a = b\nparam b = a\nmodel m { input [2] dense(a) }\n", 1, 7, "in terms of itself"),
     ("block b(x) { b(x) }\nmodel m { input [2] b(1) }\n", 1, 14, "uses itself"),
+    # any other mistake in a block's body is reported at the block's use, naming its place
+    ("block b(x) { dense(x, use_bias=0) }\nmodel m { input [2] b(1) }\n", 2, 21,
+     "should be a valid boolean (got an integer 0) (in block 'b' at line 1, column 32)"),
     ("block b(x) { dense(x) }\nmodel m { input [2] b(1, y=2) }\n", 2, 26, "no parameter 'y'"),
     ("model m { input [2] dense(1) }\ntrain { loss = mse optimizer = sgd(0.1) }\n", 2, 1,
      "exactly one of 'steps' and 'epochs'"),

@@ -34,9 +34,9 @@ def test_hill_parses_into_ir():
     assert spec.model.layers[0].args == (ir.Number(value=2),)
     assert spec.data.get("train").value == ir.Call.of("hill", n=10000, seed=0)
     loss = spec.train.get("loss").value
-    assert loss == ir.BinOp(op="+", left=ir.Call(name="softmax_cross_entropy"),
+    assert loss == ir.BinOp(op="+", left=ir.Name(name="softmax_cross_entropy"),
                             right=ir.BinOp(op="*", left=ir.Number(value=1e-4),
-                                           right=ir.Call(name="l2")))
+                                           right=ir.Name(name="l2")))
     metrics = spec.train.get("metrics").value
     assert [m.name for m in metrics.items] == ["accuracy", "false_pos"]
     assert [c.text for c in spec.comments] == ["# a comment", "# trailing"]
@@ -52,16 +52,17 @@ def test_hill_parses_into_ir():
     (r'"say \"hi\" \\ bye"', ir.String(value='say "hi" \\ bye')),
     ("true", ir.Bool(value=True)),
     ("false", ir.Bool(value=False)),
-    ("[a, b, c,]", ir.ListExpr(items=(ir.Call(name="a"), ir.Call(name="b"),
-                                      ir.Call(name="c")))),
+    ("[a, b, c,]", ir.ListExpr(items=(ir.Name(name="a"), ir.Name(name="b"),
+                                      ir.Name(name="c")))),
     ("[]", ir.ListExpr()),
-    ("valid.loss", ir.Call(name="valid.loss")),
+    ("valid.loss", ir.Name(name="valid.loss")),
+    ("relu()", ir.Name(name="relu")),  # a call without arguments is the bare name
     ("f(1, x=2)", ir.Call.of("f", 1, x=2)),
-    ("lr * 2", ir.BinOp(op="*", left=ir.Call(name="lr"), right=ir.Number(value=2))),
+    ("lr * 2", ir.BinOp(op="*", left=ir.Name(name="lr"), right=ir.Number(value=2))),
     ("(1 + 2) * 3", ir.BinOp(op="*", left=ir.BinOp(op="+", left=ir.Number(value=1),
                                                     right=ir.Number(value=2)),
                              right=ir.Number(value=3))),
-    ("-lr", ir.Neg(operand=ir.Call(name="lr"))),
+    ("-lr", ir.Neg(operand=ir.Name(name="lr"))),
 ])
 def test_values(text, expected):
     value = parse_expr(text)
@@ -90,7 +91,7 @@ data { source = csv("x.csv", target="y")  valid = 0.2 }
     assert [i.path for i in spec.imports] == ["common.mlspec"]
     assert spec.params[0] == ir.Param(name="hidden", value=64)
     assert spec.blocks[0].params == (ir.BlockParam(name="width"),
-                                     ir.BlockParam(name="act", default=ir.Call(name="relu")))
+                                     ir.BlockParam(name="act", default=ir.Name(name="relu")))
     assert spec.model.input == ir.ListExpr(items=(28, 28, 1))
     repeat = spec.model.layers[0]
     assert repeat.name == "repeat" and repeat.body[0].name == "mlp"

@@ -239,7 +239,8 @@ def test_a_spec_without_a_model_is_named(tmp_path):
 
 
 def test_classes_without_data_is_an_error():
-    with pytest.raises(SpecError, match="unknown layer 'classes'|valid integer"):
+    with pytest.raises(SpecError, match="'classes' is the number of classes of the data's "
+                                        "target, and this spec has no data section"):
         mlspec.resolve(mlspec.parse("model m {\n    input [2]\n    dense(classes)\n}\n"))
 
 

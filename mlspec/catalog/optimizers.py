@@ -3,7 +3,9 @@
 The catalogue is derived from optax itself: its source files are read with `ast` (without
 importing optax, which would import jax) to list the aliases that `optax` exports from its
 alias module, the schedules it exports, and each one's signature. A new optax release
-brings its new optimizers with it.
+brings its new optimizers with it. A call is bound to that signature by the one binder
+(`signature.bind`) and its values checked by a pydantic model made from it, each
+argument's type read from its annotation (see `argument_type`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,34 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from mlspec.catalog.registry import describe, name_span, to_python
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from mlspec.catalog.registry import name_span, unknown, validate_entry
+from mlspec.catalog.signature import (
+    NO_NAMES,
+    REQUIRED,
+    Catalogue,
+    Names,
+    Parameter,
+    Signature,
+    Symbol,
+    bind,
+)
 from mlspec.syntax import ir
-from mlspec.syntax.errors import SpecError, did_you_mean
+from mlspec.syntax.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -191,59 +216,145 @@ class OptaxCall(ir.Node):
         return factory(**built)
 
 
-def _is_pairs(value: Any) -> bool:
-    return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2
-                                            for p in value)
+# ------------------------------------------------------------ what optax's arguments take
+#
+# Each optax argument's type, from its annotation as optax writes it (read with `ast`,
+# without importing optax): these are the kinds a spec can give. An annotation not listed
+# takes any value pydantic can hold; an argument of a kind that holds a Python object
+# (a function, a transformation, a mask) cannot be set from a spec.
 
 
-def _check_value(fn: OptaxFunction, arg: OptaxArgument, value: Any, span) -> Any:
-    label = f"argument '{arg.name}' of {fn.kind} '{fn.name}'"
-    ann = arg.annotation
-    takes_schedule = "Schedule" in ann
-    if "Sequence[base.Schedule]" in ann:  # join_schedules: a list of schedules
-        if not isinstance(value, tuple):
-            raise SpecError.at(span, f"{label} should be a list of schedule calls")
-        return [_check_value(fn, OptaxArgument(arg.name, True, "base.Schedule", None), v,
-                             span) for v in value]
-    if isinstance(value, ir.Call):
-        if takes_schedule:
-            return resolve_optax(value, "schedule")
-        raise SpecError.at(span, f"{label} cannot be a call")
-    if any(t in ann for t in ("GradientTransformation", "Callable", "MaskOrFn")):
-        raise SpecError.at(span, f"{label} cannot be set from a spec")
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if arg.name == "learning_rate" and is_number and value <= 0:
-        raise SpecError.at(span, f"{label} should be greater than 0 (got {value})")
-    if takes_schedule:
-        if not is_number:
-            raise SpecError.at(span, f"{label} should be a number or a schedule call "
-                                     f"(got {describe(value)})")
-        return value
-    if "dict" in ann and _is_pairs(value):  # [[100, 0.1], ...] -> {100: 0.1}
-        return {k: v for k, v in value}
-    if "dict" in ann and isinstance(value, tuple) and all(_is_pairs(v) for v in value):
-        return [{k: v for k, v in pairs} for pairs in value]  # a list of such dicts
-    if "dict" in ann:
-        raise SpecError.at(span, f"{label} should be a list of [key, value] pairs")
-    expected = _scalar_type(ann)
-    if expected is bool and not isinstance(value, bool):
-        raise SpecError.at(span, f"{label} should be true or false (got {describe(value)})")
-    if expected is int and not (isinstance(value, int) and not isinstance(value, bool)):
-        raise SpecError.at(span, f"{label} should be an integer (got {describe(value)})")
-    if expected is float and not is_number:
-        raise SpecError.at(span, f"{label} should be a number (got {describe(value)})")
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number_type", "Input should be a number")
     return value
 
 
-def _scalar_type(annotation: str):
-    bare = annotation.replace("Optional[", "").rstrip("]").replace(" | None", "")
-    if bare == "bool":
-        return bool
-    if bare == "int":
-        return int
-    if bare in ("float", "chex.Numeric", "jax.typing.ArrayLike", "base.Numeric"):
-        return float
-    return None
+def _positive(value: Any) -> Any:
+    if not value > 0:
+        raise PydanticCustomError("greater_than", "Input should be greater than 0")
+    return value
+
+
+def _schedule(value: Any) -> Any:
+    if not isinstance(value, OptaxCall):
+        raise PydanticCustomError("schedule_type", "Input should be a schedule call")
+    return value
+
+
+def _number_or_schedule(value: Any) -> Any:
+    if isinstance(value, OptaxCall):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number_or_schedule",
+                                  "Input should be a number or a schedule call")
+    return value
+
+
+def _pairs(value: Any) -> Any:
+    """`[[100, 0.1], ...]` as optax's `{100: 0.1, ...}`."""
+    if not (isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2
+                                             for p in value)):
+        raise PydanticCustomError("pairs_type", "Input should be a list of [key, value] pairs")
+    return dict(value)
+
+
+def _unsettable(value: Any) -> Any:
+    raise PydanticCustomError("unsettable", "Input cannot be set from a spec: optax takes a "
+                                            "Python function or object there")
+
+
+SCHEDULE = Catalogue("schedule", lambda: names("schedule"),
+                     lambda call, scope: resolve_optax(call, "schedule", scope))
+"""A schedule argument takes a schedule, by name or call: `cosine_decay_schedule(...)`."""
+
+Number = Annotated[Any, PlainValidator(_number)]
+NumberOrSchedule = Annotated[Any, PlainValidator(_number_or_schedule), SCHEDULE]
+Schedule = Annotated[Any, PlainValidator(_schedule), SCHEDULE]
+DType = Symbol[Literal["bfloat16", "float16", "float32"]]
+"""The dtypes optax keeps state in (`mu_dtype=bfloat16`)."""
+Unsettable = Annotated[Any, PlainValidator(_unsettable)]
+
+_TYPES: dict[str, Any] = {
+    "bool": StrictBool, "int": StrictInt, "float": Number, "str": StrictStr, "Any": Any,
+    "chex.Numeric": Number, "base.Numeric": Number, "jax.typing.ArrayLike": Number,
+    "base.ScalarOrSchedule": NumberOrSchedule, "base.Schedule": Schedule,
+    "jax.typing.DTypeLike": DType, "chex.ArrayDType": DType,
+    "base.GradientTransformation": Unsettable,
+    "base.GradientTransformationExtraArgs": Unsettable, "MaskOrFn": Unsettable,
+    "base.Params": Unsettable, "Callable": Unsettable,
+}
+
+
+def _union(members: list[Any]) -> Any:
+    members = [m for m in members if m is not None]  # a spec has no None to give
+    if Unsettable in members:
+        return Unsettable
+    if Any in members:
+        return Any
+    if NumberOrSchedule in members or (Schedule in members and Number in members):
+        return NumberOrSchedule
+    unique = list(dict.fromkeys(members))
+    return unique[0] if len(unique) == 1 else Union[tuple(unique)]  # noqa: UP007
+
+
+def _resolved(node: ast.expr) -> Any:
+    """The type of an annotation as optax writes it (`Optional[base.ScalarOrSchedule]`)."""
+    text = ast.unparse(node)
+    if text in _TYPES:
+        return _TYPES[text]
+    if text == "None":
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _union([_resolved(node.left), _resolved(node.right)])
+    if isinstance(node, ast.Subscript):
+        head = ast.unparse(node.value)
+        inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if head == "Optional":
+            return _union([_resolved(inner[0]), None])
+        if head == "Union":
+            return _union([_resolved(m) for m in inner])
+        if head in ("Sequence", "Iterable", "list", "tuple"):
+            return list[_resolved(inner[0])]
+        if head in ("dict", "Mapping") and len(inner) == 2:
+            return Annotated[dict[_resolved(inner[0]), _resolved(inner[1])],
+                             BeforeValidator(_pairs)]
+        if head == "Callable":
+            return Unsettable
+    return Any
+
+
+def argument_type(arg: OptaxArgument) -> Any:
+    """What a spec may give for one optax argument."""
+    try:
+        kind = _resolved(ast.parse(arg.annotation, mode="eval").body) if arg.annotation \
+            else Any
+    except SyntaxError:
+        kind = Any
+    if kind is Any and "dtype" in arg.name:  # optax types its dtypes Any
+        return DType
+    if arg.name == "learning_rate" and kind in (Number, NumberOrSchedule):
+        return Annotated[kind, AfterValidator(_positive_number)]  # a descent's step
+    return kind
+
+
+def _positive_number(value: Any) -> Any:
+    return value if isinstance(value, OptaxCall) else _positive(value)
+
+
+@functools.cache
+def optax_signature(fn: OptaxFunction) -> Signature:
+    """The call signature of an optax function, from its signature as read."""
+    return Signature(f"{fn.kind} '{fn.name}'", tuple(
+        Parameter(a.name, argument_type(a), REQUIRED if a.required else a.default)
+        for a in fn.arguments))
+
+
+@functools.cache
+def optax_model(fn: OptaxFunction) -> type[BaseModel]:
+    """A pydantic model of the function's arguments, which checks a call's values."""
+    fields = {p.name: (p.annotation, None) for p in optax_signature(fn).parameters}
+    return create_model(f"optax_{fn.name}", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 LEARNING_RATE_NEEDED = {
@@ -254,38 +365,25 @@ LEARNING_RATE_NEEDED = {
 }
 
 
-def resolve_optax(call: ir.Call, kind: Literal["optimizer", "schedule"]) -> OptaxCall:
-    """Checks a resolved call against optax's signature and returns its typed form."""
-    catalogue = optax_catalogue()
-    fn = catalogue.get(call.name)
+def resolve_optax(call: ir.Name | ir.Call, kind: Literal["optimizer", "schedule"],
+                  scope: Names = NO_NAMES) -> OptaxCall:
+    """An optax optimizer or schedule call, bound to optax's signature in `scope` and its
+    values checked, as its typed form."""
+    fn = optax_catalogue().get(call.name)
     if fn is None or fn.kind != kind:
-        known = names(kind)
-        raise SpecError.at(name_span(call), f"unknown {kind} '{call.name}'"
-                                            f"{did_you_mean(call.name, known)}")
-    label = f"{kind} '{fn.name}'"
-    if len(call.args) > len(fn.arguments):
-        raise SpecError.at(call.args[len(fn.arguments)].span,
-                           f"{label} takes at most {len(fn.arguments)} positional arguments")
-    given: dict[str, tuple[Any, Any]] = {}
-    for arg, expr in zip(fn.arguments, call.args):
-        given[arg.name] = (expr, expr.span)
-    for kw in call.kwargs:
-        if fn.argument(kw.name) is None:
-            raise SpecError.at(kw.span, f"{label} has no argument '{kw.name}'"
-                                        f"{did_you_mean(kw.name, [a.name for a in fn.arguments])}")
-        if kw.name in given:
-            raise SpecError.at(kw.span, f"argument '{kw.name}' of {label} is given twice")
-        given[kw.name] = (kw.value, kw.value.span or kw.span)
-    missing = [a.name for a in fn.arguments if a.required and a.name not in given]
-    if missing:
-        raise SpecError.at(call.span, f"{label} needs argument '{missing[0]}'")
-    if fn.name in LEARNING_RATE_NEEDED and given.get("learning_rate", (None,))[0] is None:
-        raise SpecError.at(call.span, f"{label} needs argument 'learning_rate': "
+        raise unknown(kind, call.name, name_span(call), names(kind))
+    signature = optax_signature(fn)
+    bound = bind(signature, call, scope)
+    given = {*bound.values, *bound.failed, *bound.unknown}
+    if fn.name in LEARNING_RATE_NEEDED and "learning_rate" not in given:
+        raise SpecError.at(call.span, f"{signature.label} needs argument 'learning_rate': "
                                       f"{LEARNING_RATE_NEEDED[fn.name]}")
     arguments = {}
-    for name, (expr, span) in given.items():
-        value = expr if isinstance(expr, ir.Call) and expr.has_arguments else to_python(expr)
-        if isinstance(value, str) and isinstance(expr, ir.Call):  # a bare name
-            value = ir.Call(name=value, span=expr.span) if value in catalogue else value
-        arguments[name] = _check_value(fn, fn.argument(name), value, span)
+    try:
+        checked = validate_entry(optax_model(fn), bound.values, bound.spans, call.span,
+                                 signature.label, skip=bound.failed)
+        arguments = {name: getattr(checked, name) for name in bound.values}
+    except SpecError as exc:
+        bound.errors += exc.diagnostics
+    bound.raise_with()
     return OptaxCall(name=fn.name, arguments=arguments, span=call.span)

@@ -7,18 +7,19 @@ An entry is a frozen pydantic model whose fields are its arguments, in positiona
         features: PositiveInt
         use_bias: bool = True
 
-Registering it makes `dense(2)` and `dense(features=2, use_bias=false)` mean `Dense(...)`;
-names, types and ranges are checked by pydantic and its errors are mapped back to the
-argument's place in the source.
+Registering it makes `dense(2)` and `dense(features=2, use_bias=false)` mean `Dense(...)`:
+the call is bound to the entry's fields by `signature.bind`, and types and ranges are
+checked by pydantic, whose errors are mapped back to the argument's place in the source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError
 
+from mlspec.catalog.signature import NO_NAMES, Names, Signature, bind
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, Span, SpecError, did_you_mean
 
@@ -65,10 +66,12 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T | None:
         return self._entries.get(name)
 
-    def lookup(self, name: str, span: Span | None) -> T:
+    def lookup(self, name: str, span: Span | None, others: Iterable[str] = ()) -> T:
+        """The entry `name`; an unknown one is an error at `span` naming the nearest of
+        the entries and `others` (the blocks, where a layer is looked up)."""
         entry = self._entries.get(name)
         if entry is None:
-            raise SpecError.at(span, f"unknown {self.what} '{name}'{did_you_mean(name, self)}")
+            raise unknown(self.what, name, span, [*self, *others])
         return entry
 
     def __contains__(self, name: object) -> bool:
@@ -81,6 +84,12 @@ class Registry(Generic[T]):
         return self._entries.items()
 
 
+def unknown(what: str, name: str, span: Span | None, choices: Iterable[str]) -> SpecError:
+    """`unknown layer 'dens'; did you mean 'dense'?`: a name where a catalogue's entry is
+    expected that is none of `choices`."""
+    return SpecError.at(span, f"unknown {what} '{name}'{did_you_mean(name, choices)}")
+
+
 def name_span(call: ir.Node) -> Span | None:
     """The span of just the name at the start of a call, for "unknown name" carets."""
     s = call.span
@@ -91,50 +100,26 @@ def name_span(call: ir.Node) -> Span | None:
 
 
 def to_python(expr: ir.Expr) -> Any:
-    """A resolved value as plain Python: numbers, strings, booleans, lists as tuples; a bare name
-    (`relu`, `min`, `valid.loss`) as its string; a call with arguments stays a Call."""
+    """A literal value as plain Python: numbers, strings, booleans, lists as tuples; any
+    other node (a name, a call, arithmetic left over) stays as it is."""
     if isinstance(expr, (ir.Number, ir.String, ir.Bool)):
         return expr.value
     if isinstance(expr, ir.ListExpr):
         return tuple(to_python(item) for item in expr.items)
-    if isinstance(expr, ir.Call) and not expr.has_arguments:
-        return expr.name
     return expr
 
 
 def describe(value: Any) -> str:
     if isinstance(value, ir.Call):
         return f"a call of '{value.name}'"
+    if isinstance(value, ir.Name):
+        return "a name"
     if isinstance(value, ir.Node):
         return "an expression"
     if isinstance(value, tuple):
         return "a list"
     return {"int": "an integer", "float": "a number", "str": "a string",
             "bool": "a boolean"}.get(type(value).__name__, type(value).__name__)
-
-
-def bind_arguments(
-    cls: type[Entry], call: ir.Call | ir.LayerCall, what: str,
-) -> tuple[dict[str, Any], dict[str, Span | None]]:
-    """Maps a call's positional and keyword arguments onto the entry's fields."""
-    names = cls.argument_names()
-    label = f"{what} '{call.name}'"
-    if len(call.args) > len(names):
-        extra = call.args[len(names)]
-        raise SpecError.at(extra.span, f"{label} takes at most {len(names)} positional "
-                                       f"argument{'s' if len(names) != 1 else ''}")
-    values: dict[str, Any] = {}
-    spans: dict[str, Span | None] = {}
-    for name, arg in zip(names, call.args):
-        values[name], spans[name] = to_python(arg), arg.span
-    for kw in call.kwargs:
-        if kw.name not in names:
-            raise SpecError.at(kw.span, f"{label} has no argument '{kw.name}'"
-                                        f"{did_you_mean(kw.name, names)}")
-        if kw.name in values:
-            raise SpecError.at(kw.span, f"argument '{kw.name}' of {label} is given twice")
-        values[kw.name], spans[kw.name] = to_python(kw.value), kw.value.span or kw.span
-    return values, spans
 
 
 def validate_entry(
@@ -145,8 +130,9 @@ def validate_entry(
     """Builds the entry with pydantic and maps its errors to the offending argument. The
     fields in `skip` (left out of `values`: their own mistakes are reported already) are
     not reported; when only they are wrong, None."""
+    data = {**values, **extra} | ({"span": span} if "span" in cls.model_fields else {})
     try:
-        return cls.model_validate({**values, **extra, "span": span})
+        return cls.model_validate(data)
     except ValidationError as exc:
         problems = []
         reported = set()
@@ -164,7 +150,7 @@ def validate_entry(
                 problems.append((span, f"{label}: {message}"))
             else:
                 value = values.get(field)
-                message = message.replace("input should", "should")
+                message = message.removeprefix("input ")
                 problems.append((spans.get(field) or span,
                                  f"{noun} '{field}' of {label} {_as_clause(message)}"
                                  f" (got {describe(value)} {_short(value)})"))
@@ -174,7 +160,7 @@ def validate_entry(
 
 
 def _as_clause(message: str) -> str:
-    return message if message.startswith("should") else f"is invalid: {message}"
+    return message if message.startswith(("should", "cannot")) else f"is invalid: {message}"
 
 
 SHOWN = 60  # characters of a value shown in an error
@@ -194,9 +180,30 @@ def _short(value: Any) -> str:
     return text if len(text) <= SHOWN else text[:SHOWN] + "..."
 
 
-def instantiate(registry: Registry, call: ir.Call | ir.LayerCall, **extra: Any) -> Any:
-    """`name(args)` -> the registered entry, fully validated."""
+def instantiate(registry: Registry, call: ir.Name | ir.Call | ir.LayerCall,
+                scope: Names = NO_NAMES, **extra: Any) -> Any:
+    """`name(args)` -> the registered entry, its arguments bound in `scope` and validated;
+    None where only arguments not known here (a library's) might be wrong."""
     cls = registry.lookup(call.name, name_span(call))
-    values, spans = bind_arguments(cls, call, registry.what)
-    return validate_entry(cls, values, spans, call.span, f"{registry.what} '{call.name}'",
-                          **extra)
+    return build_entry(cls, call, f"{registry.what} '{call.name}'", scope, **extra)
+
+
+def build_entry(cls: type[Entry], call: ir.Name | ir.Call | ir.LayerCall, label: str,
+                scope: Names = NO_NAMES, **extra: Any) -> Any:
+    """The entry `cls` from `call`'s arguments, every mistake in them reported at once."""
+    bound = bind(Signature.of_entry(cls, label), call, scope)
+    try:
+        entry = validate_entry(cls, bound.values, bound.spans, call.span, label,
+                               skip=bound.unknown | bound.failed, **extra)
+    except SpecError as exc:
+        bound.errors += exc.diagnostics
+        entry = None
+    bound.raise_with()
+    return None if bound.unknown else entry
+
+
+def entry_value(cls: type, name: str, expr: ir.Expr, scope: Names = NO_NAMES) -> Any:
+    """The value of the field `name` of `cls` (a section's setting) from `expr`, as the
+    binder makes an argument's: evaluated in `scope`, its names settled by the field's
+    type. pydantic validates it with the rest."""
+    return Signature.of_entry(cls, cls.__name__).value(name, expr, scope)

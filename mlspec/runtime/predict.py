@@ -51,11 +51,11 @@ def rows_for(result, data: str, *, need_targets: bool):
                             "NPZ file or a data source call")
         return source.rows(Path.cwd(), info, need_targets)
     from mlspec.catalog.registry import instantiate
-    from mlspec.syntax.ir import Call
+    from mlspec.syntax.ir import Call, Name
     from mlspec.syntax.parser import parse_expr
 
     call = parse_expr(data, file="DATA")
-    if not isinstance(call, Call):
+    if not isinstance(call, (Call, Name)):
         raise SpecError.at(call.span, "DATA should be a split name, a .csv or .npz file, "
                                       "or a data source call such as hill(n=100)")
     source = instantiate(SOURCES, call)

@@ -7,19 +7,28 @@ import ast
 from typing import Any
 
 from mlspec.catalog.layers import Layer
-from mlspec.catalog.optimizers import OptaxCall, optax_catalogue
+from mlspec.catalog.optimizers import OptaxCall, argument_type, optax_catalogue
 from mlspec.catalog.registry import Entry
+from mlspec.catalog.signature import takes
 from mlspec.semantics.program import BlockUse, Program
 from mlspec.syntax import ir
 
 
-def _value(value: Any) -> ir.Expr:
+def _value(value: Any, annotation: Any = Any) -> ir.Expr:
+    """A value as the spec writes it; a string that `annotation` takes bare (a symbol, a
+    metric path) as a name."""
     if isinstance(value, OptaxCall):
         return optax_call(value)
     if isinstance(value, Entry):
         return entry_call(value)
     if isinstance(value, dict):
         return ir.ListExpr(items=tuple(ir.as_expr([k, v]) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ir.ListExpr(items=tuple(_value(v) for v in value))
+    if isinstance(value, str):
+        taken = takes(annotation)
+        if value in taken.symbols or taken.metric_path:
+            return ir.Name(name=value)
     return ir.as_expr(value)
 
 
@@ -32,7 +41,7 @@ def entry_call(entry: Entry) -> ir.Call:
             continue
         if getattr(entry, name) is None:  # an unset optional argument (pool's stride)
             continue
-        value = _value(getattr(entry, name))
+        value = _value(getattr(entry, name), fields[name].rebuild_annotation())
         if fields[name].is_required() and not kwargs:
             args.append(value)
         else:
@@ -59,7 +68,7 @@ def optax_call(call: OptaxCall) -> ir.Call:
             value = _literal_default(arg.default)
             if value is None:
                 continue
-        kwargs.append(ir.Keyword(name=arg.name, value=_value(value)))
+        kwargs.append(ir.Keyword(name=arg.name, value=_value(value, argument_type(arg))))
     return ir.Call(name=call.name, kwargs=tuple(kwargs))
 
 
@@ -85,9 +94,13 @@ def _loss(program: Program) -> ir.Expr:
     return expr
 
 
-def _section(values: dict[str, Any]) -> ir.Section:
-    return ir.Section(settings=tuple(ir.Setting(path=k, value=_value(v))
-                                     for k, v in values.items() if v is not None))
+def _section(values: dict[str, Any], of: type[ir.Node]) -> ir.Section:
+    """The settings `values` of the section whose program is `of`."""
+    fields = of.model_fields
+    return ir.Section(settings=tuple(
+        ir.Setting(path=k, value=_value(v, fields[k].rebuild_annotation() if k in fields
+                                        else Any))
+        for k, v in values.items() if v is not None))
 
 
 def resolved_spec(program: Program) -> ir.Spec:
@@ -100,11 +113,11 @@ def resolved_spec(program: Program) -> ir.Spec:
                                                                   "source")}
         values |= {"valid": data.valid_size, "test": data.test_size} if data.source else {}
         values |= {"split_seed": data.split_seed, "standardize": data.standardize}
-        spec = spec.model_copy(update={"data": _section(values)})
+        spec = spec.model_copy(update={"data": _section(values, type(data))})
     if program.train is not None:
         train = program.train
         values = {k: getattr(train, k) for k in train.argument_names()}
         values["loss"] = _loss(program)
-        values["metrics"] = [ir.Call(name=m) for m in train.metrics]
-        spec = spec.model_copy(update={"train": _section(values)})
+        values["metrics"] = [ir.Name(name=m) for m in train.metrics]
+        spec = spec.model_copy(update={"train": _section(values, type(train))})
     return spec

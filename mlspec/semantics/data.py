@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from mlspec.catalog.registry import (
+    entry_value,
     instantiate,
-    to_python,
     validate_entry,
 )
 from mlspec.catalog.sources import SOURCES, DataError, DataInfo
@@ -63,10 +63,10 @@ def clash(first: ir.Setting, second: ir.Setting, message: str) -> SpecError:
 
 def _source(setting: ir.Setting, scope: Scope):
     value = scope.evaluate(setting.value)
-    if not isinstance(value, ir.Call):
+    if not isinstance(value, (ir.Call, ir.Name)):
         raise SpecError.at(value.span or setting.span,
                            f"'{setting.path}' should be a data source call such as hill(n=1000)")
-    source = instantiate(SOURCES, value)
+    source = instantiate(SOURCES, value, scope)
     return source
 
 
@@ -89,7 +89,7 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
         values["source"] = _source(settings["source"], scope)
         for split in ("valid", "test"):
             if split in settings:
-                size = to_python(scope.evaluate(settings[split].value))
+                size = entry_value(DataProgram, f"{split}_size", settings[split].value, scope)
                 if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0 \
                         or (isinstance(size, float) and size >= 1):
                     raise SpecError.at(settings[split].span, f"'{split}' should be a fraction "
@@ -119,7 +119,7 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram
         values["split_rows"] = {k: n for k, n in rows.items() if n is not None}
     for key in ("split_seed", "standardize"):
         if key in settings:
-            values[key] = to_python(scope.evaluate(settings[key].value))
+            values[key] = entry_value(DataProgram, key, settings[key].value, scope)
     values["info"] = info
     return validate_entry(DataProgram, values, spans, section.span, "data", noun="setting")
 

@@ -70,6 +70,8 @@ def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str,
     positional argument of that name (`csv("a.csv")`: `path`)."""
     if not rest:
         return value
+    if isinstance(call, ir.Name):  # `iris`, `lbfgs`: a call without arguments yet
+        call = ir.Call(name=call.name, span=call.span)
     if not isinstance(call, ir.Call):
         raise SpecError.at(None, f"cannot set '{key}': the value there is not a call")
     name, rest = rest[0], rest[1:]

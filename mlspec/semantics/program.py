@@ -12,6 +12,7 @@ from mlspec.catalog.layers import Composite, Layer
 from mlspec.catalog.losses import Loss
 from mlspec.catalog.optimizers import OptaxCall
 from mlspec.catalog.registry import Entry
+from mlspec.catalog.signature import MetricPath, Symbol
 from mlspec.catalog.sources import DataInfo, Source
 from mlspec.syntax import ir
 
@@ -76,9 +77,9 @@ class EarlyStop(Entry):
     `restore_best`, the run ends with the parameters of its best evaluation."""
 
     kind: Literal["early_stop"] = "early_stop"
-    metric: str = "valid.loss"
+    metric: MetricPath = "valid.loss"
     patience: PositiveInt = 100
-    mode: Literal["min", "max"] = "min"
+    mode: Symbol[Literal["min", "max"]] = "min"
     restore_best: bool = True
 
 
@@ -97,7 +98,7 @@ class TrainProgram(Entry):
     metrics: tuple[str, ...] = ()
     clip_by_global_norm: PositiveFloat | None = None
     early_stop: EarlyStop | None = None
-    devices: PositiveInt | Literal["all"] = 1
+    devices: PositiveInt | Symbol[Literal["all"]] = 1
 
     @property
     def data_loss(self) -> Loss:

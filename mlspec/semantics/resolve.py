@@ -2,9 +2,9 @@
 
 Imports are merged and overrides applied to the text; then `PASSES` run, each a plain
 function of the spec and the program built so far: names checked unique, params
-evaluated, the data inspected, the model bound and its shapes inferred, the train section
-bound, the task's fit checked. Independent mistakes are collected so that `check` reports
-them all at once. Nothing here imports jax.
+evaluated, the data inspected, the names it gives bound (`classes`), the model bound and
+its shapes inferred, the train section bound, the task's fit checked. Independent
+mistakes are collected so that `check` reports them all at once. Nothing here imports jax.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from mlspec.catalog.layers import LAYERS
-from mlspec.catalog.registry import (
-    to_python,
-)
+from mlspec.catalog.signature import settle
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from mlspec.semantics.data import resolve_data
 from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.model import ModelResolver, check_layer_count, infer_shapes
+from mlspec.semantics.names import bind_names
 from mlspec.semantics.overrides import apply_overrides
 from mlspec.semantics.program import (
     DataProgram,
@@ -103,17 +102,12 @@ def evaluate_params(state: Resolution) -> None:
 
 
 def inspect_data(state: Resolution) -> None:
-    """The data section, and `classes` for the model once the data says how many."""
     if state.spec.data is not None:
         try:
             state.data = resolve_data(state.spec.data, state.scope, state.folder)
         except SpecError as exc:
             state.errors.extend(exc)
             state.data_failed = True
-    if state.data is not None and state.data.info.target == "class":
-        state.scope.values["classes"] = ir.Number(value=state.data.info.classes)
-    elif state.data_failed:  # a stand-in, so that the data's mistake is not reported again
-        state.scope.values["classes"] = ir.Number(value=2)
 
 
 def bind_model(state: Resolution) -> None:
@@ -144,8 +138,8 @@ def check_task_fit(state: Resolution) -> None:
                    state.data.splits, state.errors)
 
 
-PASSES = (check_names, evaluate_params, inspect_data, bind_model, infer_model_shapes,
-          bind_train, check_task_fit)
+PASSES = (check_names, evaluate_params, inspect_data, bind_names, bind_model,
+          infer_model_shapes, bind_train, check_task_fit)
 """The passes in the order they run; each reads the Resolution that earlier ones built."""
 
 
@@ -174,7 +168,7 @@ def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
 def _input_shape(model: ir.Model, scope: Scope, data: DataProgram | None,
                  errors: ErrorCollector) -> tuple[int, ...] | None:
     if model.input is not None:
-        shape = to_python(scope.evaluate(model.input))
+        shape = settle(scope.evaluate(model.input), tuple[int, ...], scope)
         if not (isinstance(shape, tuple) and shape and all(
                 isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
             errors.add(model.input.span, "input should be a list of positive integers, "

@@ -4,38 +4,68 @@ may reach."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from mlspec.catalog.signature import undefined_name
+from mlspec.semantics.names import catalogue_kind
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Span, SpecError
 from mlspec.syntax.limits import MAX_DEPTH
 
 
-def evaluated_call(call: ir.Call, scope: Scope) -> ir.Call:
-    """`call` with each of its arguments evaluated in `scope` (its body as it is)."""
-    return ir.Call(name=call.name, span=call.span,
-                   args=tuple(scope.evaluate(a) for a in call.args),
-                   kwargs=tuple(k.model_copy(update={"value": scope.evaluate(k.value)})
-                                for k in call.kwargs))
-
-
 class Scope:
-    """Names visible to an expression: params, block arguments, `classes`."""
+    """Names visible to an expression: params, block arguments, `classes`.
 
-    def __init__(self, params: Mapping[str, ir.Param], extra: Mapping[str, ir.Expr] = ()):
+    The spec's params are evaluated once each, in the scope of the spec (the root): a
+    param means the same wherever it is named. A block's body sees the root's names and
+    its own arguments. An unbound name stays a name (it may be a catalogue entry, a
+    symbol or a metric path); the binder settles it where it is used, and asks the scope
+    for the error when it means nothing there (`undefined`).
+    """
+
+    def __init__(self, params: Mapping[str, ir.Param], values: Mapping[str, ir.Expr] = (),
+                 unknown: Iterable[str] = (), parent: Scope | None = None):
         self.params = dict(params)
-        self.values: dict[str, ir.Expr] = dict(extra)
-        self._evaluating: list[str] = []  # the params being evaluated, outermost first
-        self._depth = [0]  # how deep the value being built is nested, where evaluation is
+        self.values: dict[str, ir.Expr] = dict(values)
+        """Names bound here: block arguments (in a block), `classes` (at the root)."""
+        self.unknown = frozenset(unknown)
+        """Names whose values are not known here (a library's block arguments)."""
+        self.root: Scope = self if parent is None else parent.root
+        self.absent: dict[str, str] = {} if parent is None else parent.absent
+        """Why a name the language knows is not bound in this spec (`classes` on real
+        targets), for its error."""
+        self._evaluating: list[str] = [] if parent is None else parent._evaluating
+        """The params being evaluated, outermost first."""
+        self._depth = [0] if parent is None else parent._depth
+        """How deep the value being built is nested, where evaluation is."""
 
-    def child(self, values: Mapping[str, ir.Expr]) -> Scope:
-        scope = Scope(self.params, {**self.values, **values})
-        scope._evaluating, scope._depth = self._evaluating, self._depth
-        return scope
+    def child(self, values: Mapping[str, ir.Expr], unknown: Iterable[str] = ()) -> Scope:
+        """A scope that binds `values` (and leaves `unknown` unknown) on top of this one."""
+        return Scope(self.params, {**self.values, **values}, self.unknown | set(unknown),
+                     parent=self)
+
+    def bind(self, name: str, value: ir.Expr) -> None:
+        self.values[name] = value
+
+    def visible(self) -> list[str]:
+        return [*self.params, *self.values, *self.unknown]
+
+    def is_unknown(self, name: str) -> bool:
+        return name in self.unknown and name not in self.values
+
+    def undefined(self, name: ir.Name, choices: Iterable[str]) -> SpecError:
+        if name.name in self.absent:
+            return SpecError.at(name.span, self.absent[name.name])
+        return undefined_name(name, choices, self.visible(), catalogue_kind(name.name))
 
     def lookup(self, name: str, span: Span | None) -> ir.Expr | None:
+        """The value `name` is bound to here, or None."""
         if name in self.values:
             return self.values[name]
+        if name in self.unknown:
+            return ir.Name(name=name, span=span)  # stands for itself, hiding a param
+        if self.root is not self:
+            return self.root.lookup(name, span)
         param = self.params.get(name)
         if param is None:
             return None
@@ -55,7 +85,7 @@ class Scope:
 
     def evaluate(self, expr: ir.Expr) -> ir.Expr:
         """Substitutes names and folds arithmetic over numbers."""
-        nests = not (isinstance(expr, ir.Call) and not expr.has_arguments)  # a name does not
+        nests = not isinstance(expr, ir.Name)  # a name does not
         self._depth[0] += nests
         try:
             if self._depth[0] > MAX_DEPTH:
@@ -68,11 +98,15 @@ class Scope:
     def _evaluate(self, expr: ir.Expr) -> ir.Expr:
         if isinstance(expr, ir.ListExpr):
             return expr.model_copy(update={"items": tuple(self.evaluate(i) for i in expr.items)})
+        if isinstance(expr, ir.Name):
+            value = self.lookup(expr.name, expr.span)
+            if value is None:
+                return expr
+            # a value is placed where it is named; a name keeps its own place, where an
+            # error about it (an undefined name a param holds) belongs
+            return value if isinstance(value, ir.Name) else value.model_copy(
+                update={"span": expr.span})
         if isinstance(expr, ir.Call):
-            if not expr.has_arguments:
-                value = self.lookup(expr.name, expr.span)
-                if value is not None:
-                    return value.model_copy(update={"span": expr.span})
             return expr.model_copy(update={
                 "args": tuple(self.evaluate(a) for a in expr.args),
                 "kwargs": tuple(k.model_copy(update={"value": self.evaluate(k.value)})

@@ -341,7 +341,7 @@ def _mentions(node: Any) -> set[str]:
         if isinstance(item, (tuple, list)):
             stack.extend(item)
         elif isinstance(item, ir.Node):
-            if isinstance(item, (ir.Call, ir.LayerCall)):
+            if isinstance(item, (ir.Name, ir.Call, ir.LayerCall)):
                 found.add(item.name)
             stack.extend(v for k, v in item.__dict__.items() if k != "span")
     return found

@@ -10,9 +10,9 @@ from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, fits
 from mlspec.catalog.optimizers import resolve_optax
 from mlspec.catalog.registry import (
-    bind_arguments,
+    build_entry,
+    entry_value,
     instantiate,
-    to_python,
     validate_entry,
 )
 from mlspec.catalog.sources import DataInfo
@@ -29,8 +29,8 @@ from mlspec.syntax.errors import ErrorCollector, Span, SpecError, did_you_mean
 TRAIN_KEYS = TrainProgram.argument_names()
 
 
-def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call]]:
-    if isinstance(expr, ir.Call):
+def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call | ir.Name]]:
+    if isinstance(expr, (ir.Call, ir.Name)):
         return [(weight, expr)]
     if isinstance(expr, ir.BinOp) and expr.op in "+-":
         right_weight = weight if expr.op == "+" else -weight
@@ -55,7 +55,7 @@ def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
     for weight, call in _loss_terms(scope.evaluate(setting.value)):
         if not math.isfinite(weight):
             raise SpecError.at(call.span, "the weight of this loss term is too large")
-        terms.append(LossTerm(weight=float(weight), loss=instantiate(LOSSES, call),
+        terms.append(LossTerm(weight=float(weight), loss=instantiate(LOSSES, call, scope),
                               span=call.span))
     if all(t.loss.regulariser for t in terms):
         raise SpecError.at(setting.value.span, "the loss needs a data term (such as mse or "
@@ -88,23 +88,21 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
                 values[key] = resolve_loss(setting, scope)
             elif key == "optimizer":
                 value = scope.evaluate(setting.value)
-                if not isinstance(value, ir.Call):
+                if not isinstance(value, (ir.Call, ir.Name)):
                     raise SpecError.at(spans[key], "optimizer should be an optax optimizer "
                                                    "call such as adam(learning_rate=1e-3)")
-                values[key] = resolve_optax(value, "optimizer")
+                values[key] = resolve_optax(value, "optimizer", scope)
             elif key == "metrics":
                 values[key] = _metric_names(scope.evaluate(setting.value))
             elif key == "early_stop":
                 value = scope.evaluate(setting.value)
-                call = value if isinstance(value, ir.Call) else None
+                call = value if isinstance(value, (ir.Call, ir.Name)) else None
                 if call is None or call.name != "early_stop":
                     raise SpecError.at(spans[key], "early_stop should be a call such as "
                                        "early_stop(metric=valid.loss, patience=100, mode=min)")
-                args, arg_spans = bind_arguments(EarlyStop, call, "setting")
-                values[key] = validate_entry(EarlyStop, args, arg_spans, call.span,
-                                             "early_stop")
+                values[key] = build_entry(EarlyStop, call, "early_stop", scope)
             else:
-                values[key] = to_python(scope.evaluate(setting.value))
+                values[key] = entry_value(TrainProgram, key, setting.value, scope)
         except SpecError as exc:
             errors.extend(exc)
     program = None
@@ -129,7 +127,7 @@ def _metric_names(value: ir.Expr) -> tuple[str, ...]:
     items = value.items if isinstance(value, ir.ListExpr) else (value,)
     names = []
     for item in items:
-        if not (isinstance(item, ir.Call) and not item.has_arguments):
+        if not isinstance(item, ir.Name):
             raise SpecError.at(item.span, "metrics should be a list of metric names")
         if item.name not in METRICS:
             raise SpecError.at(item.span, f"unknown metric '{item.name}'"

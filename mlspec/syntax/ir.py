@@ -1,9 +1,9 @@
 """The spec IR: what a .mlspec file says, as frozen, JSON-serialisable pydantic data.
 
 This is the syntax-level IR that the parser builds and the printer prints. Values stay
-unevaluated (params are references, calls are unresolved names) so that overrides and the
-canonical printer see the spec as written. The resolver later turns it into the typed
-program of `mlspec.semantics.program`.
+unevaluated (a bare name is a `Name`, whatever it will mean; calls are unresolved) so
+that overrides and the canonical printer see the spec as written. The resolver later turns
+it into the typed program of `mlspec.semantics.program`.
 
 Every node carries an optional `span` that is excluded from equality, hashing and JSON, so
 two specs that say the same thing compare equal wherever they came from.
@@ -56,7 +56,14 @@ class Node(BaseModel):
 
 
 def as_expr(value: Any) -> Any:
-    """Let Python users write plain values where the IR wants expression nodes."""
+    """Let Python users write plain values where the IR wants expression nodes. A call
+    without arguments is the bare name (`Call(name="relu")` is `Name(name="relu")`, as
+    `relu()` in text is `relu`), in Python objects and in JSON alike."""
+    if isinstance(value, Call) and not value.has_arguments:
+        return Name(name=value.name, span=value.span)
+    if isinstance(value, dict) and value.get("kind") == "call" \
+            and not value.get("args") and not value.get("kwargs"):
+        return {k: v for k, v in value.items() if k not in ("args", "kwargs")} | {"kind": "name"}
     if isinstance(value, bool):
         return Bool(value=value)
     if isinstance(value, (int, float)):
@@ -116,10 +123,23 @@ class Keyword(Node):
     value: Expr
 
 
-class Call(Node):
-    """`name` or `name(args..., key=value...)`; also a reference to a param by name.
+class Name(Node):
+    """A bare name in a value position: a param, a block argument, `classes`, a catalogue
+    entry, a metric path (`valid.loss`) or a symbol (`min`). What it means is settled
+    where it is used (`mlspec.catalog.signature`); a name that means none of these there
+    is an error at its place.
 
     `name` may be dotted (`valid.loss`).
+    """
+
+    kind: Literal["name"] = "name"
+    name: str
+
+
+class Call(Node):
+    """`name(args..., key=value...)`: a call of a catalogue entry (a data source, a loss,
+    an optimizer, a schedule, `early_stop`). In a spec a call has arguments: one without
+    any is a `Name` (see `as_expr`).
     """
 
     kind: Literal["call"] = "call"
@@ -156,7 +176,8 @@ class Neg(Node):
 
 
 Expr = Annotated[
-    Annotated[Number | String | Bool | ListExpr | Call | BinOp | Neg, Discriminator("kind")],
+    Annotated[Number | String | Bool | ListExpr | Name | Call | BinOp | Neg,
+              Discriminator("kind")],
     BeforeValidator(as_expr),
 ]
 
@@ -178,9 +199,6 @@ class LayerCall(Node):
     @property
     def has_args_or_body(self) -> bool:
         return bool(self.args or self.kwargs or self.body is not None)
-
-    def as_call(self) -> Call:
-        return Call(name=self.name, args=self.args, kwargs=self.kwargs, span=self.span)
 
 
 class Import(Node):

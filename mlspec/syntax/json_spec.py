@@ -253,7 +253,8 @@ def _check_ir_depth(spec: ir.Spec) -> None:
 _NAME_FIELDS = {ir.Model: ("name", False), ir.Param: ("name", False),
                 ir.Block: ("name", False), ir.BlockParam: ("name", False),
                 ir.Keyword: ("name", False), ir.LayerCall: ("name", False),
-                ir.Call: ("name", True), ir.Setting: ("path", True)}
+                ir.Name: ("name", True), ir.Call: ("name", True),
+                ir.Setting: ("path", True)}
 
 
 def _check_json_names(spec: ir.Spec, file: str) -> None:

@@ -135,6 +135,8 @@ class _ToIR(Transformer):
     def call(self, meta, children):
         (name, _), arguments = children
         args, kwargs = self._split_arguments(arguments)
+        if not (args or kwargs):  # a bare name (`relu`, `valid.loss`; `relu()` alike)
+            return ir.Name(name=name, span=self._s(meta))
         return ir.Call(name=name, args=args, kwargs=kwargs, span=self._s(meta))
 
     # layers

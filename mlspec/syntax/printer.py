@@ -84,6 +84,7 @@ _EXPR: dict[str, Callable[[ir.Node, int], str]] = {
     "string": lambda n, _: format_string(n.value),
     "bool": lambda n, _: "true" if n.value else "false",
     "list": lambda n, _: "[" + ", ".join(format_expr(i) for i in n.items) + "]",
+    "name": lambda n, _: n.name,
     "call": _format_call,
     "binop": _format_binop,
     "neg": _format_neg,
