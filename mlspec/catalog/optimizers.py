@@ -17,7 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
+from typing_extensions import TypeAliasType
 
 from mlspec.catalog.registry import describe, name_span, to_python
 from mlspec.syntax import ir
@@ -154,12 +157,19 @@ def names(kind: Literal["optimizer", "schedule"]) -> list[str]:
     return sorted(n for n, f in optax_catalogue().items() if f.kind == kind)
 
 
+# An argument's value, read back from JSON as it was: a schedule call, a list, or a dict
+# of step boundaries (`{100: 0.1}`, int keys) or of keyword arguments (str keys).
+OptaxValue = TypeAliasType("OptaxValue", Annotated[Union[  # noqa: UP007 - a recursive alias
+    StrictBool, StrictInt, StrictFloat, str, "OptaxCall", list["OptaxValue"],
+    dict[int, "OptaxValue"], dict[str, "OptaxValue"]], Field(union_mode="left_to_right")])
+
+
 class OptaxCall(ir.Node):
     """A validated call of an optax optimizer or schedule, as JSON-ready data."""
 
     kind: Literal["optax"] = "optax"
     name: str
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, OptaxValue] = {}
 
     def build(self):
         """The optax object (imports optax)."""

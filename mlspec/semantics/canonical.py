@@ -6,10 +6,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from mlspec.catalog.layers import Layer
+from mlspec.catalog.layers import BlockUse, Layer
 from mlspec.catalog.optimizers import OptaxCall, optax_catalogue
 from mlspec.catalog.registry import Entry
-from mlspec.semantics.program import BlockUse, Program
+from mlspec.semantics.program import Program
 from mlspec.syntax import ir
 
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlspec.catalog.layers import LAYERS, Layer, ShapeError
+from mlspec.catalog.layers import LAYERS, BlockUse, Layer, ShapeError
 from mlspec.catalog.registry import (
     instantiate,
     name_span,
-)
-from mlspec.semantics.program import (
-    BlockUse,
 )
 from mlspec.semantics.scope import Scope, check_value_size, evaluated_call
 from mlspec.syntax import ir
