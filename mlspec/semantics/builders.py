@@ -351,6 +351,7 @@ def _type_text(annotation: Any) -> str:
 def _optax_function(fn):
     from mlspec.catalog.optimizers import resolve_optax
     from mlspec.catalog.tables import optax_arguments
+
     names = [a.name for a in fn.arguments]
 
     def build(*args: Any, **kwargs: Any) -> ir.Call:
