@@ -1,73 +1,144 @@
 """mlspec: say what to train in a .mlspec file; get a compiled JAX training run.
 
+A spec comes from text, a file, or Python, and is printed, checked and run the same way:
+
     >>> import mlspec
     >>> spec = mlspec.parse('model m { dense(1) }')
     >>> print(spec.to_text(), end="")
     model m {
         dense(1)
     }
+    >>> mlspec.spec(mlspec.model("m", mlspec.dense(1))) == spec
+    True
+
+Building from Python (`spec`, `model`, `data`, `train`, `sweep`, `param`, `block`, `arg`,
+`layer`, `name`, `call`, `classes`) is described in docs/python.md. Every catalogue entry
+is a function here, made from its registry on first use: layers (`dense`, `conv`,
+`repeat`, ...), losses (`huber`), data sources (`hill`, `csv`), `early_stop`, and optax's
+optimizers and schedules (`adam`, `warmup_cosine_decay_schedule`); `help(mlspec.dense)`
+shows its arguments.
+
+Nothing is imported until it is used: `import mlspec` stays quick and never imports jax,
+which only `run`, `compile` and `load_run` do.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from mlspec.version import __version__
 
 if TYPE_CHECKING:
     from mlspec.runtime.results import DivergedError, Result
+    from mlspec.semantics.build import arg, block, data, model, param, spec, sweep, train
+    from mlspec.semantics.builders import call, classes, layer, name
     from mlspec.semantics.program import Program
-    from mlspec.semantics.resolve import resolve
     from mlspec.syntax.errors import SpecError
-    from mlspec.syntax.ir import Call, LayerCall, Model, Param, Section, Setting, Spec
+    from mlspec.syntax.ir import (
+        Block,
+        BlockParam,
+        Call,
+        Import,
+        LayerCall,
+        Model,
+        Param,
+        Section,
+        Setting,
+        Spec,
+    )
     from mlspec.syntax.parser import load, parse
 
 # Imported when first used, so that `import mlspec` is quick: the `mlspec` command
 # installs its signal handlers before the imports that take most of its start.
 _LAZY = {
-    "SpecError": ".syntax.errors", "Call": ".syntax.ir", "LayerCall": ".syntax.ir", "Model": ".syntax.ir",
-    "Param": ".syntax.ir", "Section": ".syntax.ir", "Setting": ".syntax.ir", "Spec": ".syntax.ir",
-    "load": ".syntax.parser", "parse": ".syntax.parser", "Program": ".semantics.program",
-    "resolve": ".semantics.resolve", "Result": ".runtime.results", "DivergedError": ".runtime.results",
+    **dict.fromkeys(["Block", "BlockParam", "Call", "Import", "LayerCall", "Model", "Param",
+                     "Section", "Setting", "Spec"], ".syntax.ir"),
+    "SpecError": ".syntax.errors", "load": ".syntax.parser", "parse": ".syntax.parser",
+    "Program": ".semantics.program", "Result": ".runtime.results",
+    "DivergedError": ".runtime.results",
+    **dict.fromkeys(["arg", "block", "data", "model", "param", "spec", "sweep", "train"],
+                    ".semantics.build"),
+    **dict.fromkeys(["call", "classes", "layer", "name"], ".semantics.builders"),
 }
 
 __all__ = [
-    "Call", "DivergedError", "LayerCall", "Model", "Param", "Program", "Result", "Section",
-    "Setting", "compile", "load_run",
-    "Spec", "SpecError", "check", "load", "parse", "resolve", "run", "__version__",
+    "Block", "BlockParam", "Call", "DivergedError", "Import", "LayerCall", "Model", "Param",
+    "Program", "Result", "Section", "Setting", "Spec", "SpecError", "__version__", "arg",
+    "block", "call", "check", "classes", "compile", "data", "layer", "load", "load_run",
+    "model", "name", "param", "parse", "resolve", "run", "spec", "sweep", "train",
 ]
 
 
-def check(spec: Spec) -> Program | None:
-    """Validates a spec (every member of its sweep too) without training; raises
-    SpecError listing every mistake. A library (params and blocks only, as `import`
-    reads) is checked as one and gives None."""
+def _as_spec(spec: Spec | str | os.PathLike) -> Spec:
+    """A Spec as it is; a path read as `mlspec.load` reads it (a SpecError for a file
+    that cannot be read)."""
+    from mlspec.syntax.ir import Spec
+    from mlspec.syntax.parser import load
+
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return load(spec)
+    raise TypeError(f"expected a Spec or the path of a spec file, got {type(spec).__name__}")
+
+
+def check(spec: Spec | str | os.PathLike) -> Program | None:
+    """Validates a spec, every member of its sweep too, without training.
+
+    Args:
+        spec: a Spec (parsed, loaded or built), or the path of a .mlspec or JSON spec.
+
+    Returns:
+        The spec's typed program (without its sweep); None for a library (params and
+        blocks only, as `import` reads), which is checked as one.
+
+    Raises:
+        SpecError: every mistake found, each at its place.
+
+    Example:
+        >>> program = mlspec.check("specs/hill.mlspec")
+        >>> program.model.output_shape
+        (2,)
+    """
     from mlspec.semantics.sweep import check_spec
 
-    return check_spec(spec)
+    return check_spec(_as_spec(spec))
 
 
-def run(spec, overrides=None, **kwargs) -> Result:
+def resolve(spec: Spec | str | os.PathLike, overrides: dict[str, Any] | None = None) -> Program:
+    """The typed program of a spec: every name bound, every default filled in, every
+    shape known; what the compiler reads and `mlspec export --program` prints.
+
+    Args:
+        spec: a Spec, or the path of a .mlspec or JSON spec.
+        overrides: params by name and settings by path, e.g. {"train.steps": 500}.
+
+    Raises:
+        SpecError: every mistake found (a `sweep` section is left to `check` and `run`).
+    """
+    from mlspec.semantics.resolve import resolve as _resolve
+
+    return _resolve(_as_spec(spec), overrides)
+
+
+def run(spec: Spec | str | os.PathLike, overrides: dict[str, Any] | None = None,
+        **kwargs: Any) -> Result:
     """Trains a spec (a Spec or a .mlspec path); see `mlspec.runtime.runner.run`.
 
     Imports jax only when called, so `import mlspec` stays light for check and fmt.
     """
     from mlspec.runtime.runner import run as _run
 
-    return _run(spec, overrides, **kwargs)
+    return _run(_as_spec(spec), overrides, **kwargs)
 
 
 def compile(spec, overrides=None):  # noqa: A001 - the verb users expect
     """The compiled pieces of a spec: flax module, optax transformation, `init` and the
     jitted `train` (see `mlspec.runtime.compiled.Compiled`)."""
     from mlspec.runtime.compiled import compile_program
-    from mlspec.semantics.resolve import resolve
-    from mlspec.syntax.ir import Spec
-    from mlspec.syntax.parser import load
 
-    if not isinstance(spec, Spec):
-        spec = load(spec)
     return compile_program(resolve(spec, overrides))
 
 
@@ -84,8 +155,17 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("_"):
+        from mlspec.semantics.builders import catalogue_function
+
+        function = catalogue_function(name)
+        if function is not None:
+            globals()[name] = function
+            return function
     raise AttributeError(f"module 'mlspec' has no attribute '{name}'")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    from mlspec.semantics.builders import catalogue_names
+
+    return sorted(set(globals()) | set(_LAZY) | set(catalogue_names()))

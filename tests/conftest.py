@@ -11,14 +11,17 @@ SPECS = sorted((ROOT / "specs").glob("*.mlspec"))
 
 
 def pytest_configure(config):
-    """Hermetic caches: the optax catalogue and JAX's compilation cache go to a folder of
-    the system's temporary directory (subprocesses inherit it), never to the user's
-    ~/.cache. It outlives the session, so that a second run of the tests finds the
-    programs the first compiled (MLSPEC_TEST_CACHE names another folder)."""
+    """Hermetic caches: the optax catalogue and JAX's compilation cache, matplotlib's
+    configuration and hypothesis's examples go to a folder of the system's temporary
+    directory (subprocesses inherit it), never to the user's ~/.cache or ~/.config nor
+    into the checkout. It outlives the session, so that a second run of the tests finds
+    the programs the first compiled (MLSPEC_TEST_CACHE names another folder)."""
     folder = os.environ.get("MLSPEC_TEST_CACHE") or os.path.join(
         tempfile.gettempdir(), f"mlspec-test-cache-{os.getuid()}")
     os.makedirs(folder, exist_ok=True)
     os.environ["XDG_CACHE_HOME"] = folder
+    os.environ["MPLCONFIGDIR"] = os.path.join(folder, "matplotlib")
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(folder, "hypothesis")
 
 
 def iris_net(train: str, width: int = 16, data: str = "") -> str:

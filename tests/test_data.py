@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from conftest import ROOT
@@ -35,19 +37,21 @@ def program_for(source: str, folder=ROOT / "specs", extra: str = ""):
     return mlspec.resolve(spec.model_copy(update={"path": str(folder / "t.mlspec")}))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def npz_file():
-    path = ROOT / "specs" / "arrays.npz"
+@pytest.fixture(scope="module")
+def data_folder(tmp_path_factory):
+    """A folder with the table's files: specs/data's and an npz file (never the
+    checkout's specs/, which tests leave as they find it)."""
+    folder = tmp_path_factory.mktemp("sources")
+    shutil.copytree(ROOT / "specs" / "data", folder / "data")
     rng = np.random.default_rng(0)
-    np.savez(path, x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
-    yield path
-    path.unlink()
+    np.savez(folder / "arrays.npz", x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
+    return folder
 
 
 @pytest.mark.parametrize("source", SOURCE_TABLE)
-def test_source_info_matches_its_arrays(source):
+def test_source_info_matches_its_arrays(source, data_folder):
     features, target, classes = SOURCE_TABLE[source]
-    program = program_for(source)
+    program = program_for(source, folder=data_folder)
     info = program.data.info
     assert (info.features, info.target, info.classes) == (features, target, classes)
     x, y = load_data(program.data)["train"]

@@ -12,9 +12,9 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, SerializeAsAny
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from mlspec.catalog.registry import Entry, Registry
 
@@ -72,6 +72,7 @@ class Layer(Entry):
 
 
 LAYERS: Registry[type[Layer]] = Registry("layer")
+AnyLayer = Annotated[Layer, LAYERS.any_kind()]  # read back from JSON by its kind
 
 
 # Axes an array may have (NumPy's limit, which the run's arrays pass through), the batch
@@ -361,7 +362,7 @@ class Composite(Layer):
     """A layer with a body of layers: `repeat(3) { ... }`, `residual { ... }`."""
 
     composite: ClassVar[bool] = True
-    body: tuple[SerializeAsAny[Layer], ...] = ()
+    body: tuple[AnyLayer, ...] = ()
 
     @property
     def features_first(self) -> bool:
@@ -459,3 +460,15 @@ class Residual(Composite):
     def build(self, ctx):
         body = ctx.stack(self.body)
         return lambda x: x + body(x)
+
+
+@LAYERS.add_kind
+class BlockUse(Composite):
+    """A use of a user-defined block: its layers, kept together under the block's name
+    (a kind of the typed program that no spec names)."""
+
+    kind: Literal["block"] = "block"
+    name: str
+
+    def build(self, ctx):
+        return ctx.stack(self.body, name=self.name)

@@ -26,13 +26,16 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainValidator,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     create_model,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
 
 from mlspec.catalog.registry import name_span, unknown, validate_entry
 from mlspec.catalog.signature import (
@@ -179,12 +182,19 @@ def names(kind: Literal["optimizer", "schedule"]) -> list[str]:
     return sorted(n for n, f in optax_catalogue().items() if f.kind == kind)
 
 
+# An argument's value, read back from JSON as it was: a schedule call, a list, or a dict
+# of step boundaries (`{100: 0.1}`, int keys) or of keyword arguments (str keys).
+OptaxValue = TypeAliasType("OptaxValue", Annotated[Union[  # noqa: UP007 - a recursive alias
+    StrictBool, StrictInt, StrictFloat, str, "OptaxCall", list["OptaxValue"],
+    dict[int, "OptaxValue"], dict[str, "OptaxValue"]], Field(union_mode="left_to_right")])
+
+
 class OptaxCall(ir.Node):
     """A validated call of an optax optimizer or schedule, as JSON-ready data."""
 
     kind: Literal["optax"] = "optax"
     name: str
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, OptaxValue] = {}
 
     def build(self):
         """The optax object (imports optax)."""

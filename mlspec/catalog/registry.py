@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError
+from pydantic_core import core_schema
 
 from mlspec.catalog.signature import NO_NAMES, Names, Signature, bind
 from mlspec.syntax import ir
@@ -52,6 +53,8 @@ class Registry(Generic[T]):
     def __init__(self, what: str):
         self.what = what
         self._entries: dict[str, T] = {}
+        self._kinds: dict[str, type[Entry]] = {}
+        self._kinds_read = False
 
     def add(self, name: str, entry: T) -> T:
         if name in self._entries:
@@ -61,7 +64,35 @@ class Registry(Generic[T]):
 
     def register(self, cls: T) -> T:
         """Class decorator: registers an Entry under its `kind`."""
-        return self.add(cls.entry_name(), cls)  # type: ignore[attr-defined]
+        self._check_kind(cls)  # type: ignore[arg-type]
+        self.add(cls.entry_name(), cls)  # type: ignore[attr-defined]
+        self._kinds[cls.entry_name()] = cls  # type: ignore[attr-defined]
+        return cls
+
+    def add_kind(self, cls: type[Entry]) -> type[Entry]:
+        """Class decorator: a kind that a typed program may hold but no spec names (a
+        block's use); `register` adds every entry's kind too."""
+        self._check_kind(cls)
+        self._kinds[cls.entry_name()] = cls
+        return cls
+
+    def _check_kind(self, cls: type[Entry]) -> None:
+        kind = cls.entry_name()
+        if kind in self._kinds:
+            raise ValueError(f"{self.what} kind '{kind}' is registered twice")
+        if self._kinds_read:  # a schema built already would not know it
+            raise RuntimeError(f"{self.what} kind '{kind}' is registered after a schema of "
+                               f"every {self.what} kind was built: register it with the "
+                               "catalogue")
+
+    def kinds(self) -> dict[str, type[Entry]]:
+        """Every kind a typed program may hold, by its `kind`."""
+        return dict(self._kinds)
+
+    def any_kind(self) -> AnyKind:
+        """Field metadata for a value of any of this registry's kinds, read back from JSON
+        by its `kind`: `body: tuple[Annotated[Layer, LAYERS.any_kind()], ...]`."""
+        return AnyKind(self)
 
     def get(self, name: str) -> T | None:
         return self._entries.get(name)
@@ -88,6 +119,22 @@ def unknown(what: str, name: str, span: Span | None, choices: Iterable[str]) -> 
     """`unknown layer 'dens'; did you mean 'dense'?`: a name where a catalogue's entry is
     expected that is none of `choices`."""
     return SpecError.at(span, f"unknown {what} '{name}'{did_you_mean(name, choices)}")
+
+
+class AnyKind:
+    """A discriminated union on `kind` over a registry's kinds, as pydantic metadata. It
+    is built with the schema that holds it, on first use (schemas are deferred), so it
+    takes every kind the catalogue registers, wherever in the catalogue that is."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        registry = self.registry
+        registry._kinds_read = True
+        return core_schema.tagged_union_schema(
+            {kind: handler.generate_schema(cls) for kind, cls in registry._kinds.items()},
+            discriminator="kind")
 
 
 def name_span(call: ir.Node) -> Span | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from mlspec.catalog.layers import Layer
+from mlspec.catalog.layers import BlockUse, Layer
 from mlspec.catalog.optimizers import OptaxCall, argument_type, optax_catalogue
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.signature import takes
-from mlspec.semantics.program import BlockUse, Program
+from mlspec.semantics.program import Program
 from mlspec.syntax import ir
 
 

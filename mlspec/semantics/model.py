@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlspec.catalog.layers import LAYERS, Layer, ShapeError
+from mlspec.catalog.layers import LAYERS, BlockUse, Layer, ShapeError
 from mlspec.catalog.registry import instantiate, name_span
 from mlspec.catalog.signature import Signature, bind
-from mlspec.semantics.program import BlockUse
 from mlspec.semantics.scope import Scope, check_value_size
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, ErrorCollector, Span, SpecError

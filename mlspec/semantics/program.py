@@ -1,46 +1,44 @@
 """The typed program: a spec after resolution, with every name bound to its catalogue
 entry, every default filled in and every shape known. It is what the compiler reads and
-what `mlspec export --json` prints."""
+what `mlspec export --program` prints.
+
+It is plain data and reads back from its JSON: layers, losses and sources are
+discriminated unions on `kind` over what the catalogue registers (`Registry.any_kind`),
+so `Program.model_validate_json(program.model_dump_json()) == program`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SerializeAsAny
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from mlspec.catalog.layers import Composite, Layer
-from mlspec.catalog.losses import Loss
+from mlspec.catalog.layers import AnyLayer
+from mlspec.catalog.losses import LOSSES, Loss
 from mlspec.catalog.optimizers import OptaxCall
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.signature import MetricPath, Symbol
-from mlspec.catalog.sources import DataInfo, Source
+from mlspec.catalog.sources import SOURCES, DataInfo, Source
 from mlspec.syntax import ir
 
-
-class BlockUse(Composite):
-    """A use of a user-defined block: its layers, kept together under the block's name."""
-
-    kind: Literal["block"] = "block"
-    name: str
-
-    def build(self, ctx):
-        return ctx.stack(self.body, name=self.name)
+AnySource = Annotated[Source, SOURCES.any_kind()]
+AnyLoss = Annotated[Loss, LOSSES.any_kind()]
 
 
 class ModelProgram(ir.Node):
     name: str
     input_shape: tuple[int, ...]
-    layers: tuple[SerializeAsAny[Layer], ...]
+    layers: tuple[AnyLayer, ...]
     output_shape: tuple[int, ...]
 
 
 class DataProgram(ir.Node):
     """Named splits (`train`, `valid`, `test`) or one `source` split in place."""
 
-    train: SerializeAsAny[Source] | None = None
-    valid: SerializeAsAny[Source] | None = None
-    test: SerializeAsAny[Source] | None = None
-    source: SerializeAsAny[Source] | None = None
+    train: AnySource | None = None
+    valid: AnySource | None = None
+    test: AnySource | None = None
+    source: AnySource | None = None
     valid_size: float | int | None = None
     test_size: float | int | None = None
     split_seed: NonNegativeInt = 0
@@ -69,7 +67,7 @@ def size_rows(size: float | int | None, rows: int) -> int:
 
 class LossTerm(ir.Node):
     weight: float = 1.0
-    loss: SerializeAsAny[Loss]
+    loss: AnyLoss
 
 
 class EarlyStop(Entry):
@@ -112,8 +110,9 @@ class Program(ir.Node):
     model: ModelProgram
     data: DataProgram | None = None
     train: TrainProgram | None = None
-    spec: ir.Spec = Field(exclude=True, repr=False)
-    """The spec as written, with overrides applied."""
+    spec: ir.Spec = Field(repr=False)
+    """The spec as written, with overrides applied (in JSON too, so that a program read
+    back can be trained into a run folder; structure keys leave it out)."""
 
     @property
     def name(self) -> str:

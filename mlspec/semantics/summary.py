@@ -3,9 +3,8 @@ the layers' own shape functions (no jax)."""
 
 from __future__ import annotations
 
-from mlspec.catalog.layers import Layer
+from mlspec.catalog.layers import BlockUse, Layer
 from mlspec.semantics.canonical import entry_call
-from mlspec.semantics.program import BlockUse
 from mlspec.syntax.printer import format_expr
 
 

@@ -284,7 +284,7 @@ def _fingerprint(program: Program) -> tuple:
     """What a member shares with every member of the same compiled program and size: its
     structure, its memory needs, and the seeds it makes."""
     if program.train is None:
-        return (program.model_dump_json(), ())
+        return (program.model_dump_json(exclude={"spec"}), ())
     needs = tuple((n.what, n.nbytes, n.per_member) for n in program_needs(program))
     # a numeric optimizer argument that the spec leaves out and a sweep gives (`b1`)
     # changes no shape or size: left out here, so that such a set stays on its own
@@ -471,7 +471,7 @@ def _refuse_if_too_big(programs: list[tuple[Program, int]], span, train_section)
 def structure(program: Program) -> str:
     """What must be equal for members to share one compiled program: everything but
     seeds, the optimizer's numeric hyperparameters, the loss weights and dropout rates."""
-    data = program.model_dump(mode="json")
+    data = program.model_dump(mode="json", exclude={"spec"})
     train = data.get("train") or {}
     train["seed"] = train["seeds"] = None
     for name in program.train.optimizer.numeric_arguments():
