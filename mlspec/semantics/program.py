@@ -4,12 +4,21 @@ what `mlspec export --json` prints."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SerializeAsAny
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SerializeAsAny,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from mlspec.catalog.layers import Composite, Layer
 from mlspec.catalog.losses import Loss
+from mlspec.catalog.metrics import METRICS, higher_is_better
 from mlspec.catalog.optimizers import OptaxCall
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.sources import DataInfo, Source
@@ -78,8 +87,26 @@ class EarlyStop(Entry):
     kind: Literal["early_stop"] = "early_stop"
     metric: str = "valid.loss"
     patience: PositiveInt = 100
-    mode: Literal["min", "max"] = "min"
+    mode: Literal["min", "max"] | None = None
+    """`min` or `max`; by default the metric's direction (`max` for `valid.accuracy`).
+    Always set once validated."""
     restore_best: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_from_direction(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("mode") is not None:
+            return data
+        metric = data.get("metric", cls.model_fields["metric"].default)
+        if not isinstance(metric, str):  # its own error says why
+            return data
+        higher = higher_is_better(metric)
+        if higher is None and metric.rpartition(".")[2] in METRICS:
+            raise PydanticCustomError(
+                "mode", "'{metric}' has no better direction: give mode=min or mode=max",
+                {"metric": metric})
+        # a metric that is not recorded is reported by the task's check
+        return {**data, "mode": "max" if higher else "min"}
 
 
 class TrainProgram(Entry):
