@@ -41,11 +41,10 @@ from mlspec.catalog.metrics import METRICS
 from mlspec.catalog.optimizers import OptaxFunction, optax_catalogue
 from mlspec.catalog.sources import SOURCES
 from mlspec.editor import stream
-from mlspec.semantics.data import DATA_KEYS
 from mlspec.semantics.imports import merge_imports
-from mlspec.semantics.program import EarlyStop
+from mlspec.semantics.sections import SECTIONS
 from mlspec.semantics.sweep import check_spec
-from mlspec.semantics.train import TRAIN_KEYS
+from mlspec.semantics.train import EarlyStop
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, SpecError
 from mlspec.syntax.limits import MAX_SPEC_BYTES
@@ -57,6 +56,8 @@ __all__ = ["check_text", "complete", "create_server", "serve"]
 logger = logging.getLogger(__name__)
 
 SOURCE = "mlspec"
+DATA_KEYS = SECTIONS["data"].setting_names()
+TRAIN_KEYS = SECTIONS["train"].setting_names()
 TOP_KEYWORDS = ("import", "param", "block", "model", "data", "train", "sweep")
 SECTIONS = ("model", "block", "data", "train", "sweep")
 # optax arguments that a spec cannot set (see catalog.optimizers._check_value)

@@ -95,12 +95,7 @@ def resolved_spec(program: Program) -> ir.Spec:
     spec = ir.Spec(model=ir.Model(name=model.name, input=ir.as_expr(list(model.input_shape)),
                                   layers=layer_calls(model.layers)))
     if program.data is not None:
-        data = program.data
-        values: dict[str, Any] = {s: getattr(data, s) for s in ("train", "valid", "test",
-                                                                  "source")}
-        values |= {"valid": data.valid_size, "test": data.test_size} if data.source else {}
-        values |= {"split_seed": data.split_seed, "standardize": data.standardize}
-        spec = spec.model_copy(update={"data": _section(values)})
+        spec = spec.model_copy(update={"data": _section(program.data.settings())})
     if program.train is not None:
         train = program.train
         values = {k: getattr(train, k) for k in train.argument_names()}

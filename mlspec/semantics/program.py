@@ -1,27 +1,17 @@
 """The typed program: a spec after resolution, with every name bound to its catalogue
 entry, every default filled in and every shape known. It is what the compiler reads and
-what `mlspec export --json` prints."""
+what `mlspec export --json` prints. Its sections are their own modules' models
+(`mlspec.semantics.data`, `mlspec.semantics.train`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    Field,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    SerializeAsAny,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import Field, SerializeAsAny
 
 from mlspec.catalog.layers import Composite, Layer
-from mlspec.catalog.losses import Loss
-from mlspec.catalog.metrics import METRICS, higher_is_better
-from mlspec.catalog.optimizers import OptaxCall
-from mlspec.catalog.registry import Entry
-from mlspec.catalog.sources import DataInfo, Source
+from mlspec.semantics.data import DataSection
+from mlspec.semantics.train import TrainSection
 from mlspec.syntax import ir
 
 
@@ -42,102 +32,12 @@ class ModelProgram(ir.Node):
     output_shape: tuple[int, ...]
 
 
-class DataProgram(ir.Node):
-    """Named splits (`train`, `valid`, `test`) or one `source` split in place."""
-
-    train: SerializeAsAny[Source] | None = None
-    valid: SerializeAsAny[Source] | None = None
-    test: SerializeAsAny[Source] | None = None
-    source: SerializeAsAny[Source] | None = None
-    valid_size: float | int | None = None
-    test_size: float | int | None = None
-    split_seed: NonNegativeInt = 0
-    standardize: bool = False
-    info: DataInfo
-    split_rows: dict[str, int] = {}
-    """Rows of each split, where its source knows them (all the catalogue's do)."""
-    folder: str = "."
-    """Where relative paths resolve: the spec file's folder."""
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        if self.source is not None:
-            return ("train",) + (("valid",) if self.valid_size else ()) \
-                + (("test",) if self.test_size else ())
-        return tuple(s for s in ("train", "valid", "test") if getattr(self, s) is not None)
-
-
-def size_rows(size: float | int | None, rows: int) -> int:
-    """Rows that a `valid` or `test` size takes of a source's `rows`: a fraction rounded,
-    a count as it is; `check` and `run` split by this one rule."""
-    if not size:
-        return 0
-    return int(round(size * rows)) if isinstance(size, float) else int(size)
-
-
-class LossTerm(ir.Node):
-    weight: float = 1.0
-    loss: SerializeAsAny[Loss]
-
-
-class EarlyStop(Entry):
-    """Stop when `metric` has not improved for `patience` evaluations; with
-    `restore_best`, the run ends with the parameters of its best evaluation."""
-
-    kind: Literal["early_stop"] = "early_stop"
-    metric: str = "valid.loss"
-    patience: PositiveInt = 100
-    mode: Literal["min", "max"] | None = None
-    """`min` or `max`; by default the metric's direction (`max` for `valid.accuracy`).
-    Always set once validated."""
-    restore_best: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mode_from_direction(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("mode") is not None:
-            return data
-        metric = data.get("metric", cls.model_fields["metric"].default)
-        if not isinstance(metric, str):  # its own error says why
-            return data
-        higher = higher_is_better(metric)
-        if higher is None and metric.rpartition(".")[2] in METRICS:
-            raise PydanticCustomError(
-                "mode", "'{metric}' has no better direction: give mode=min or mode=max",
-                {"metric": metric})
-        # a metric that is not recorded is reported by the task's check
-        return {**data, "mode": "max" if higher else "min"}
-
-
-class TrainProgram(Entry):
-    """The `train` section with its defaults; field names are the setting names."""
-
-    kind: Literal["train"] = "train"
-    loss: tuple[LossTerm, ...]
-    optimizer: OptaxCall
-    steps: PositiveInt | None = None
-    epochs: PositiveInt | None = None
-    batch: PositiveInt | None = None
-    seed: NonNegativeInt = 0
-    seeds: PositiveInt = 1
-    eval_every: PositiveInt = 1
-    metrics: tuple[str, ...] = ()
-    clip_by_global_norm: PositiveFloat | None = None
-    early_stop: EarlyStop | None = None
-    devices: PositiveInt | Literal["all"] = 1
-
-    @property
-    def data_loss(self) -> Loss:
-        """The first term that is not a regulariser: it defines the point predictions."""
-        return next(t.loss for t in self.loss if not t.loss.regulariser)
-
-
 class Program(ir.Node):
     """A validated spec, ready to compile."""
 
     model: ModelProgram
-    data: DataProgram | None = None
-    train: TrainProgram | None = None
+    data: DataSection | None = None
+    train: TrainSection | None = None
     spec: ir.Spec = Field(exclude=True, repr=False)
     """The spec as written, with overrides applied."""
 
