@@ -59,14 +59,19 @@ class SectionKind:
             how = self.from_spec(name)
             yield from how.calls if how is not None else ()
 
-    def call_arguments(self, name: str) -> tuple[str, list[str]] | None:
-        """What a call of `name` in one of its settings is ("data source", "optimizer") and
-        its argument names in positional order; None for a name it cannot call."""
+    def find(self, name: str) -> tuple[Catalogue, Any] | None:
+        """The catalogue and entry of a name its settings' values may call."""
         for catalogue in self.catalogues():
             entry = catalogue.entries().get(name)
             if entry is not None:
-                return catalogue.what, catalogue.arguments(entry)
+                return catalogue, entry
         return None
+
+    def call_arguments(self, name: str) -> tuple[str, list[str]] | None:
+        """What a call of `name` in one of its settings is ("data source", "optimizer") and
+        its argument names in positional order; None for a name it cannot call."""
+        found = self.find(name)
+        return None if found is None else (found[0].what, found[0].arguments(found[1]))
 
 
 SECTIONS: dict[str, SectionKind] = {kind.name: kind for kind in (
