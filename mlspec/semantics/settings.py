@@ -18,6 +18,7 @@ For example, a section `run { steps = 10 }` that takes exactly one of two settin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, get_args, get_origin
@@ -164,10 +165,10 @@ class SectionModel(Entry):
     @classmethod
     def _check_rules(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
         """The rules between settings, reported with the settings' own mistakes."""
-        broken = [e for rule in cls.rules if isinstance(data, Mapping)
+        broken = [(rule, e) for rule in cls.rules if isinstance(data, Mapping)
                   and (e := rule.broken(cls.entry_name(), data)) is not None]
-        ruled = {n for rule, e in zip(cls.rules, broken) for n in (rule.first, rule.second)}
-        errors = [{"type": e, "loc": (), "input": data} for e in broken]
+        ruled = {n for rule, _ in broken for n in (rule.first, rule.second)}
+        errors = [{"type": e, "loc": (), "input": data} for _, e in broken]
         try:
             model = handler(data)
         except ValidationError as exc:
@@ -244,6 +245,11 @@ def section_settings(section: ir.Section, known: list[str], name: str
     return found, problems
 
 
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter:
+    return TypeAdapter(model)
+
+
 def validate_section(model: Any, name: str, section: ir.Section, scope: Scope,
                      known: list[str], members: Mapping[str, type[SectionModel]] = {},
                      **extra: Any) -> Any:
@@ -253,7 +259,7 @@ def validate_section(model: Any, name: str, section: ir.Section, scope: Scope,
     settings, problems = section_settings(section, known, name)
     values = {path: s.value for path, s in settings.items()}
     try:
-        result = TypeAdapter(model).validate_python(
+        result = _adapter(model).validate_python(
             {**values, **extra, "span": section.span}, context={"scope": scope})
     except ValidationError as exc:
         problems += _diagnostics(exc, name, settings, section, model, members)
