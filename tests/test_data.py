@@ -154,3 +154,47 @@ def test_csv_regression_matches_least_squares():
 
     assert result.metrics["train.r2"] == pytest.approx(r2(x, y), abs=0.01)
     assert result.metrics["valid.r2"] == pytest.approx(r2(xv, yv), abs=0.01)
+
+
+def test_the_data_section_takes_one_of_its_two_forms():
+    from mlspec.semantics.data import NamedSplits, SplitInPlace
+
+    named = program_for("hill(n=50)", extra="    valid = hill(n=20, seed=1)\n").data
+    assert isinstance(named, NamedSplits) and named.splits == ("train", "valid")
+    assert list(named.sources) == ["train", "valid"]
+    text = "model m { dense(1) }\ndata {\n    source = iris\n    test = 30\n}\n"
+    in_place = mlspec.resolve(mlspec.parse(text)).data
+    assert isinstance(in_place, SplitInPlace) and in_place.splits == ("train", "test")
+    assert list(in_place.sources) == ["source"] and in_place.test == 30
+    assert in_place.split_rows == {"train": 120, "test": 30}
+
+
+# the data section's lines -> (line, column, the message)
+DATA_MISTAKES = {
+    "a size past 1": ("source = iris\n    valid = 1.5", 4, 13, "setting 'valid' of data should "
+                      "be a fraction between 0 and 1 or a positive row count (got a number "
+                      "1.5)"),
+    "a size that is no number": ("source = iris\n    test = true", 4, 12,
+                                 "setting 'test' of data should be a fraction"),
+    "a split that is no source": ("train = 0.3", 3, 13, "setting 'train' of data should be "
+                                  "a data source call such as hill(n=1000) (got a number 0.3)"),
+    "neither form": ("valid = hill(n=10)", 2, 1, "data needs 'train' (and 'valid') sources, "
+                     "or one 'source' with a 'valid' size"),
+    "a typo": ("source = iris\n    vaild = 0.2", 4, 5,
+               "unknown data setting 'vaild'; did you mean 'valid'?"),
+    "a train source beside the source": ("source = iris\n    train = iris", 4, 5,
+                                         "with 'source', the splits are sizes"),
+    "a size that takes no row": ("source = iris\n    valid = 0.001", 4, 13,
+                                 "'valid' = 0.001 takes none of the source's 150 rows"),
+}
+
+
+@pytest.mark.parametrize("case", DATA_MISTAKES)
+def test_a_data_section_mistake_is_at_its_setting(case):
+    lines, line, column, message = DATA_MISTAKES[case]
+    text = f"model m {{ dense(1) }}\ndata {{\n    {lines}\n}}\n"
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(text, "d.mlspec"))
+    (error,) = info.value.diagnostics
+    assert message in error.message
+    assert (error.span.line, error.span.column) == (line, column), error.render()

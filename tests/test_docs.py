@@ -34,8 +34,7 @@ from conftest import ROOT
 import mlspec
 from mlspec.catalog import tables
 from mlspec.cli import main
-from mlspec.semantics.data import DATA_KEYS
-from mlspec.semantics.train import TRAIN_KEYS
+from mlspec.semantics.sections import SECTIONS
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKS = {"mlspec": {"check", "error", "fragment"}, "python": {"fragment", "slow"},
@@ -192,9 +191,11 @@ def test_catalogue_in_the_docs_is_the_registries():
         "`python -m mlspec.catalog.tables --write docs/catalogue.md`")
 
 
-def test_the_language_reference_names_every_setting():
+def test_the_language_reference_names_every_section_and_setting():
     text = (ROOT / "docs" / "language.md").read_text()
-    missing = [k for k in (*TRAIN_KEYS, *DATA_KEYS) if f"`{k}`" not in text]
+    missing = [f"{name} {{" for name in SECTIONS if f"\n{name} {{\n" not in text]
+    missing += [f"{kind.name}.{k}" for kind in SECTIONS.values() for k in kind.setting_names()
+                if f"`{k}`" not in text]
     missing += [kind for kind in tables.KINDS if f"mlspec list {kind}" not in text]
     assert not missing, missing
 

@@ -126,8 +126,34 @@ def test_the_last_evaluation_can_be_the_best():
     assert_same_params(result.params, shorter_run(20, **overrides).params)
 
 
+@pytest.mark.parametrize("arguments, mode", [
+    ({}, "min"), ({"metric": "valid.accuracy"}, "max"), ({"metric": "train.accuracy"}, "max"),
+    ({"metric": "train.loss"}, "min"), ({"metric": "grad_norm", "mode": "max"}, "max"),
+    ({"metric": "valid.accuracy", "mode": "min"}, "min")])
+def test_the_mode_defaults_to_the_metric_s_direction_and_an_explicit_one_wins(arguments, mode):
+    stop = mlspec.Call.of("early_stop", **{k: mlspec.Call(name=v) for k, v in arguments.items()})
+    metrics = [mlspec.Call(name="accuracy"), mlspec.Call(name="grad_norm")]
+    program = mlspec.resolve(mlspec.parse(BASE), {"train.early_stop": stop,
+                                                  "train.metrics": metrics})
+    assert program.train.early_stop.mode == mode
+
+
+def test_a_metric_without_a_direction_needs_a_mode():
+    text = BASE.replace("metrics = [accuracy]", "metrics = [accuracy, pred_mean]").replace(
+        "steps = 3000", "steps = 3000\n    early_stop = early_stop(metric=valid.pred_mean)")
+    text = text.replace("source = iris", "source = breast_cancer")
+    with pytest.raises(mlspec.SpecError) as info:
+        mlspec.resolve(mlspec.parse(text, "s.mlspec"))
+    (error,) = info.value.diagnostics
+    assert "'valid.pred_mean' has no better direction: give mode=min or mode=max" in \
+        error.message
+    assert error.span.line == text.splitlines().index(
+        "    early_stop = early_stop(metric=valid.pred_mean)") + 1
+
+
 def test_a_maximised_metric_restores_its_first_best_row():
-    run = training(**{"train.early_stop": early_stop(metric="valid.accuracy", mode="max")})
+    """`valid.accuracy` is maximised without a `mode`: higher is better for accuracy."""
+    run = training(**{"train.early_stop": early_stop(metric="valid.accuracy")})
     result = run.run()
     accuracy = result.history["valid.accuracy"].to_numpy()
     assert result.best_step == result.history["step"].iloc[int(np.argmax(accuracy))]

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
+from mlspec.editor.completion import complete
+from mlspec.editor.diagnostics import check_text, to_lsp_diagnostic
 from mlspec.editor.lexer import MlspecLexer
-from mlspec.editor.lsp import check_text, complete, to_lsp_diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.mlspec"))
@@ -115,6 +116,26 @@ def test_completion_by_context():
     assert "model" in _labels("|") and "model" in _labels("model m { relu }\n|")
     assert _labels("model m { # dense(|\n}") == []
     assert _labels('data { source = csv("a(|") }') == []
+
+
+def test_completion_follows_the_grammar_and_the_types():
+    """Where a name stands comes from the parser: a value that goes on over lines, a
+    setting after a whole one, a keyword only where a statement may start; the constants
+    offered come from the setting's or the argument's type."""
+    assert "standardize" in _labels("data {\n    source = csv(\n        \"a.csv\")\n    |\n}")
+    assert "hill" in _labels("data {\n    train =\n        |\n}")
+    assert "model" not in _labels("train {\n    |\n}")
+    assert "input" in _labels("model m {\n    |\n}")
+    assert "input" not in _labels("model m {\n    dense(2)\n    |\n}")
+    assert _labels("train { devices = | }") == ["all"]
+    assert _labels("train { early_stop = early_stop(mode=|) }") == ["min", "max"]
+    assert {'"SAME"', '"VALID"'} <= set(_labels("model m { conv(4, 3, padding=|) }"))
+    # a Literal that is no symbol is a string: bare, `task=class` is an undefined name
+    assert _labels('data { train = csv("a.csv", task=|) }') == ['"auto"', '"class"', '"real"']
+    # a broken statement before the cursor: completion goes on from the statement it is in
+    assert _labels("param x = 1 @ 2\nmodel m {\n    dense(|\n}")[:2] == ["features=",
+                                                                            "use_bias="]
+    assert {"data.source", "train.seed", "x"} <= set(_labels("param x = 1\nsweep {\n    |\n}"))
 
 
 def test_diagnostic_positions_are_zero_based_utf16():
@@ -401,9 +422,10 @@ def test_editor_support_does_not_import_jax(tmp_path):
     code = (
         "import sys\n"
         "import mlspec.editor.lsp as lsp, mlspec.editor.lexer as lexer\n"
+        "from mlspec.editor import completion, diagnostics\n"
         "lsp.create_server()\n"
-        "lsp.check_text(open(sys.argv[1]).read(), sys.argv[1])\n"
-        "lsp.complete('train { optimizer = adam(', 25)\n"
+        "diagnostics.check_text(open(sys.argv[1]).read(), sys.argv[1])\n"
+        "completion.complete('train { optimizer = adam(', 25)\n"
         "list(lexer.MlspecLexer().get_tokens('model m { dense(2) }'))\n"
         "heavy = sorted(m for m in ('jax', 'jaxlib', 'flax', 'optax') if m in sys.modules)\n"
         "assert not heavy, heavy\n"

@@ -80,6 +80,17 @@ TABLE = [
         "adam(learning_rate=0.01)", extra="clip_by_global_norm = 1.0; seeds = 2; "
         "early_stop = early_stop(metric=train.loss, patience=3); devices = all"))),
         id="train-settings"),
+    # both forms of the data section (a union on its form), sizes as counts and fractions,
+    # and early_stop's mode taken from its metric's direction
+    pytest.param(lambda: mlspec.resolve(mlspec.parse(
+        "model m { dense(classes) }\ndata {\n source = iris\n valid = 30\n test = 0.1\n"
+        " split_seed = 2\n standardize = true\n}\ntrain {\n loss = softmax_cross_entropy\n"
+        " optimizer = sgd(0.1)\n steps = 5\n metrics = [accuracy]\n"
+        " early_stop = early_stop(metric=valid.accuracy)\n}\n")), id="data-split-in-place"),
+    pytest.param(lambda: mlspec.resolve(mlspec.parse(
+        "model m { dense(1) }\ndata {\n train = linear(n=50)\n valid = linear(n=20, seed=1)\n"
+        " test = linear(n=20, seed=2)\n}\ntrain {\n loss = mse\n optimizer = sgd(0.1)\n"
+        " epochs = 2\n batch = 10\n}\n")), id="data-named-splits"),
 ]
 
 

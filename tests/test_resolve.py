@@ -122,6 +122,18 @@ def test_settings_that_exclude_each_other_are_an_error_at_the_specs_one(case):
     assert rendered.splitlines()[1] == "    " + text.splitlines()[line - 1]
 
 
+def test_a_clash_is_reported_with_the_settings_own_mistakes():
+    text = BASE.replace("    steps     = 20\n", "    steps     = 20\n    epochs = 2\n"
+                        "    batch = 0\n    stpes = 1\n")
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(text, "s.mlspec"))
+    found = [(d.span.line, d.message) for d in info.value.diagnostics]
+    assert [line for line, _ in found] == [STEPS_LINE + 1, STEPS_LINE + 2, STEPS_LINE + 3]
+    assert "has both 'steps' and 'epochs'" in found[0][1]
+    assert "setting 'batch' of train should be greater than 0 (got an integer 0)" in found[1][1]
+    assert "unknown train setting 'stpes'; did you mean 'steps'?" in found[2][1]
+
+
 def test_a_data_mistake_found_only_at_run_is_shown_at_the_data_section(tmp_path):
     # the valid file's columns are read only when its rows are encoded as the train file's
     (tmp_path / "train.csv").write_text("x,y,label\n1,0,a\n2,1,b\n3,0,a\n4,1,b\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.catalog.sources import DataError
-from mlspec.semantics.program import DataProgram, size_rows
+from mlspec.semantics.data import DataSection, SplitInPlace, size_rows
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,20 @@ class Dataset:
         return split in self.splits
 
 
-def load_data(data: DataProgram) -> Dataset:
+def load_data(data: DataSection) -> Dataset:
     """Makes or reads every split; splits one source in place when asked; standardizes
     features with the train split's statistics."""
     folder = Path(data.folder)
-    if data.source is not None:
+    if isinstance(data, SplitInPlace):
         x, y = data.source.load(folder)
         order = np.random.default_rng(data.split_seed).permutation(len(x))
-        n_valid = size_rows(data.valid_size, len(x))
-        n_test = size_rows(data.test_size, len(x))
+        n_valid = size_rows(data.valid, len(x))
+        n_test = size_rows(data.test, len(x))
         # `check` refuses these with the rows it knows; the file may have changed since
         if n_valid + n_test >= len(x):
             raise DataError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
                              f"train rows out of {len(x)}")
-        for split, size, rows in (("valid", data.valid_size, n_valid),
-                                  ("test", data.test_size, n_test)):
+        for split, size, rows in (("valid", data.valid, n_valid), ("test", data.test, n_test)):
             if size and not rows:
                 raise DataError(f"'{split}' = {size} takes no rows of {len(x)}")
         cuts = {"train": order[n_valid + n_test:], "valid": order[:n_valid],

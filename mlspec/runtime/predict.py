@@ -18,7 +18,7 @@ from mlspec.syntax.errors import SpecError
 
 def _run_sources(result):
     data = result.program.data
-    return [s for s in (data.source, data.train, data.valid, data.test) if s is not None]
+    return list(data.sources.values())
 
 
 def _file_source(result, path: str, kind: type[Csv] | type[Npz]):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlspec.catalog.metrics import higher_is_better
 from mlspec.semantics.program import Program
 from mlspec.semantics.sweep import setting_column
 from mlspec.syntax import ir
@@ -130,10 +131,12 @@ class Result:
 
 def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
     """The metric that ranks members, and whether higher is better: the first valid
-    metric but the loss, else the valid loss, else the train loss."""
-    valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"]
+    metric but the loss that has a better direction (not `pred_mean`), else the valid
+    loss, else the train loss."""
+    valid = [k for k in metrics if k.startswith("valid.") and k != "valid.loss"
+             and higher_is_better(k) is not None]
     key = valid[0] if valid else "valid.loss" if "valid.loss" in metrics else "train.loss"
-    return key, key.rpartition(".")[2] in HIGHER_IS_BETTER
+    return key, bool(higher_is_better(key))
 
 
 def _rank_key(result: Result) -> tuple:
@@ -143,9 +146,6 @@ def _rank_key(result: Result) -> tuple:
     value = result.metrics.get(key, float("nan"))
     value = -value if higher_is_better else value
     return (result.status == "diverged", np.isnan(value), value)
-
-
-HIGHER_IS_BETTER = {"accuracy", "true_pos", "true_neg", "precision", "recall", "f1", "r2"}
 
 
 def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:

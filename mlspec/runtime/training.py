@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlspec.catalog.metrics import higher_is_better
 from mlspec.runtime.device import computed, enable_compilation_cache, mesh, on_device
-from mlspec.runtime.results import HIGHER_IS_BETTER, Result, Status, combine
+from mlspec.runtime.results import Result, Status, combine
 from mlspec.semantics.program import Program
 from mlspec.semantics.sweep import setting_column
 from mlspec.syntax.errors import SpecError
@@ -147,7 +148,8 @@ class Training:
         values = {}
         for key, value in rows.items():
             latest = np.array([value[m, row] for m, row in enumerate(last)], np.float64)
-            best = latest.max() if key.rpartition(".")[2] in HIGHER_IS_BETTER else latest.min()
+            # a metric without a better direction (pred_mean) shows its lowest
+            best = latest.max() if higher_is_better(key) else latest.min()
             values[key] = float(best)
         return max(self.schedule.row_step(row) for row in last), values
 

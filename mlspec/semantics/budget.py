@@ -124,7 +124,7 @@ def data_need(data) -> Need | None:
     width = math.prod(data.info.features) + max(data.info.target_dim, 1)
     rows = sum(data.split_rows.values())
     largest = max(data.split_rows, key=data.split_rows.get)
-    span = (data.source or getattr(data, largest)).span
+    span = data.sources.get("source", data.sources.get(largest)).span
     return Need(f"{rows_text(rows)} of data", rows * width * FLOAT, span, False)
 
 

@@ -42,7 +42,6 @@ beside layers, as its body holds them.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -140,9 +139,9 @@ def data(**settings: Any) -> ir.Section:
         >>> in_place = mlspec.data(source="iris", valid=0.2, standardize=True)
     """
     from mlspec.catalog.sources import SOURCES
-    from mlspec.semantics.data import DATA_KEYS
+    from mlspec.semantics.sections import SECTIONS
 
-    return _settings("data", settings, DATA_KEYS,
+    return _settings("data", settings, SECTIONS["data"].setting_names(),
                      lambda _, item: _named(item, SOURCES, "data source"))
 
 
@@ -162,9 +161,9 @@ def train(**settings: Any) -> ir.Section:
         >>> section = mlspec.train(loss="mse", optimizer=mlspec.sgd(0.01), steps=500,
         ...                        metrics=["r2"])
     """
-    from mlspec.semantics.train import TRAIN_KEYS
+    from mlspec.semantics.sections import SECTIONS
 
-    return _settings("train", settings, TRAIN_KEYS, _train_value)
+    return _settings("train", settings, SECTIONS["train"].setting_names(), _train_value)
 
 
 def _train_value(key: str, item: Any) -> ir.Expr:
@@ -273,8 +272,7 @@ def spec(*parts: ir.Model | ir.Param | ir.Block, imports: Iterable[str] = (),
         else:
             raise SpecError.at(None, f"{a_kind(part)} is no part of a spec (a "
                                      "model, params and blocks are; sections go by name)")
-    known = [key for key, field in ir.Spec.model_fields.items()
-             if ir.Section in typing.get_args(field.annotation)]
+    known = list(ir.SECTION_NAMES)
     for key, section in sections.items():
         if key not in known:
             raise SpecError.at(None, f"a spec has no section '{key}'"

@@ -41,7 +41,7 @@ def _entries() -> dict[str, tuple[str, type[Entry]]]:
     from mlspec.catalog.layers import LAYERS
     from mlspec.catalog.losses import LOSSES
     from mlspec.catalog.sources import SOURCES
-    from mlspec.semantics.program import EarlyStop
+    from mlspec.semantics.train import EarlyStop
 
     found: dict[str, tuple[str, type[Entry]]] = {}
     for registry in (LAYERS, LOSSES, SOURCES):

@@ -109,14 +109,10 @@ def resolved_spec(program: Program) -> ir.Spec:
                                   layers=layer_calls(model.layers)))
     if program.data is not None:
         data = program.data
-        values: dict[str, Any] = {s: getattr(data, s) for s in ("train", "valid", "test",
-                                                                  "source")}
-        values |= {"valid": data.valid_size, "test": data.test_size} if data.source else {}
-        values |= {"split_seed": data.split_seed, "standardize": data.standardize}
-        spec = spec.model_copy(update={"data": _section(values, type(data))})
+        spec = spec.model_copy(update={"data": _section(data.settings(), type(data))})
     if program.train is not None:
         train = program.train
-        values = {k: getattr(train, k) for k in train.argument_names()}
+        values = train.settings()
         values["loss"] = _loss(program)
         values["metrics"] = [ir.Name(name=m) for m in train.metrics]
         spec = spec.model_copy(update={"train": _section(values, type(train))})

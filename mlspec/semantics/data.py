@@ -1,144 +1,190 @@
-"""The data section: its source inspected (no training rows loaded) and split sizes
-settled."""
+"""The data section as a pydantic model, a discriminated union of its two forms: named
+splits (`train`, `valid` and `test` sources) and one `source` split in place by sizes;
+then its sources inspected (no training rows loaded) and the split sizes settled."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from mlspec.catalog.registry import (
-    entry_value,
-    instantiate,
-    validate_entry,
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    NonNegativeInt,
+    PositiveInt,
+    Tag,
 )
-from mlspec.catalog.sources import SOURCES, DataError, DataInfo
+from pydantic_core import PydanticCustomError
+
+from mlspec.catalog.registry import instantiate
+from mlspec.catalog.signature import Names
+from mlspec.catalog.sources import SOURCES, DataError, DataInfo, Source
 from mlspec.semantics.budget import rows_text
-from mlspec.semantics.program import (
-    DataProgram,
-    size_rows,
-)
 from mlspec.semantics.scope import Scope
+from mlspec.semantics.settings import (
+    Catalogue,
+    Excludes,
+    FromSpec,
+    SectionModel,
+    setting_place,
+    validate_section,
+)
 from mlspec.syntax import ir
-from mlspec.syntax.errors import Span, SpecError, did_you_mean
+from mlspec.syntax.errors import SpecError
 
-DATA_KEYS = ["train", "valid", "test", "source", "split_seed", "standardize"]
-
-
-def section_settings(section: ir.Section, allowed: list[str], what: str) -> dict[str, ir.Setting]:
-    out: dict[str, ir.Setting] = {}
-    for s in section.settings:
-        if s.path not in allowed:
-            raise SpecError.at(s.span, f"unknown {what} setting '{s.path}'"
-                                       f"{did_you_mean(s.path, allowed)}")
-        if s.path in out:
-            raise SpecError.at(s.span, f"'{s.path}' is set twice")
-        out[s.path] = s
-    return out
+AnySource = Annotated[Source, SOURCES.any_kind()]
+"""A source of any kind, read back from a program's JSON by its `kind`."""
 
 
-def setting_place(setting: ir.Setting | None) -> Span | None:
-    """Where a setting is given: its value (an override's value is placed in its `--set`
-    text), or else the setting itself."""
-    return None if setting is None else setting.value.span or setting.span
-
-
-def _override(setting: ir.Setting) -> str | None:
-    """What gave a setting when an override did (`--set train.epochs`), else None."""
-    span = setting.value.span
-    if span is not None and span.file.startswith("--set "):
-        return span.file
-    return "an override" if setting.span is None else None
-
-
-def clash(first: ir.Setting, second: ir.Setting, message: str) -> SpecError:
-    """`message` for two settings that exclude each other: at the one the spec's text
-    holds (the second when both are there), naming the one an override gave."""
-    for here, other in ((second, first), (first, second)):
-        if _override(here) is None:
-            given = _override(other)
-            return SpecError.at(here.span, message + (f" ('{other.path}' comes from "
-                                                      f"{given})" if given else ""))
-    return SpecError.at(setting_place(second), f"{message} (both come from overrides)")
-
-
-def _source(setting: ir.Setting, scope: Scope):
-    value = scope.evaluate(setting.value)
+def source_call(value: ir.Expr, scope: Names) -> Source:
+    """`hill(n=1000)`, or a source's bare name (`iris`), bound in `scope`."""
     if not isinstance(value, (ir.Call, ir.Name)):
-        raise SpecError.at(value.span or setting.span,
-                           f"'{setting.path}' should be a data source call such as hill(n=1000)")
-    source = instantiate(SOURCES, value, scope)
-    return source
+        raise PydanticCustomError("source", "should be a data source call such as "
+                                            "hill(n=1000)")
+    return instantiate(SOURCES, value, scope)
 
 
-def _info(source, folder: Path, span) -> DataInfo:
+def _size(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 \
+            or (isinstance(value, float) and value >= 1):
+        raise PydanticCustomError("size", "should be a fraction between 0 and 1 or a "
+                                          "positive row count")
+    return value
+
+
+SourceSetting = Annotated[AnySource,
+                          FromSpec(source_call, Catalogue("data source", lambda: SOURCES))]
+Size = Annotated[PositiveInt | float, BeforeValidator(_size)]
+"""A split's size: a fraction of the source's rows, or a count of them."""
+
+
+def size_rows(size: float | int | None, rows: int) -> int:
+    """Rows that a `valid` or `test` size takes of a source's `rows`: a fraction rounded,
+    a count as it is; `check` and `run` split by this one rule."""
+    if not size:
+        return 0
+    return int(round(size * rows)) if isinstance(size, float) else int(size)
+
+
+class _Data(SectionModel):
+    """What both forms hold besides their settings."""
+
+    info: DataInfo | None = None
+    """What the train source yields (its features, its target), from its inspection;
+    set once the section is resolved."""
+    split_rows: dict[str, int] = {}
+    """Rows of each split, where its source knows them (all the catalogue's do)."""
+    folder: str = "."
+    """Where relative paths resolve: the spec file's folder."""
+
+    derived: ClassVar = ("info", "split_rows", "folder")
+
+
+class NamedSplits(_Data):
+    """Each split from a source of its own: `train = csv("a.csv")`, `valid = ...`."""
+
+    kind: Literal["named_splits"] = "named_splits"
+    train: SourceSetting
+    valid: SourceSetting | None = None
+    test: SourceSetting | None = None
+    split_seed: NonNegativeInt = 0
+    standardize: bool = False
+
+    missing: ClassVar = {"train": "data needs 'train' (and 'valid') sources, or one "
+                                  "'source' with a 'valid' size"}
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(s for s in ("train", "valid", "test") if getattr(self, s) is not None)
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        """The sources by setting."""
+        return {s: getattr(self, s) for s in self.splits}
+
+
+class SplitInPlace(_Data):
+    """One `source`, split by the sizes `valid` and `test` (fractions or row counts)."""
+
+    kind: Literal["split_in_place"] = "split_in_place"
+    source: SourceSetting
+    valid: Size | None = None
+    test: Size | None = None
+    split_seed: NonNegativeInt = 0
+    standardize: bool = False
+
+    rules: ClassVar = (Excludes("source", "train", "with 'source', the splits are sizes: "
+                                "give 'valid' (and 'test') as fractions or counts, not a "
+                                "'train' source"),)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("train",) + tuple(s for s in ("valid", "test") if getattr(self, s))
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        return {"source": self.source}
+
+
+def _form(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return value.get("kind") or ("split_in_place" if "source" in value else
+                                     "named_splits")
+    return getattr(value, "kind", "named_splits")
+
+
+DATA_FORMS: dict[str, type[_Data]] = {"named_splits": NamedSplits,
+                                      "split_in_place": SplitInPlace}
+DataSection = Annotated[Annotated[NamedSplits, Tag("named_splits")]
+                        | Annotated[SplitInPlace, Tag("split_in_place")], Discriminator(_form)]
+"""The data section: named splits, or one source split in place (with `source`)."""
+DATA_SETTINGS = list(dict.fromkeys(n for form in DATA_FORMS.values()
+                                   for n in form.setting_names()))
+
+
+def _info(source: Source, folder: Path, setting: ir.Setting) -> DataInfo:
     try:
         return source.info(folder)
     except DataError as exc:
-        raise SpecError.at(span, str(exc)) from None
+        raise SpecError.at(setting_place(setting), str(exc)) from None
 
 
-def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataProgram:
-    settings = section_settings(section, DATA_KEYS, "data")
-    values: dict[str, Any] = {"folder": str(folder)}
-    spans = {k: s.span for k, s in settings.items()}
-    if "source" in settings:
-        if "train" in settings:
-            raise clash(settings["source"], settings["train"], "with 'source', the splits "
-                         "are sizes: give 'valid' (and 'test') as fractions or counts, "
-                         "not a 'train' source")
-        values["source"] = _source(settings["source"], scope)
-        for split in ("valid", "test"):
-            if split in settings:
-                size = entry_value(DataProgram, f"{split}_size", settings[split].value, scope)
-                if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0 \
-                        or (isinstance(size, float) and size >= 1):
-                    raise SpecError.at(settings[split].span, f"'{split}' should be a fraction "
-                                       "between 0 and 1 or a positive row count")
-                values[f"{split}_size"] = size
-        info = _info(values["source"], folder, settings["source"].value.span)
-        if info.rows is not None:
-            values["split_rows"] = _split(info.rows, settings, values)
+def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataSection:
+    data = validate_section(DataSection, "data", section, scope, DATA_SETTINGS, DATA_FORMS,
+                            folder=str(folder))
+    settings = {s.path: s for s in section.settings}
+    if isinstance(data, SplitInPlace):
+        info = _info(data.source, folder, settings["source"])
+        split_rows = {} if info.rows is None else _split(info.rows, settings, data)
     else:
-        if "train" not in settings:
-            raise SpecError.at(section.span, "data needs 'train' (and 'valid') sources, or "
-                                             "one 'source' with a 'valid' size")
-        for split in ("train", "valid", "test"):
-            if split in settings:
-                values[split] = _source(settings[split], scope)
-        info = _info(values["train"], folder, settings["train"].value.span)
+        info = _info(data.train, folder, settings["train"])
         rows = {"train": info.rows}
-        for split in ("valid", "test"):
-            other = values.get(split)
-            if other is None:
-                continue
-            other_info = _info(other, folder, settings[split].value.span)
-            problem = _misfit(other_info, info)
+        for split in data.splits[1:]:
+            other = _info(getattr(data, split), folder, settings[split])
+            problem = _misfit(other, info)
             if problem:
                 raise SpecError.at(settings[split].span, f"the '{split}' source {problem}")
-            rows[split] = other_info.rows
-        values["split_rows"] = {k: n for k, n in rows.items() if n is not None}
-    for key in ("split_seed", "standardize"):
-        if key in settings:
-            values[key] = entry_value(DataProgram, key, settings[key].value, scope)
-    values["info"] = info
-    return validate_entry(DataProgram, values, spans, section.span, "data", noun="setting")
+            rows[split] = other.rows
+        split_rows = {k: n for k, n in rows.items() if n is not None}
+    return data.model_copy(update={"info": info, "split_rows": split_rows})
 
 
-def _split(rows: int, settings: dict[str, ir.Setting], values: dict[str, Any]) -> dict[str, int]:
+def _split(rows: int, settings: dict[str, ir.Setting], data: SplitInPlace) -> dict[str, int]:
     """The rows of each split of one source's `rows`; a size that takes none, or sizes
     that leave no train rows, are an error at the size that does it."""
-    taken = {s: size_rows(values.get(f"{s}_size"), rows) for s in ("valid", "test")
-             if f"{s}_size" in values}
+    sizes = {s: getattr(data, s) for s in ("valid", "test") if getattr(data, s) is not None}
+    taken = {s: size_rows(size, rows) for s, size in sizes.items()}
     of = f"the source's {rows_text(rows)}"
     for split, count in taken.items():
         if not count:
             raise SpecError.at(setting_place(settings[split]), f"'{split}' = "
-                               f"{values[f'{split}_size']} takes none of {of}")
+                               f"{sizes[split]} takes none of {of}")
     if sum(taken.values()) >= rows:
         # the one that alone takes every row, else the second: together they do
         split = next((s for s, n in taken.items() if n >= rows), list(taken)[-1])
         takes = " and ".join(f"'{s}' takes {n:,}" for s, n in taken.items())
-        raise SpecError.at(setting_place(settings[split]), f"'{split}' = {values[f'{split}_size']} "
+        raise SpecError.at(setting_place(settings[split]), f"'{split}' = {sizes[split]} "
                            f"leaves no train rows: of {of}, {takes}")
     return {"train": rows - sum(taken.values()), **taken}
 

@@ -54,7 +54,7 @@ def _gather_imports(spec: ir.Spec, stack: tuple[Path, ...],
             raise SpecError.at(imp.span, f"cannot import '{imp.path}': only .mlspec and .json "
                                          "spec files can be imported")
         other = load_file(target, imp.span, f"cannot import '{imp.path}'")
-        for section in ("model", "data", "train", "sweep"):
+        for section in ("model", *ir.SECTION_NAMES):
             node = getattr(other, section)
             if node is not None:
                 raise SpecError.at(node.span, f"an imported file may hold only param, block "

@@ -19,9 +19,8 @@ from mlspec.syntax.errors import ErrorCollector, SpecError
 
 def is_library(spec: ir.Spec) -> bool:
     """Whether `spec` is a file that only `import` may use: params, blocks and imports."""
-    sections = (spec.model, spec.data, spec.train, spec.sweep)
-    return all(s is None for s in sections) and bool(spec.params or spec.blocks or
-                                                     spec.imports)
+    return spec.model is None and not spec.sections() and bool(spec.params or spec.blocks
+                                                                or spec.imports)
 
 
 def check_library(spec: ir.Spec) -> None:

@@ -7,14 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlspec.catalog.losses import LOSSES
-from mlspec.catalog.optimizers import optax_catalogue
-from mlspec.catalog.sources import SOURCES
-from mlspec.semantics.data import DATA_KEYS
-from mlspec.semantics.program import (
-    EarlyStop,
-)
-from mlspec.semantics.train import TRAIN_KEYS
+from mlspec.semantics.sections import SECTIONS
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError, did_you_mean
 from mlspec.syntax.parser import parse_expr
@@ -50,18 +43,11 @@ def parse_override(text: str) -> tuple[str, ir.Expr]:
 
 
 def _argument_names(call: ir.Call, section: str) -> tuple[str, list[str]] | None:
-    """What a call names (a data source, an optax optimizer or schedule, a loss,
-    early_stop) and its argument names in positional order; None for anything else."""
-    if section == "data":
-        entry = SOURCES.get(call.name)
-        return ("data source", entry.argument_names()) if entry is not None else None
-    if call.name == "early_stop":
-        return "early_stop", EarlyStop.argument_names()
-    fn = optax_catalogue().get(call.name)
-    if fn is not None:
-        return fn.kind, [a.name for a in fn.arguments]
-    entry = LOSSES.get(call.name)
-    return ("loss", entry.argument_names()) if entry is not None else None
+    """What a call in a setting of `section` names (a data source, an optax optimizer or
+    schedule, a loss, early_stop) and its argument names in positional order; None for
+    anything else."""
+    kind = SECTIONS.get(section)
+    return kind.call_arguments(call.name) if kind is not None else None
 
 
 def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str,
@@ -95,11 +81,10 @@ def _set_in_call(call: ir.Expr, rest: list[str], value: ir.Expr, key: str,
 
 
 def _known_paths(spec: ir.Spec) -> list[str]:
-    paths = [p.name for p in spec.params] + [f"train.{k}" for k in TRAIN_KEYS]
-    paths += [f"data.{k}" for k in DATA_KEYS]
-    for section in ("data", "train"):
-        node = getattr(spec, section)
-        for s in node.settings if node else ():
+    paths = [p.name for p in spec.params]
+    paths += [f"{name}.{k}" for name, kind in SECTIONS.items() for k in kind.setting_names()]
+    for section, node in spec.sections().items():
+        for s in node.settings:
             if isinstance(s.value, ir.Call):
                 known = _argument_names(s.value, section)
                 names = known[1][:len(s.value.args)] if known else []
@@ -123,8 +108,8 @@ def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Sp
             spec = spec.model_copy(update={"params": params})
             continue
         section_name, setting_name, rest = parts[0], parts[1], parts[2:]
-        keys = {"train": TRAIN_KEYS, "data": DATA_KEYS}.get(section_name)
-        if keys is None or setting_name not in keys:
+        kind = SECTIONS.get(section_name)
+        if kind is None or setting_name not in kind.setting_names():
             raise SpecError.at(None, f"--set: unknown setting '{key}'"
                                      f"{did_you_mean(key, _known_paths(spec))}")
         section = getattr(spec, section_name) or ir.Section()

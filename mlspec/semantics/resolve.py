@@ -17,19 +17,14 @@ from typing import Any
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.signature import settle
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
-from mlspec.semantics.data import resolve_data
+from mlspec.semantics.data import DataSection, resolve_data
 from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.model import ModelResolver, check_layer_count, infer_shapes
 from mlspec.semantics.names import bind_names
 from mlspec.semantics.overrides import apply_overrides
-from mlspec.semantics.program import (
-    DataProgram,
-    ModelProgram,
-    Program,
-    TrainProgram,
-)
+from mlspec.semantics.program import ModelProgram, Program
 from mlspec.semantics.scope import Scope
-from mlspec.semantics.train import check_task, resolve_train
+from mlspec.semantics.train import TrainSection, check_task, resolve_train
 from mlspec.syntax import ir
 from mlspec.syntax.errors import ErrorCollector, SpecError
 from mlspec.syntax.limits import NAME
@@ -72,18 +67,17 @@ class Resolution:
     folder: Path
     """Where the spec's relative data paths start."""
     scope: Scope | None = None
-    data: DataProgram | None = None
+    data: DataSection | None = None
     data_failed: bool = False
     input_shape: tuple[int, ...] | None = None
     layers: tuple = ()
     output_shape: tuple[int, ...] | None = None
-    train: TrainProgram | None = None
+    train: TrainSection | None = None
 
 
 def _require_model(spec: ir.Spec) -> None:
     if spec.model is None:
-        library = all(getattr(spec, s) is None for s in ("data", "train", "sweep")) \
-            and spec.params + spec.blocks
+        library = not spec.sections() and spec.params + spec.blocks
         raise SpecError.at(None, f"{spec.path + ': ' if spec.path else ''}the spec has no "
                                  "model" + (
             " (with only params and blocks, it is a library for `import`, which `mlspec "
@@ -165,7 +159,7 @@ def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
             errors.add(item.span, f"block '{item.name}' has the name of a layer")
 
 
-def _input_shape(model: ir.Model, scope: Scope, data: DataProgram | None,
+def _input_shape(model: ir.Model, scope: Scope, data: DataSection | None,
                  errors: ErrorCollector) -> tuple[int, ...] | None:
     if model.input is not None:
         shape = settle(scope.evaluate(model.input), tuple[int, ...], scope)

@@ -1,129 +1,135 @@
-"""The train section (optimizer, loss, metrics, schedule, stopping) and the task's fit
-with the data and the model's output."""
+"""The train section (optimizer, loss, metrics, schedule, stopping) as a pydantic model,
+and the task's fit with the data and the model's output."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from mlspec.catalog.losses import LOSSES
-from mlspec.catalog.metrics import METRICS, fits
-from mlspec.catalog.optimizers import resolve_optax
-from mlspec.catalog.registry import (
-    build_entry,
-    entry_value,
-    instantiate,
-    validate_entry,
+from pydantic import (
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from mlspec.catalog.losses import LOSSES, Loss
+from mlspec.catalog.metrics import METRICS, fits, higher_is_better
+from mlspec.catalog.optimizers import OptaxCall, optax_catalogue, resolve_optax
+from mlspec.catalog.registry import Entry, build_entry, instantiate
+from mlspec.catalog.signature import MetricPath, Names, Symbol, settle
 from mlspec.catalog.sources import DataInfo
-from mlspec.semantics.data import clash, section_settings
-from mlspec.semantics.program import (
-    EarlyStop,
-    LossTerm,
-    TrainProgram,
-)
 from mlspec.semantics.scope import Scope
+from mlspec.semantics.settings import (
+    Catalogue,
+    FromSpec,
+    OneOf,
+    SectionModel,
+    validate_section,
+)
 from mlspec.syntax import ir
-from mlspec.syntax.errors import ErrorCollector, Span, SpecError, did_you_mean
+from mlspec.syntax.errors import ErrorCollector, SpecError, did_you_mean
 
-TRAIN_KEYS = TrainProgram.argument_names()
+AnyLoss = Annotated[Loss, LOSSES.any_kind()]
+"""A loss of any kind, read back from a program's JSON by its `kind`."""
 
 
-def _loss_terms(expr: ir.Expr, weight: float = 1.0) -> list[tuple[float, ir.Call | ir.Name]]:
+class LossTerm(ir.Node):
+    weight: float = 1.0
+    loss: AnyLoss
+
+
+class EarlyStop(Entry):
+    """Stop when `metric` has not improved for `patience` evaluations; with
+    `restore_best`, the run ends with the parameters of its best evaluation."""
+
+    kind: Literal["early_stop"] = "early_stop"
+    metric: MetricPath = "valid.loss"
+    patience: PositiveInt = 100
+    mode: Symbol[Literal["min", "max"]] | None = None
+    """`min` or `max`; by default the metric's direction (`max` for `valid.accuracy`).
+    Always set once validated."""
+    restore_best: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_from_direction(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("mode") is not None:
+            return data
+        metric = data.get("metric", cls.model_fields["metric"].default)
+        if not isinstance(metric, str):  # its own error says why
+            return data
+        higher = higher_is_better(metric)
+        if higher is None and metric.rpartition(".")[2] in METRICS:
+            raise PydanticCustomError(
+                "mode", "'{metric}' has no better direction: give mode=min or mode=max",
+                {"metric": metric})
+        # a metric that is not recorded is reported by the task's check
+        return {**data, "mode": "max" if higher else "min"}
+
+
+def _names_a_loss(expr: ir.Expr) -> bool:
+    """Whether `expr` names a loss anywhere (`mse`, `l2(0.1)`, `mse + l2`)."""
+    if isinstance(expr, (ir.Call, ir.Name)):
+        return expr.name in LOSSES
+    if isinstance(expr, ir.BinOp):
+        return _names_a_loss(expr.left) or _names_a_loss(expr.right)
+    return isinstance(expr, ir.Neg) and _names_a_loss(expr.operand)
+
+
+def _loss_terms(expr: ir.Expr, scope: Names, weight: float = 1.0
+                ) -> list[tuple[float, ir.Call | ir.Name]]:
     if isinstance(expr, (ir.Call, ir.Name)):
         return [(weight, expr)]
     if isinstance(expr, ir.BinOp) and expr.op in "+-":
         right_weight = weight if expr.op == "+" else -weight
-        return _loss_terms(expr.left, weight) + _loss_terms(expr.right, right_weight)
+        return _loss_terms(expr.left, scope, weight) + _loss_terms(expr.right, scope,
+                                                                   right_weight)
     if isinstance(expr, ir.BinOp) and expr.op == "*":
         if isinstance(expr.left, ir.Number):
-            return _loss_terms(expr.right, weight * expr.left.value)
+            return _loss_terms(expr.right, scope, weight * expr.left.value)
         if isinstance(expr.right, ir.Number):
-            return _loss_terms(expr.left, weight * expr.right.value)
+            return _loss_terms(expr.left, scope, weight * expr.right.value)
     if isinstance(expr, ir.BinOp) and expr.op == "/" and isinstance(expr.right, ir.Number):
         if expr.right.value == 0:
             raise SpecError.at(expr.span, "division by zero")
-        return _loss_terms(expr.left, weight / expr.right.value)
+        return _loss_terms(expr.left, scope, weight / expr.right.value)
     if isinstance(expr, ir.Neg):
-        return _loss_terms(expr.operand, -weight)
+        return _loss_terms(expr.operand, scope, -weight)
+    if isinstance(expr, ir.BinOp) and expr.op in "*/":
+        # a term's weight that is no number holds a name that means nothing here
+        # (`wd` in `mse + wd * l2`): that name's error, not the shape's
+        for weight_side, term_side in ((expr.left, expr.right), (expr.right, expr.left)):
+            if _names_a_loss(term_side) and not _names_a_loss(weight_side):
+                settle(weight_side, float, scope)
     raise SpecError.at(expr.span, "a loss is a sum of weighted terms such as "
                                   "'softmax_cross_entropy + 1e-4 * l2'")
 
 
-def resolve_loss(setting: ir.Setting, scope: Scope) -> tuple[LossTerm, ...]:
+def loss_terms(value: ir.Expr, scope: Names) -> tuple[LossTerm, ...]:
+    """`softmax_cross_entropy + 1e-4 * l2` -> its weighted terms, each bound in `scope`."""
     terms = []
-    for weight, call in _loss_terms(scope.evaluate(setting.value)):
+    for weight, call in _loss_terms(value, scope):
         if not math.isfinite(weight):
             raise SpecError.at(call.span, "the weight of this loss term is too large")
         terms.append(LossTerm(weight=float(weight), loss=instantiate(LOSSES, call, scope),
                               span=call.span))
     if all(t.loss.regulariser for t in terms):
-        raise SpecError.at(setting.value.span, "the loss needs a data term (such as mse or "
-                                               "softmax_cross_entropy), not only regularisers")
+        raise SpecError.at(value.span, "the loss needs a data term (such as mse or "
+                                       "softmax_cross_entropy), not only regularisers")
     return tuple(terms)
 
 
-MAX_SEED = 2**63 - 1  # jax.random.PRNGKey takes a 64-bit integer
+def optimizer_call(value: ir.Expr, scope: Names) -> OptaxCall:
+    """`adam(learning_rate=1e-3)`, or an optimizer's bare name (`lbfgs`)."""
+    if not isinstance(value, (ir.Call, ir.Name)):
+        raise SpecError.at(value.span, "optimizer should be an optax optimizer call such as "
+                                       "adam(learning_rate=1e-3)")
+    return resolve_optax(value, "optimizer", scope)
 
 
-def resolve_train(section: ir.Section, scope: Scope) -> TrainProgram:
-    """The train section's program; every setting is checked on its own, so that one
-    mistake does not hide the others."""
-    errors = ErrorCollector()
-    settings = section_settings(section, TRAIN_KEYS, "train")
-    for required in ("loss", "optimizer"):
-        if required not in settings:
-            errors.add(section.span, f"train needs '{required}'")
-    if "steps" in settings and "epochs" in settings:
-        errors.extend(clash(settings["steps"], settings["epochs"], "train has both 'steps' "
-                             "and 'epochs'; give exactly one of them"))
-    elif "steps" not in settings and "epochs" not in settings:
-        errors.add(section.span, "train needs exactly one of 'steps' and 'epochs'")
-    values: dict[str, Any] = {}
-    spans: dict[str, Span | None] = {}
-    for key, setting in settings.items():
-        spans[key] = setting.value.span or setting.span
-        try:
-            if key == "loss":
-                values[key] = resolve_loss(setting, scope)
-            elif key == "optimizer":
-                value = scope.evaluate(setting.value)
-                if not isinstance(value, (ir.Call, ir.Name)):
-                    raise SpecError.at(spans[key], "optimizer should be an optax optimizer "
-                                                   "call such as adam(learning_rate=1e-3)")
-                values[key] = resolve_optax(value, "optimizer", scope)
-            elif key == "metrics":
-                values[key] = _metric_names(scope.evaluate(setting.value))
-            elif key == "early_stop":
-                value = scope.evaluate(setting.value)
-                call = value if isinstance(value, (ir.Call, ir.Name)) else None
-                if call is None or call.name != "early_stop":
-                    raise SpecError.at(spans[key], "early_stop should be a call such as "
-                                       "early_stop(metric=valid.loss, patience=100, mode=min)")
-                values[key] = build_entry(EarlyStop, call, "early_stop", scope)
-            else:
-                values[key] = entry_value(TrainProgram, key, setting.value, scope)
-        except SpecError as exc:
-            errors.extend(exc)
-    program = None
-    try:  # the settings that failed above (or are missing) are not reported again
-        program = validate_entry(TrainProgram, values, spans, section.span, "train",
-                                 noun="setting",
-                                 skip=({"loss", "optimizer"} | set(settings)) - set(values))
-    except SpecError as exc:
-        errors.extend(exc)
-    if program is not None and program.seed + program.seeds - 1 > MAX_SEED:
-        # the members of `seeds = N` have the seeds from `seed` on
-        errors.add(spans.get("seed") or section.span,
-                   f"seed {program.seed} with seeds = {program.seeds} gives the members "
-                   f"seeds up to {program.seed + program.seeds - 1}, past the largest seed "
-                   f"(2**63 - 1 = {MAX_SEED}); lower the seed")
-    errors.diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
-    errors.raise_if_any()
-    return program
-
-
-def _metric_names(value: ir.Expr) -> tuple[str, ...]:
+def metric_names(value: ir.Expr, scope: Names) -> tuple[str, ...]:
     items = value.items if isinstance(value, ir.ListExpr) else (value,)
     names = []
     for item in items:
@@ -136,10 +142,74 @@ def _metric_names(value: ir.Expr) -> tuple[str, ...]:
     return tuple(names)
 
 
+def early_stop_call(value: ir.Expr, scope: Names) -> EarlyStop:
+    """`early_stop(metric=valid.accuracy)`, or `early_stop` with its defaults."""
+    if not (isinstance(value, (ir.Call, ir.Name)) and value.name == "early_stop"):
+        raise SpecError.at(value.span, "early_stop should be a call such as "
+                                       "early_stop(metric=valid.loss, patience=100, mode=min)")
+    return build_entry(EarlyStop, value, "early_stop", scope)
+
+
+def _optax(kind: str) -> Catalogue:
+    return Catalogue(kind, lambda: {n: f for n, f in optax_catalogue().items()
+                                    if f.kind == kind},
+                     lambda fn: [a.name for a in fn.arguments])
+
+
+MAX_SEED = 2**63 - 1  # jax.random.PRNGKey takes a 64-bit integer
+
+
+class TrainSection(SectionModel):
+    """The `train` section with its defaults; field names are the setting names."""
+
+    kind: Literal["train"] = "train"
+    loss: Annotated[tuple[LossTerm, ...],
+                    FromSpec(loss_terms, Catalogue("loss", lambda: LOSSES))]
+    optimizer: Annotated[OptaxCall, FromSpec(optimizer_call, _optax("optimizer"),
+                                             _optax("schedule"))]
+    steps: PositiveInt | None = None
+    epochs: PositiveInt | None = None
+    batch: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+    seeds: PositiveInt = 1
+    eval_every: PositiveInt = 1
+    metrics: Annotated[tuple[str, ...], FromSpec(metric_names, Catalogue(
+        "metric", lambda: METRICS, lambda metric: []))] = ()
+    clip_by_global_norm: PositiveFloat | None = None
+    early_stop: Annotated[EarlyStop | None, FromSpec(early_stop_call, Catalogue(
+        "setting", lambda: {"early_stop": EarlyStop}))] = None
+    devices: PositiveInt | Symbol[Literal["all"]] = 1
+
+    rules: ClassVar = (OneOf("steps", "epochs"),)
+
+    @model_validator(mode="after")
+    def _seeds_fit(self) -> TrainSection:
+        # the members of `seeds = N` have the seeds from `seed` on
+        last = self.seed + self.seeds - 1
+        if last > MAX_SEED:
+            raise PydanticCustomError(
+                "seeds", f"seed {self.seed} with seeds = {self.seeds} gives the members "
+                f"seeds up to {last}, past the largest seed (2**63 - 1 = {MAX_SEED}); lower "
+                "the seed", {"setting": "seed"})
+        return self
+
+    @property
+    def data_loss(self) -> Loss:
+        """The first term that is not a regulariser: it defines the point predictions."""
+        return next(t.loss for t in self.loss if not t.loss.regulariser)
+
+
+def resolve_train(section: ir.Section, scope: Scope) -> TrainSection:
+    """The train section's program; every setting is checked on its own, so that one
+    mistake does not hide the others."""
+    return validate_section(TrainSection, "train", section, scope,
+                            TrainSection.setting_names())
+
+
 # ------------------------------------------------------------------------------ tasks
 
 
-def check_task(train: TrainProgram, section: ir.Section, info: DataInfo,
+def check_task(train: TrainSection, section: ir.Section, info: DataInfo,
                out_shape: tuple[int, ...], splits: tuple[str, ...], errors: ErrorCollector):
     """The loss fits the targets and the output width; the metrics fit the task."""
     for term in train.loss:

@@ -255,6 +255,12 @@ class Comment(Node):
     line: int
 
 
+_SECTION = "settings section"
+SectionField = Annotated[Section | None, _SECTION]
+"""The type of a settings section's field on Spec: the field's name is the section's
+keyword (`train { ... }`), its place the order `fmt` prints it in."""
+
+
 class Spec(Node):
     """A whole .mlspec file."""
 
@@ -263,9 +269,10 @@ class Spec(Node):
     params: tuple[Param, ...] = ()
     blocks: tuple[Block, ...] = ()
     model: Model | None = None
-    data: Section | None = None
-    train: Section | None = None
-    sweep: Section | None = None
+    # The settings sections; what each means is its entry in mlspec.semantics.sections.
+    data: SectionField = None
+    train: SectionField = None
+    sweep: SectionField = None
     comments: tuple[Comment, ...] = Field(default=(), exclude=True, repr=False)
     """Comments with their line numbers, kept for the formatter; not part of the meaning."""
     path: str | None = Field(default=None, exclude=True, repr=False)
@@ -274,11 +281,22 @@ class Spec(Node):
     def _key(self) -> tuple:
         return tuple(v for k, v in self.__dict__.items() if k not in ("span", "comments", "path"))
 
+    def sections(self) -> dict[str, Section]:
+        """The settings sections the spec holds, by keyword, in SECTION_NAMES order."""
+        return {name: section for name in SECTION_NAMES
+                if (section := getattr(self, name)) is not None}
+
     def to_text(self) -> str:
         """The spec in canonical .mlspec text."""
         from mlspec.syntax.printer import print_spec
 
         return print_spec(self)
+
+
+SECTION_NAMES: tuple[str, ...] = tuple(
+    name for name, field in Spec.model_fields.items() if _SECTION in field.metadata)
+"""The settings sections' keywords, in the order `fmt` prints them (`data`, `train`,
+`sweep`): the grammar's section keywords are these."""
 
 
 for _model in (ListExpr, Keyword, Call, BinOp, Neg, LayerCall, Param, BlockParam, Setting):

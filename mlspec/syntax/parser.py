@@ -25,14 +25,13 @@ from mlspec.syntax.limits import MAX_DEPTH, MAX_INT, MAX_SPEC_BYTES
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
 
-# How expected terminals are named in "expected ..." messages.
+# How expected terminals are named in "expected ..." messages; a keyword's terminal is
+# named by its text (IMPORT: 'import').
 _TERMINAL_TEXT = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
     "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'",
     "EQUAL": "'='", "COMMA": "','", "DOT": "'.'", "_ARROW": "'->'", "PLUS": "'+'",
-    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "IMPORT": "'import'", "PARAM": "'param'",
-    "BLOCK": "'block'", "MODEL": "'model'", "INPUT": "'input'", "DATA": "'data'",
-    "TRAIN": "'train'", "SWEEP": "'sweep'",
+    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
 }
 
 
@@ -41,13 +40,26 @@ _TERMINAL_TEXT = {
 _comments: list[Token] = []
 
 
+def grammar_text() -> str:
+    """The grammar: the file's rules, and the section keywords of `ir.SECTION_NAMES`."""
+    rules = resources.files("mlspec").joinpath(GRAMMAR_FILE).read_text()
+    keywords = [(name.upper(), name) for name in ir.SECTION_NAMES]
+    return (rules + "\n_section_keyword: " + " | ".join(t for t, _ in keywords) + "\n"
+            + "".join(f'{terminal}: "{name}"\n' for terminal, name in keywords))
+
+
 @functools.cache
 def _parser() -> Lark:
-    grammar = resources.files("mlspec").joinpath(GRAMMAR_FILE).read_text()
     return Lark(
-        grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
+        grammar_text(), parser="lalr", start=["start", "expr"], propagate_positions=True,
         maybe_placeholders=True, cache=True, lexer_callbacks={"COMMENT": _comments.append},
     )
+
+
+def lark_parser() -> Lark:
+    """The LALR parser, built on first use: for tools that lex spec text or ask what may
+    come next (`parse_interactive`), such as the editor's completion."""
+    return _parser()
 
 
 # Integer literals are kept to 64 bits, floats to finite values.
@@ -184,19 +196,13 @@ class _ToIR(Transformer):
     def section(self, meta, children):
         return ir.Section(settings=tuple(children), span=self._s(meta))
 
-    def _section_def(kind):  # noqa: N805
-        def method(self, meta, children):
-            keyword, section = children
-            span = _span(keyword, self.file)
-            if section.span is not None:
-                span = span.model_copy(update={"end_line": section.span.end_line,
-                                               "end_column": section.span.end_column})
-            return kind, section.model_copy(update={"span": span}), span
-
-        return method
-
-    data_def, train_def, sweep_def = _section_def("data"), _section_def("train"), \
-        _section_def("sweep")
+    def section_def(self, meta, children):
+        keyword, section = children
+        span = _span(keyword, self.file)
+        if section.span is not None:
+            span = span.model_copy(update={"end_line": section.span.end_line,
+                                           "end_column": section.span.end_column})
+        return str(keyword), section.model_copy(update={"span": span}), span
 
 
 def ir_string(token: Token) -> str:
@@ -272,8 +278,7 @@ def _stray_path(file: str, line: int, column: int) -> SpecError | None:
 # need, and within what everything that reads a spec can take (Python's recursion; JSON
 # readers stop at 200 levels, and a spec's JSON nests at most twice as deep as its IR).
 # Rules that build no IR node of their own, so nest the spec no deeper.
-_FLAT_RULES = frozenset({"arguments", "layers", "path", "input_line", "data_def",
-                         "train_def", "sweep_def"})
+_FLAT_RULES = frozenset({"arguments", "layers", "path", "input_line", "section_def"})
 
 
 def _check_depth(tree: Tree, file: str, depth: int = 1) -> None:

@@ -1,10 +1,11 @@
 """Spec IR -> canonical .mlspec text.
 
-One layout for every spec: imports, params, blocks, model, data, train, sweep, in that
-order; four-space indents; a layer with arguments starts a line and the bare layers after it
-(`-> sigmoid`) follow on that line; `=` aligned within a section and among the params.
-Numbers keep their spelling (`3e-3` stays `3e-3`). Comments are kept: each is printed
-before the first item that starts after it, or at the end of the line it ended.
+One layout for every spec: imports, params, blocks, model, then the settings sections in
+`ir.SECTION_NAMES` order (data, train, sweep); four-space indents; a layer with arguments
+starts a line and the bare layers after it (`-> sigmoid`) follow on that line; `=`
+aligned within a section and among the params. Numbers keep their spelling (`3e-3` stays
+`3e-3`). Comments are kept: each is printed before the first item that starts after it,
+or at the end of the line it ended.
 """
 
 from __future__ import annotations
@@ -178,8 +179,8 @@ def _write_section(w: _Writer, name: str, section: ir.Section) -> None:
 def _assign_comments(spec: ir.Spec, w: _Writer) -> dict[int, list[ir.Comment]]:
     """Gives each top-level item the comments above and inside it, in source order, so
     they travel with it when the canonical order differs from the file's."""
-    items = [*spec.imports, *spec.params, *spec.blocks, spec.model, spec.data, spec.train,
-             spec.sweep]
+    items = [*spec.imports, *spec.params, *spec.blocks, spec.model,
+             *spec.sections().values()]
     spans = [n.span for n in items if n is not None and n.span]
     located = sorted((n.span.end_line, id(n)) for n in items if n is not None and n.span)
     first_line = min((s.line for s in spans), default=None)
@@ -251,14 +252,12 @@ def print_spec(spec: ir.Spec) -> str:
         w.flush_before(last, INDENT)
         w.emit("}", "", last, last)
         w.blank()
-    for name in ("data", "train", "sweep"):
-        section = getattr(spec, name)
-        if section is not None:
-            take(section)
-            _write_section(w, name, section)
-            w.blank()
+    for name, section in spec.sections().items():
+        take(section)
+        _write_section(w, name, section)
+        w.blank()
     rest = owned[0]
-    last_end = max((n.span.end_line for n in (spec.model, spec.data, spec.train, spec.sweep,
+    last_end = max((n.span.end_line for n in (spec.model, *spec.sections().values(),
                                               *spec.blocks, *spec.params, *spec.imports)
                     if n is not None and n.span), default=None)
     if rest and last_end is not None and rest[0].line == last_end + 1:
