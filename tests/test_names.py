@@ -59,6 +59,11 @@ MISTAKES = {
     "an input shape's name": (
         spec("input [widht]\n    dense(classes)", data="source = hill(n=100)"), 3, 12,
         "undefined name 'widht'; did you mean 'width'?"),
+    "a loss term's weight named but not defined": (
+        spec(loss="softmax_cross_entropy + wd * l2"), 9, 36, "undefined name 'wd'"),
+    "a loss term's divisor misspelt": (
+        spec(loss="softmax_cross_entropy + l2 / decya", head="param decay = 1e4\n"), 9, 41,
+        "undefined name 'decya'; did you mean 'decay'?"),
     "a mistake in a block's body, at its use": (
         spec("head(2)\n    dense(classes)", head="param width = 8\n" + BLOCK_BODY), 7, 5,
         "undefined name 'widht'; did you mean 'width'? (in block 'head' at line 4, "
