@@ -450,7 +450,7 @@ def _train_members(members, spec, console, stop: _Stop):
     started are left out); it cannot be resumed."""
     from mlspec.runtime.results import combine
     from mlspec.runtime.training import Training
-    from mlspec.semantics.sweep import groups
+    from mlspec.semantics.structure import groups
 
     results = []
     shapes = groups(members)

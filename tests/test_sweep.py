@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mlspec
-from mlspec.semantics.sweep import expand, groups
+from mlspec.semantics.structure import groups
+from mlspec.semantics.sweep import expand
 from mlspec.syntax.errors import SpecError
 
 BASE = """
@@ -274,7 +275,8 @@ def test_check_resolves_each_value_not_each_member(monkeypatch):
             f"    train.seed = {values}\n}}\n")
     calls = []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert 0 < len(calls) < 60
 
@@ -317,7 +319,8 @@ def test_optimizer_arguments_are_checked_each_on_its_own(monkeypatch):
 
     calls, sysconf = [], []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     real_sysconf = os.sysconf
     monkeypatch.setattr(os, "sysconf", lambda name: sysconf.append(name) or real_sysconf(name))
     mlspec.check(mlspec.parse(OPTIMIZER_SWEEP))
@@ -345,7 +348,8 @@ def test_the_seeds_of_a_large_seeds_count_are_checked_by_their_ends(monkeypatch)
         "steps     = 10", "steps     = 10\n    seeds     = 5000")
     calls = []
     original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+                        lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert len(calls) < 10
 

@@ -19,12 +19,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
-from mlspec.compiler.model import build_module, keep_probabilities, uses_train_mode
-from mlspec.semantics.program import Program
+from mlspec.catalog.traced import bind_tree, declared_names, traced_values
+from mlspec.compiler.layout import takes_transposed
+from mlspec.compiler.model import build_module, uses_train_mode
+from mlspec.semantics.program import LossTerm, Program
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
+Traced = dict[str, jax.Array]
+
+TRACED_NAMES: tuple[str, ...] = declared_names(
+    [cls for _, cls in LAYERS.items()] + [cls for _, cls in LOSSES.items()] + [LossTerm])
+"""The names of the traced values (see mlspec.catalog.traced) that every training state
+holds, each an array of the program's values (empty where the program has none): what a
+run folder's state saves under them (`loss_weights`, `dropout_keep`, ...)."""
 
 PROGRAMS_KEPT = 32
 """How many jitted functions `shared_jit` keeps (the least recently used go first)."""
@@ -127,8 +138,7 @@ class Trainer:
         self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
         train = program.train
-        self.terms = [t.loss for t in train.loss]
-        self.weights = [t.weight for t in train.loss]
+        self.terms = train.loss
         self.data_loss = train.data_loss
         self.split_metrics = ["loss"] + [m for m in train.metrics
                                          if m != "loss" and METRICS.get(m).scope == "split"]
@@ -138,7 +148,13 @@ class Trainer:
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
         # once per call (see `_laid_out`); a minibatch is transposed by the model.
-        self.transposed = self.module.features_first > 0 and self.schedule.batch is None
+        self.transposed = takes_transposed(self.module.layers) and self.schedule.batch is None
+
+    def traced_state(self) -> dict[str, np.ndarray]:
+        """The program's traced values as the state holds them (float32 arrays by name):
+        in the state, so that the members of a sweep may differ in them."""
+        values = traced_values(self.program)
+        return {name: np.asarray(values.get(name, []), np.float32) for name in TRACED_NAMES}
 
     def structure_key(self) -> tuple:
         """Everything the traced programs of this trainer depend on: the model and the
@@ -195,10 +211,7 @@ class Trainer:
             "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
-            # in the state, so that sweep members may differ in them
-            "loss_weights": jnp.asarray(self.weights, jnp.float32),
-            "dropout_keep": jnp.asarray(keep_probabilities(self.program.model.layers),
-                                        jnp.float32),
+            **{name: jnp.asarray(values) for name, values in self.traced_state().items()},
         }
         if self.schedule.batch is not None:
             # The current epoch's order of train rows, drawn at each epoch's first step
@@ -215,13 +228,18 @@ class Trainer:
                                  "model_state": model_state}
         return state
 
+    @staticmethod
+    def traced(state: State) -> Traced:
+        """The state's traced values, which the model and the loss read."""
+        return {name: state[name] for name in TRACED_NAMES}
+
     def apply(self, params, model_state, x, train: bool = False, rng=None,
-              transposed: bool = False, dropout_keep=None):
+              transposed: bool = False, traced: Traced | None = None):
         """The model's outputs (and, in training, its updated model state). `x` is (rows,
         features), or its transpose with `transposed` (inside a run, see `_laid_out`);
-        `dropout_keep` overrides the dropout layers' keep probabilities (the state's)."""
+        `traced`: the state's traced values, or None for the program's own."""
         variables = {"params": params, **model_state}
-        kwargs = {"train": train, "transposed": transposed, "dropout_keep": dropout_keep}
+        kwargs = {"train": train, "transposed": transposed, "traced": traced}
         if train and model_state:
             return self.module.apply(variables, x, **kwargs, rngs={"dropout": rng},
                                      mutable=list(model_state))
@@ -229,12 +247,12 @@ class Trainer:
                                 rngs={"dropout": rng} if rng is not None else None)
         return out, model_state
 
-    def objective(self, params, model_state, x, y, train: bool, rng=None, weights=None,
-                  transposed: bool = False, dropout_keep=None):
+    def objective(self, params, model_state, x, y, train: bool, rng=None,
+                  traced: Traced | None = None, transposed: bool = False):
         out, new_model_state = self.apply(params, model_state, x, train, rng, transposed,
-                                          dropout_keep)
-        weights = self.weights if weights is None else weights
-        loss = sum(weights[i] * term.value(out, y, params) for i, term in enumerate(self.terms))
+                                          traced)
+        terms = bind_tree(self.terms, traced)
+        loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
         return loss, (out, new_model_state)
 
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
@@ -243,8 +261,7 @@ class Trainer:
 
     def evaluate(self, state: State, x, y, transposed: bool = False) -> dict[str, jax.Array]:
         loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False,
-                                        weights=state.get("loss_weights"),
-                                        transposed=transposed)
+                                        traced=self.traced(state), transposed=transposed)
         return self.metrics_of(out, y, loss)
 
     def _laid_out(self, data: Data) -> Data:
@@ -280,15 +297,14 @@ class Trainer:
         state, x, y = self._batch(state, data)
         rng = jax.random.fold_in(state["dropout_key"], state["step"])
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
-        weights, keep = state["loss_weights"], state["dropout_keep"]
+        traced = self.traced(state)
         (loss, (out, model_state)), grads = grad_fn(
-            state["params"], state["model_state"], x, y, True, rng, weights, self.transposed,
-            keep)
+            state["params"], state["model_state"], x, y, True, rng, traced, self.transposed)
         extra = {}
         if isinstance(self.tx, optax.GradientTransformationExtraArgs):
             # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
             extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
-                p, state["model_state"], x, y, True, rng, weights, self.transposed, keep)[0]}
+                p, state["model_state"], x, y, True, rng, traced, self.transposed)[0]}
         updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
                                             **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
@@ -318,7 +334,7 @@ class Trainer:
             if seen is None:
                 x, y = data["train"]
                 seen = {"grads": jax.grad(lambda p: self.objective(
-                    p, state["model_state"], x, y, False, weights=state["loss_weights"],
+                    p, state["model_state"], x, y, False, traced=self.traced(state),
                     transposed=self.transposed)[0])(state["params"])}
             inputs = TrainingInputs(params=state["params"], grads=seen["grads"])
             row.update({m: METRICS.get(m).fn(inputs) for m in self.training_metrics})

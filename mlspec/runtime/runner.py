@@ -48,7 +48,8 @@ def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None =
         SpecError: a mistake in the spec or its data.
         DivergedError: the loss became NaN or infinite; `.result` has the run so far.
     """
-    from mlspec.semantics.sweep import expand, groups
+    from mlspec.semantics.structure import groups
+    from mlspec.semantics.sweep import expand
 
     spec = _as_spec(spec)
     members = expand(spec, overrides)

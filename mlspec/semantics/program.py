@@ -4,7 +4,7 @@ what `mlspec export --json` prints."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SerializeAsAny
 
@@ -13,6 +13,7 @@ from mlspec.catalog.losses import Loss
 from mlspec.catalog.optimizers import OptaxCall
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.sources import DataInfo, Source
+from mlspec.catalog.traced import Traced
 from mlspec.syntax import ir
 
 
@@ -67,7 +68,7 @@ def size_rows(size: float | int | None, rows: int) -> int:
 
 
 class LossTerm(ir.Node):
-    weight: float = 1.0
+    weight: Annotated[float, Traced(saved_as="loss_weights")] = 1.0
     loss: SerializeAsAny[Loss]
 
 
