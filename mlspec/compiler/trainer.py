@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -22,9 +21,10 @@ import optax
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
-from mlspec.catalog.traced import bind_tree, declared_names, traced_values
+from mlspec.catalog.traced import bind_tree, declared_names, traced_values, untraced
 from mlspec.compiler.layout import takes_transposed
 from mlspec.compiler.model import build_module, uses_train_mode
+from mlspec.compiler.schedule import make_schedule
 from mlspec.semantics.program import LossTerm, Program
 
 State = dict[str, Any]
@@ -76,56 +76,6 @@ def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTra
     return tx
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """How many steps, in which blocks, over how many train rows per step."""
-
-    total: int
-    eval_every: int
-    batch: int | None
-    """Rows per step, or None for the full train set."""
-    steps_per_epoch: int
-
-    @property
-    def blocks(self) -> int:
-        return self.total // self.eval_every
-
-    @property
-    def remainder(self) -> int:
-        return self.total % self.eval_every
-
-    @property
-    def rows(self) -> int:
-        """History rows: one every `eval_every` steps from 0, and one at the end."""
-        return -(-self.total // self.eval_every) + 1
-
-    def row_step(self, row: int) -> int:
-        return min(row * self.eval_every, self.total)
-
-    def row_steps(self, rows: int | None = None):
-        """The step of each of the first `rows` history rows (all by default), as a NumPy
-        array: a long run's schedule costs 8 bytes a row, not a Python list's 40."""
-        import numpy as np
-
-        n = self.rows if rows is None else min(rows, self.rows)
-        return np.minimum(np.arange(n, dtype=np.int64) * self.eval_every, self.total)
-
-    def counts(self):
-        """Steps in each block: `eval_every`, and what is left over in a last one."""
-        counts = np.full(self.blocks + (1 if self.remainder else 0), self.eval_every, np.int32)
-        if self.remainder:
-            counts[-1] = self.remainder
-        return counts
-
-
-def make_schedule(program: Program, n_train: int) -> Schedule:
-    train = program.train
-    batch = train.batch if train.batch is not None and train.batch < n_train else None
-    per_epoch = max(1, n_train // batch) if batch else 1
-    total = train.steps if train.steps is not None else train.epochs * per_epoch
-    return Schedule(total, min(train.eval_every, total), batch, per_epoch)
-
-
 class Trainer:
     """The compiled pieces of a program: flax module, optax transformation, and the pure
     functions that initialise and train a state."""
@@ -159,14 +109,15 @@ class Trainer:
     def structure_key(self) -> tuple:
         """Everything the traced programs of this trainer depend on: the model and the
         train settings (optimizer hyperparameters included: they are constants of the
-        program) but the seed (whose key is made outside every program, see `init`) and
-        the model's name; the data's shapes and task; the train rows; the backend (which
-        picks the layout, see `build_module`). Equal keys trace to the same programs."""
+        program) but the seed (an argument of `init`'s program), the traced fields (whose
+        values every program reads from the state, see `traced_state`) and the model's
+        name; the data's shapes and task; the train rows; the backend (which picks the
+        layout, see `build_module`). Equal keys trace to the same programs."""
         if not hasattr(self, "_structure_key"):
             program = self.program
             self._structure_key = (
-                repr(program.model.model_copy(update={"name": ""}).model_dump()),
-                repr(program.train.model_copy(update={"seed": 0}).model_dump()),
+                repr(untraced(program.model.model_copy(update={"name": ""}))),
+                repr(untraced(program.train.model_copy(update={"seed": 0}))),
                 # what the loss and metrics may read of the data (binary, class count)
                 repr(program.data.info.model_dump(include={"features", "target", "classes",
                                                            "target_dim"}))
@@ -196,13 +147,14 @@ class Trainer:
             # The key made inside the program from an int32 seed: the key that
             # PRNGKey(seed) makes outside, without its two small programs to compile.
             fresh = shared_jit(self, "fresh_state", lambda: jax.jit(
-                lambda seed, x: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
-                                                  self.module_init())))
-            return fresh(np.int32(seed), x_example)
+                lambda seed, x, traced: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
+                                                          self.module_init(), traced)))
+            return fresh(np.int32(seed), x_example, self.traced_state())
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
-        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit))
+        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit),
+                                 self.traced_state())
 
-    def _fresh_state(self, key, x_example, module_init) -> State:
+    def _fresh_state(self, key, x_example, module_init, traced) -> State:
         init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
         variables = module_init(init_key, x_example)
         params = variables["params"]
@@ -211,7 +163,7 @@ class Trainer:
             "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
-            **{name: jnp.asarray(values) for name, values in self.traced_state().items()},
+            **{name: jnp.asarray(values) for name, values in traced.items()},
         }
         if self.schedule.batch is not None:
             # The current epoch's order of train rows, drawn at each epoch's first step
