@@ -8,6 +8,7 @@ member to its single run."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import jax
@@ -17,10 +18,10 @@ import pytest
 import mlspec
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
-from mlspec.catalog.traced import traced_fields, traced_values
+from mlspec.catalog.traced import traced_fields, traced_values, untraced
 from mlspec.compiler.trainer import TRACED_NAMES, Trainer, clear_programs
 from mlspec.semantics.program import LossTerm
-from mlspec.semantics.structure import groups
+from mlspec.semantics.structure import groups, structure
 from mlspec.semantics.sweep import expand
 
 CLASSIFIER = """
@@ -59,6 +60,9 @@ TRACED = [
     Row(LossTerm, "weight", "loss_weights", CLASSIFIER.format(
         default=0.0, layers="dense(8) -> tanh\n    dense(2)",
         loss="softmax_cross_entropy + v * l2"), (0.0, 0.05)),
+    Row(LAYERS.get("leaky_relu"), "slope", "leaky_relu_slope", CLASSIFIER.format(
+        default=0.01, layers="dense(8) -> leaky_relu(v)\n    residual { dense(8) -> "
+        "leaky_relu(slope=v) }\n    dense(2)", loss="softmax_cross_entropy"), (0.01, 0.3)),
 ]
 
 
@@ -144,3 +148,17 @@ def test_dropout_is_fed_its_keep_probability_worked_out_in_double_precision():
     program = mlspec.resolve(mlspec.parse(row.spec), {"v": 0.09})
     assert Trainer(program, 300).traced_state()["dropout_keep"].tolist() == \
         [np.float32(1 - 0.09)]  # one value: the copies of a repeat share their rate
+
+
+def test_the_grouping_key_leaves_out_the_traced_fields_only():
+    row = TRACED[2]  # leaky_relu's slope
+    base = mlspec.parse(row.spec)
+    one, other = (mlspec.resolve(base, {"v": v}) for v in (0.01, 0.3))
+    assert one != other and structure(one) == structure(other)
+    wider = mlspec.resolve(mlspec.parse(row.spec.replace("dense(8)", "dense(9)")))
+    assert structure(wider) != structure(one)
+    key = json.loads(structure(one))
+    layer = key["model"]["layers"][1]
+    assert layer == {"__type__": "LeakyRelu", "kind": "leaky_relu", "slope": None}
+    assert untraced(one.model.layers[0]) == {"__type__": "Dense", "kind": "dense",
+                                             "features": 8, "use_bias": True}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import NonNegativeFloat, PositiveInt
 
 from mlspec.catalog.layers.base import Layer, ShapeError, within_rank
+from mlspec.catalog.traced import Traced
 
 
 class Dense(Layer):
@@ -83,7 +84,7 @@ class LeakyRelu(Activation):
 
     kind: Literal["leaky_relu"] = "leaky_relu"
     elementwise: ClassVar[bool] = True
-    slope: NonNegativeFloat = 0.01
+    slope: Annotated[NonNegativeFloat, Traced()] = 0.01
 
     def build(self, ctx):
         return lambda x: ctx.nn.leaky_relu(x, negative_slope=self.slope)
