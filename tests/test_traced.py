@@ -42,6 +42,24 @@ train {{
 }}
 """
 
+REGRESSION = """
+param v = {default}
+model m {{
+    {layers}
+}}
+data {{
+    train = linear(n=200, seed=0)
+    valid = linear(n=100, seed=1)
+}}
+train {{
+    loss       = {loss}
+    optimizer  = sgd(learning_rate=0.05, momentum=0.9)
+    steps      = 40
+    eval_every = 10
+}}
+"""
+
+
 @dataclass(frozen=True)
 class Row:
     entry: type
@@ -63,6 +81,9 @@ TRACED = [
     Row(LAYERS.get("leaky_relu"), "slope", "leaky_relu_slope", CLASSIFIER.format(
         default=0.01, layers="dense(8) -> leaky_relu(v)\n    residual { dense(8) -> "
         "leaky_relu(slope=v) }\n    dense(2)", loss="softmax_cross_entropy"), (0.01, 0.3)),
+    Row(LOSSES.get("huber"), "delta", "huber_delta", REGRESSION.format(
+        default=1.0, layers="dense(8) -> tanh\n    dense(1)", loss="huber(delta=v)"),
+        (0.2, 2.0)),
 ]
 
 
@@ -162,3 +183,31 @@ def test_the_grouping_key_leaves_out_the_traced_fields_only():
     assert layer == {"__type__": "LeakyRelu", "kind": "leaky_relu", "slope": None}
     assert untraced(one.model.layers[0]) == {"__type__": "Dense", "kind": "dense",
                                              "features": 8, "use_bias": True}
+
+
+def test_a_folder_saved_before_a_field_was_traced_still_loads(tmp_path):
+    """Run folders written before a field was made sweepable lack its state entry (as
+    those of older versions lack `dropout_keep`): it is the spec's, taken from it."""
+    from flax import serialization
+
+    from mlspec.runtime.predict import evaluate, rows_for
+    from mlspec.runtime.reload import load_run
+
+    row = TRACED[3]  # huber's delta
+    spec = mlspec.parse(row.spec.replace("dense(8) -> tanh", "dense(8) -> leaky_relu(0.2)"))
+    folder = mlspec.run(spec).save(tmp_path / "run")
+    path = folder / "state.msgpack"
+    state = serialization.msgpack_restore(path.read_bytes())
+    for name in ("huber_delta", "leaky_relu_slope"):
+        del state["train"][name]
+    path.write_bytes(serialization.msgpack_serialize(state))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    import hashlib
+
+    manifest["file_sha256"]["state.msgpack"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_run(folder)
+    assert float(loaded.state["huber_delta"][0]) == 1.0
+    x, y = rows_for(loaded, "valid", need_targets=True)
+    saved = json.loads((folder / "metrics.json").read_text())["valid"]
+    assert evaluate(loaded, x, y) == pytest.approx(saved, rel=1e-6)
