@@ -65,6 +65,15 @@ def clear_programs() -> None:
     _PROGRAMS.clear()
 
 
+def optax_code(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` of optax's optimizers under jax's standard dtype promotion,
+    which optax is written for (adam's bias correction raises a Python float to the
+    int32 step count). mlspec's own code keeps the promotion its caller chose: the tests
+    run it strict."""
+    with jax.numpy_dtype_promotion("standard"):
+        return fn(*args, **kwargs)
+
+
 def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTransformation:
     """The optax transformation. With `inject`, the optimizer's numeric hyperparameters
     live in its state (`optax.inject_hyperparams`), so members of a sweep that differ only
@@ -160,7 +169,8 @@ class Trainer:
         params = variables["params"]
         model_state = {k: v for k, v in variables.items() if k != "params"}
         state: State = {
-            "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
+            "params": params, "model_state": model_state,
+            "opt_state": optax_code(self.tx.init, params),
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
             **{name: jnp.asarray(values) for name, values in traced.items()},
@@ -257,8 +267,8 @@ class Trainer:
             # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
             extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
                 p, state["model_state"], x, y, True, rng, traced, self.transposed)[0]}
-        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
-                                            **extra)
+        updates, opt_state = optax_code(self.tx.update, grads, state["opt_state"],
+                                        state["params"], **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
                      "model_state": model_state, "opt_state": opt_state,
                      "step": state["step"] + 1}

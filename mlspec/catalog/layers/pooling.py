@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from mlspec.catalog.layers.base import IntOrList, Layer
@@ -24,13 +25,14 @@ class _Pool(Layer):
         return (*window_out(shape[:-1], window, stride, self.padding), shape[-1])
 
     def build(self, ctx):
-        pool = getattr(ctx.nn, self.kind)
-
         def apply(x):
             window, stride = self._geometry(x.ndim - 2)
-            return pool(x, window, strides=stride, padding=self.padding)
+            return self.pool(ctx.nn, x, window, stride)
 
         return apply
+
+    def pool(self, nn, x, window, stride):
+        raise NotImplementedError
 
 
 class MaxPool(_Pool):
@@ -39,9 +41,21 @@ class MaxPool(_Pool):
 
     kind: Literal["max_pool"] = "max_pool"
 
+    def pool(self, nn, x, window, stride):
+        return nn.max_pool(x, window, strides=stride, padding=self.padding)
+
 
 class AvgPool(_Pool):
     """Average pooling over the spatial axes (`flax.linen.avg_pool`); `stride` is the
     window unless given."""
 
     kind: Literal["avg_pool"] = "avg_pool"
+
+    def pool(self, nn, x, window, stride):
+        import jax
+
+        # flax's avg_pool: the window's sum over its size (padding counted). Its size is
+        # divided here as a Python int (flax's np.prod, a NumPy integer, fails jax's
+        # strict promotion); the same float32 values.
+        total = nn.pool(x, 0.0, jax.lax.add, window, stride, self.padding)
+        return total / math.prod(window)
