@@ -187,14 +187,25 @@ def untraced(value: Any) -> Any:
     """A value as plain data with every traced field left out (as None): what must be
     equal for two programs to share one compiled program, as far as traced fields go.
     Nodes are written with their type's name, so that nodes of two types never meet."""
+    if isinstance(value, (str, int, float, type(None))):
+        return value
     if isinstance(value, BaseModel):
         cls = type(value)
-        skipped = {t.field for t in traced_fields(cls)}
-        return {"__type__": cls.__name__, **{
-            name: None if name in skipped else untraced(getattr(value, name))
-            for name, info in cls.model_fields.items() if not info.exclude}}
+        out: dict[str, Any] = {"__type__": cls.__name__}
+        for name, traced in _shown_fields(cls):
+            out[name] = None if traced else untraced(getattr(value, name))
+        return out
     if isinstance(value, (tuple, list)):
         return [untraced(item) for item in value]
     if isinstance(value, dict):
         return {str(k): untraced(item) for k, item in value.items()}
     return value
+
+
+@functools.cache
+def _shown_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A node type's fields that are part of its value (not excluded from dumps), each
+    with whether it is traced."""
+    skipped = {t.field for t in traced_fields(cls)}
+    return tuple((name, name in skipped) for name, info in cls.model_fields.items()
+                 if not info.exclude)
