@@ -19,6 +19,7 @@ from mlspec.catalog.optimizers import OptaxCall
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.signature import MetricPath, Symbol
 from mlspec.catalog.sources import SOURCES, DataInfo, Source
+from mlspec.catalog.traced import Traced
 from mlspec.syntax import ir
 
 AnySource = Annotated[Source, SOURCES.any_kind()]
@@ -66,7 +67,7 @@ def size_rows(size: float | int | None, rows: int) -> int:
 
 
 class LossTerm(ir.Node):
-    weight: float = 1.0
+    weight: Annotated[float, Traced(saved_as="loss_weights")] = 1.0
     loss: AnyLoss
 
 
