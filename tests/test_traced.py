@@ -35,7 +35,7 @@ data {{
 }}
 train {{
     loss       = {loss}
-    optimizer  = sgd(learning_rate=0.3, momentum=0.9)
+    optimizer  = sgd(learning_rate=0.1, momentum=0.9)
     steps      = 40
     eval_every = 10
     metrics    = [accuracy]
