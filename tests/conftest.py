@@ -22,6 +22,20 @@ def pytest_configure(config):
     os.environ["XDG_CACHE_HOME"] = folder
     os.environ["MPLCONFIGDIR"] = os.path.join(folder, "matplotlib")
     os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(folder, "hypothesis")
+    _strict_promotion()
+
+
+def _strict_promotion() -> None:
+    """jax's strict dtype promotion and rank promotion as errors (STYLE.md, after equinox
+    and flax): an implicit float64, int-float mix or broadcast of unequal ranks in mlspec
+    code fails the test that meets it, instead of silently changing a number. The
+    processes that tests start get the same settings (JAX_NUMPY_*)."""
+    os.environ["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"
+    os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
+    import jax
+
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def iris_net(train: str, width: int = 16, data: str = "") -> str:

@@ -14,7 +14,8 @@ import mlspec
 from mlspec.runtime.runner import spec_as_run
 from mlspec.runtime.runs import save_run
 from mlspec.runtime.training import Training
-from mlspec.semantics.sweep import expand, groups
+from mlspec.semantics.structure import groups
+from mlspec.semantics.sweep import expand
 
 BASE = iris_net("""
     optimizer = adam(learning_rate=0.05)

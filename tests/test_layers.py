@@ -383,3 +383,18 @@ def test_batch_norm_training_updates_running_statistics_each_step():
     kept = 0.9**10
     np.testing.assert_allclose(inner["mean"], (1 - kept) * x.mean(), rtol=1e-4)
     np.testing.assert_allclose(inner["var"], kept + (1 - kept) * x.var(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("layer", ["avg_pool(2)", "avg_pool(3, stride=1)",
+                                   'avg_pool([3, 2], stride=2, padding="SAME")'])
+def test_avg_pool_gives_flaxs_numbers(layer):
+    """avg_pool divides the window's sum itself (flax's own divides by a NumPy integer,
+    which strict dtype promotion refuses): the same values as flax.linen.avg_pool."""
+    import flax.linen as nn
+
+    (pool,) = resolve(model_text(layer, input=(7, 7, 2))).model.layers
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 7, 7, 2)), jnp.float32)
+    window, stride = pool._geometry(2)
+    with jax.numpy_dtype_promotion("standard"):
+        expected = nn.avg_pool(x, window, strides=stride, padding=pool.padding)
+    np.testing.assert_array_equal(pool.pool(nn, x, window, stride), expected)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import mlspec
-import mlspec.compiler.model as model_module
-from mlspec.compiler.model import Stack, features_first_layers
+import mlspec.compiler.layout as layout
+from mlspec.compiler.layout import Transpose, features_first, features_first_layers
+from mlspec.compiler.model import Stack, build_module
 from mlspec.compiler.trainer import Trainer
 from mlspec.runtime.runner import train_program
 
@@ -77,7 +78,7 @@ train { loss = softmax_cross_entropy
 def test_features_first_has_the_same_parameters_outputs_and_gradients(dim):
     layers = tuple(program(MIXED, dim).model.layers)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(9, dim)), jnp.float32)
-    rows, features = Stack(layers, 0), Stack(layers, 4)
+    rows, features = Stack(layers), Stack(features_first(layers, 4))
     v_rows = rows.init(jax.random.PRNGKey(3), x)
     v_features = features.init(jax.random.PRNGKey(3), x)
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), v_rows, v_features))
@@ -101,7 +102,7 @@ def test_training_features_first_matches_rows_first(monkeypatch, train):
     features = train_program(prog)
     trainer = Trainer(prog, 300)
     assert trainer.transposed == ("batch" not in train)  # full-batch data go transposed
-    monkeypatch.setattr(model_module, "FEATURES_FIRST_MAX_WIDTH", 0)
+    monkeypatch.setattr(layout, "FEATURES_FIRST_MAX_WIDTH", 0)
     assert features_first_layers(prog.model) == 0
     rows = train_program(prog)
     assert list(features.history.columns) == list(rows.history.columns)
@@ -115,17 +116,39 @@ def test_dropout_masks_as_flax_does(rate):
     same mask from the same key as flax.linen.Dropout, and scales the same way."""
     import flax.linen as nn
 
-    from mlspec.compiler.model import Dropout
+    from mlspec.catalog.layers.regularization import dropout_module
 
+    Dropout = dropout_module()
     x = jnp.asarray(np.random.default_rng(1).normal(size=(50, 7)), jnp.float32)
     rngs = {"dropout": jax.random.PRNGKey(5)}
     expected = nn.Dropout(rate, deterministic=False).apply({}, x, rngs=rngs)
-    ours = Dropout(rate).apply({}, x, rngs=rngs)
-    traced = jax.jit(lambda keep: Dropout(rate, keep=keep).apply({}, x, rngs=rngs))(
+    ours = Dropout(1.0 - rate).apply({}, x, rngs=rngs)
+    traced = jax.jit(lambda keep: Dropout(keep).apply({}, x, rngs=rngs))(
         jnp.float32(1.0 - rate))
     np.testing.assert_array_equal(ours, expected)
     # the same mask; the scaling may differ in the last bit (XLA may multiply by the
     # reciprocal of a constant keep probability but must divide by a traced one)
     np.testing.assert_array_equal(traced == 0, expected == 0)
     np.testing.assert_allclose(traced, expected, rtol=1e-6)
-    np.testing.assert_array_equal(Dropout(rate, deterministic=True).apply({}, x), x)
+    np.testing.assert_array_equal(Dropout(1.0 - rate, deterministic=True).apply({}, x), x)
+
+
+def test_the_layout_is_a_pass_over_the_layer_list():
+    """Features-first is a rewrite of the layers before building (no catalogue entry
+    knows about layouts): the leading narrow layers between two transposes, each dense
+    among them, composites' bodies included, the compiler's features-first dense."""
+    model = program(MIXED, 2).model
+    laid = features_first(model.layers, features_first_layers(model))
+    assert [layer.kind for layer in laid] == [
+        "transpose", "features_first_dense", "tanh", "residual", "repeat", "transpose",
+        "dense", "relu", "dense"]
+    assert [inner.kind for inner in laid[3].body] == ["features_first_dense", "gelu"]
+    (block,) = laid[4].body  # repeat(2) { narrow(6) }: the block's body rewritten too
+    assert [inner.kind for inner in block.body] == ["features_first_dense", "leaky_relu"]
+    assert laid[6:] == model.layers[4:]
+    assert model.layers[0].kind == "dense"  # the program itself is as it was
+    assert all(not isinstance(layer, Transpose) for layer in features_first(model.layers, 0))
+    if jax.default_backend() == "cpu":
+        assert build_module(model).layers == laid
+    else:  # measured on CPUs only: other backends keep flax's layout
+        assert build_module(model).layers == model.layers

@@ -107,3 +107,48 @@ def test_seeds_reuse_their_vmapped_program(spec):
     assert_identical(first, second)
     for a, b in zip(first.members, second.members, strict=True):
         assert_identical(a, b)
+
+
+TRACED_SPEC = SPEC.replace("dense(4) -> sigmoid", "dense(4) -> leaky_relu(slope)\n"
+                           "    dropout(rate)").replace(
+    "model hill_net", "param rate = 0.1\nparam slope = 0.1\nparam w = 0.001\n"
+    "model hill_net").replace("softmax_cross_entropy", "softmax_cross_entropy + w * l2")
+HUBER_SPEC = """
+param delta = 1.0
+model line { dense(4) -> tanh
+    dense(1) }
+data { train = linear(n=200, seed=0)
+    valid = linear(n=50, seed=1) }
+train { loss = huber(delta)
+    optimizer = sgd(learning_rate=0.05)
+    steps = 30
+    eval_every = 10 }
+"""
+
+
+@pytest.mark.parametrize(("text", "overrides"), [
+    (TRACED_SPEC, {"rate": 0.3}), (TRACED_SPEC, {"w": 0.01}),
+    (TRACED_SPEC, {"slope": 0.3}), (HUBER_SPEC, {"delta": 0.2}),
+], ids=["dropout rate", "loss weight", "leaky_relu slope", "huber delta"])
+def test_another_traced_value_reuses_the_program_with_its_own_numbers(text, overrides):
+    """A field marked Traced is fed to the programs (from the state), never baked in."""
+    spec = mlspec.parse(text)
+    first = fresh(spec)
+    other, events = run_counted(spec, overrides)
+    assert events == []
+    assert_identical(other, fresh(spec, overrides))
+    assert not other.history.equals(first.history)
+
+
+def test_a_sweep_of_other_traced_values_reuses_its_vmapped_program():
+    def swept(slopes, rates):
+        return mlspec.parse(TRACED_SPEC + f"sweep {{\n    slope = {slopes}\n"
+                                          f"    rate = {rates}\n}}\n")
+
+    fresh(swept([0.1, 0.2], [0.1, 0.3]))
+    other, events = run_counted(swept([0.05, 0.4], [0.2, 0.4]))
+    assert events == []
+    expected = fresh(swept([0.05, 0.4], [0.2, 0.4]))
+    assert_identical(other, expected)
+    for a, b in zip(other.members, expected.members, strict=True):
+        assert_identical(a, b)

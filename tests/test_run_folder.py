@@ -723,7 +723,8 @@ def _folder_of(kind, folder):
     from mlspec.runtime.runner import spec_as_run
     from mlspec.runtime.runs import save_run
     from mlspec.runtime.training import Training
-    from mlspec.semantics.sweep import expand, groups
+    from mlspec.semantics.structure import groups
+    from mlspec.semantics.sweep import expand
 
     text, overrides, stopping, status, _ = kind
     spec = mlspec.parse(text)

@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mlspec
-from mlspec.semantics.sweep import expand, groups
+from mlspec.semantics.structure import groups
+from mlspec.semantics.sweep import expand
 from mlspec.syntax.errors import SpecError
 
 BASE = """

@@ -9,11 +9,12 @@ spec is compiled.
 from __future__ import annotations
 
 import functools
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import PositiveFloat
 
 from mlspec.catalog.registry import Entry, Registry
+from mlspec.catalog.traced import Traced
 
 
 class Loss(Entry):
@@ -113,7 +114,7 @@ class Huber(_RealLoss):
     """`optax.huber_loss`: quadratic within `delta` of the target, linear beyond."""
 
     kind: Literal["huber"] = "huber"
-    delta: PositiveFloat = 1.0
+    delta: Annotated[PositiveFloat, Traced()] = 1.0
 
     def value(self, out, y, params):
         import jax.numpy as jnp

@@ -177,7 +177,7 @@ def rmse(m: SplitInputs):
 def r2(m: SplitInputs):
     """Coefficient of determination, averaged over target columns (as scikit-learn)."""
     residual = ((m.y - m.out) ** 2).sum(axis=0)
-    total = ((m.y - m.y.mean(axis=0)) ** 2).sum(axis=0)
+    total = ((m.y - m.y.mean(axis=0, keepdims=True)) ** 2).sum(axis=0)
     return (1 - residual / total).mean()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -19,12 +18,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
-from mlspec.compiler.model import build_module, keep_probabilities, uses_train_mode
+from mlspec.catalog.traced import bind_tree, declared_names, traced_values, untraced
+from mlspec.compiler.layout import takes_transposed
+from mlspec.compiler.model import build_module, uses_train_mode
+from mlspec.compiler.schedule import make_schedule
 from mlspec.semantics.program import Program
+from mlspec.semantics.train import LossTerm
 
 State = dict[str, Any]
 Data = dict[str, tuple[jax.Array, jax.Array]]
+Traced = dict[str, jax.Array]
+
+TRACED_NAMES: tuple[str, ...] = declared_names(
+    [cls for _, cls in LAYERS.items()] + [cls for _, cls in LOSSES.items()] + [LossTerm])
+"""The names of the traced values (see mlspec.catalog.traced) that every training state
+holds, each an array of the program's values (empty where the program has none): what a
+run folder's state saves under them (`loss_weights`, `dropout_keep`, ...)."""
 
 PROGRAMS_KEPT = 32
 """How many jitted functions `shared_jit` keeps (the least recently used go first)."""
@@ -54,6 +66,15 @@ def clear_programs() -> None:
     _PROGRAMS.clear()
 
 
+def optax_code(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` of optax's optimizers under jax's standard dtype promotion,
+    which optax is written for (adam's bias correction raises a Python float to the
+    int32 step count). mlspec's own code keeps the promotion its caller chose: the tests
+    run it strict."""
+    with jax.numpy_dtype_promotion("standard"):
+        return fn(*args, **kwargs)
+
+
 def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTransformation:
     """The optax transformation. With `inject`, the optimizer's numeric hyperparameters
     live in its state (`optax.inject_hyperparams`), so members of a sweep that differ only
@@ -63,56 +84,6 @@ def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTra
     if train.clip_by_global_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(train.clip_by_global_norm), tx)
     return tx
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """How many steps, in which blocks, over how many train rows per step."""
-
-    total: int
-    eval_every: int
-    batch: int | None
-    """Rows per step, or None for the full train set."""
-    steps_per_epoch: int
-
-    @property
-    def blocks(self) -> int:
-        return self.total // self.eval_every
-
-    @property
-    def remainder(self) -> int:
-        return self.total % self.eval_every
-
-    @property
-    def rows(self) -> int:
-        """History rows: one every `eval_every` steps from 0, and one at the end."""
-        return -(-self.total // self.eval_every) + 1
-
-    def row_step(self, row: int) -> int:
-        return min(row * self.eval_every, self.total)
-
-    def row_steps(self, rows: int | None = None):
-        """The step of each of the first `rows` history rows (all by default), as a NumPy
-        array: a long run's schedule costs 8 bytes a row, not a Python list's 40."""
-        import numpy as np
-
-        n = self.rows if rows is None else min(rows, self.rows)
-        return np.minimum(np.arange(n, dtype=np.int64) * self.eval_every, self.total)
-
-    def counts(self):
-        """Steps in each block: `eval_every`, and what is left over in a last one."""
-        counts = np.full(self.blocks + (1 if self.remainder else 0), self.eval_every, np.int32)
-        if self.remainder:
-            counts[-1] = self.remainder
-        return counts
-
-
-def make_schedule(program: Program, n_train: int) -> Schedule:
-    train = program.train
-    batch = train.batch if train.batch is not None and train.batch < n_train else None
-    per_epoch = max(1, n_train // batch) if batch else 1
-    total = train.steps if train.steps is not None else train.epochs * per_epoch
-    return Schedule(total, min(train.eval_every, total), batch, per_epoch)
 
 
 class Trainer:
@@ -127,8 +98,7 @@ class Trainer:
         self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
         train = program.train
-        self.terms = [t.loss for t in train.loss]
-        self.weights = [t.weight for t in train.loss]
+        self.terms = train.loss
         self.data_loss = train.data_loss
         self.split_metrics = ["loss"] + [m for m in train.metrics
                                          if m != "loss" and METRICS.get(m).scope == "split"]
@@ -138,19 +108,26 @@ class Trainer:
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
         # once per call (see `_laid_out`); a minibatch is transposed by the model.
-        self.transposed = self.module.features_first > 0 and self.schedule.batch is None
+        self.transposed = takes_transposed(self.module.layers) and self.schedule.batch is None
+
+    def traced_state(self) -> dict[str, np.ndarray]:
+        """The program's traced values as the state holds them (float32 arrays by name):
+        in the state, so that the members of a sweep may differ in them."""
+        values = traced_values(self.program)
+        return {name: np.asarray(values.get(name, []), np.float32) for name in TRACED_NAMES}
 
     def structure_key(self) -> tuple:
         """Everything the traced programs of this trainer depend on: the model and the
         train settings (optimizer hyperparameters included: they are constants of the
-        program) but the seed (whose key is made outside every program, see `init`) and
-        the model's name; the data's shapes and task; the train rows; the backend (which
-        picks the layout, see `build_module`). Equal keys trace to the same programs."""
+        program) but the seed (an argument of `init`'s program), the traced fields (whose
+        values every program reads from the state, see `traced_state`) and the model's
+        name; the data's shapes and task; the train rows; the backend (which picks the
+        layout, see `build_module`). Equal keys trace to the same programs."""
         if not hasattr(self, "_structure_key"):
             program = self.program
             self._structure_key = (
-                repr(program.model.model_copy(update={"name": ""}).model_dump()),
-                repr(program.train.model_copy(update={"seed": 0}).model_dump()),
+                repr(untraced(program.model.model_copy(update={"name": ""}))),
+                repr(untraced(program.train.model_copy(update={"seed": 0}))),
                 # what the loss and metrics may read of the data (binary, class count)
                 repr(program.data.info.model_dump(include={"features", "target", "classes",
                                                            "target_dim"}))
@@ -180,25 +157,24 @@ class Trainer:
             # The key made inside the program from an int32 seed: the key that
             # PRNGKey(seed) makes outside, without its two small programs to compile.
             fresh = shared_jit(self, "fresh_state", lambda: jax.jit(
-                lambda seed, x: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
-                                                  self.module_init())))
-            return fresh(np.int32(seed), x_example)
+                lambda seed, x, traced: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
+                                                          self.module_init(), traced)))
+            return fresh(np.int32(seed), x_example, self.traced_state())
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
-        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit))
+        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit),
+                                 self.traced_state())
 
-    def _fresh_state(self, key, x_example, module_init) -> State:
+    def _fresh_state(self, key, x_example, module_init, traced) -> State:
         init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
         variables = module_init(init_key, x_example)
         params = variables["params"]
         model_state = {k: v for k, v in variables.items() if k != "params"}
         state: State = {
-            "params": params, "model_state": model_state, "opt_state": self.tx.init(params),
+            "params": params, "model_state": model_state,
+            "opt_state": optax_code(self.tx.init, params),
             "step": jnp.zeros((), jnp.int32), "dropout_key": dropout_key,
             "shuffle_key": shuffle_key,
-            # in the state, so that sweep members may differ in them
-            "loss_weights": jnp.asarray(self.weights, jnp.float32),
-            "dropout_keep": jnp.asarray(keep_probabilities(self.program.model.layers),
-                                        jnp.float32),
+            **{name: jnp.asarray(values) for name, values in traced.items()},
         }
         if self.schedule.batch is not None:
             # The current epoch's order of train rows, drawn at each epoch's first step
@@ -215,13 +191,18 @@ class Trainer:
                                  "model_state": model_state}
         return state
 
+    @staticmethod
+    def traced(state: State) -> Traced:
+        """The state's traced values, which the model and the loss read."""
+        return {name: state[name] for name in TRACED_NAMES}
+
     def apply(self, params, model_state, x, train: bool = False, rng=None,
-              transposed: bool = False, dropout_keep=None):
+              transposed: bool = False, traced: Traced | None = None):
         """The model's outputs (and, in training, its updated model state). `x` is (rows,
         features), or its transpose with `transposed` (inside a run, see `_laid_out`);
-        `dropout_keep` overrides the dropout layers' keep probabilities (the state's)."""
+        `traced`: the state's traced values, or None for the program's own."""
         variables = {"params": params, **model_state}
-        kwargs = {"train": train, "transposed": transposed, "dropout_keep": dropout_keep}
+        kwargs = {"train": train, "transposed": transposed, "traced": traced}
         if train and model_state:
             return self.module.apply(variables, x, **kwargs, rngs={"dropout": rng},
                                      mutable=list(model_state))
@@ -229,12 +210,12 @@ class Trainer:
                                 rngs={"dropout": rng} if rng is not None else None)
         return out, model_state
 
-    def objective(self, params, model_state, x, y, train: bool, rng=None, weights=None,
-                  transposed: bool = False, dropout_keep=None):
+    def objective(self, params, model_state, x, y, train: bool, rng=None,
+                  traced: Traced | None = None, transposed: bool = False):
         out, new_model_state = self.apply(params, model_state, x, train, rng, transposed,
-                                          dropout_keep)
-        weights = self.weights if weights is None else weights
-        loss = sum(weights[i] * term.value(out, y, params) for i, term in enumerate(self.terms))
+                                          traced)
+        terms = bind_tree(self.terms, traced)
+        loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
         return loss, (out, new_model_state)
 
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
@@ -243,8 +224,7 @@ class Trainer:
 
     def evaluate(self, state: State, x, y, transposed: bool = False) -> dict[str, jax.Array]:
         loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False,
-                                        weights=state.get("loss_weights"),
-                                        transposed=transposed)
+                                        traced=self.traced(state), transposed=transposed)
         return self.metrics_of(out, y, loss)
 
     def _laid_out(self, data: Data) -> Data:
@@ -280,17 +260,16 @@ class Trainer:
         state, x, y = self._batch(state, data)
         rng = jax.random.fold_in(state["dropout_key"], state["step"])
         grad_fn = jax.value_and_grad(self.objective, has_aux=True)
-        weights, keep = state["loss_weights"], state["dropout_keep"]
+        traced = self.traced(state)
         (loss, (out, model_state)), grads = grad_fn(
-            state["params"], state["model_state"], x, y, True, rng, weights, self.transposed,
-            keep)
+            state["params"], state["model_state"], x, y, True, rng, traced, self.transposed)
         extra = {}
         if isinstance(self.tx, optax.GradientTransformationExtraArgs):
             # What lbfgs, polyak_sgd and line searches ask for; other optimizers ignore it.
             extra = {"value": loss, "grad": grads, "value_fn": lambda p: self.objective(
-                p, state["model_state"], x, y, True, rng, weights, self.transposed, keep)[0]}
-        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"],
-                                            **extra)
+                p, state["model_state"], x, y, True, rng, traced, self.transposed)[0]}
+        updates, opt_state = optax_code(self.tx.update, grads, state["opt_state"],
+                                        state["params"], **extra)
         new_state = {**state, "params": optax.apply_updates(state["params"], updates),
                      "model_state": model_state, "opt_state": opt_state,
                      "step": state["step"] + 1}
@@ -318,7 +297,7 @@ class Trainer:
             if seen is None:
                 x, y = data["train"]
                 seen = {"grads": jax.grad(lambda p: self.objective(
-                    p, state["model_state"], x, y, False, weights=state["loss_weights"],
+                    p, state["model_state"], x, y, False, traced=self.traced(state),
                     transposed=self.transposed)[0])(state["params"])}
             inputs = TrainingInputs(params=state["params"], grads=seen["grads"])
             row.update({m: METRICS.get(m).fn(inputs) for m in self.training_metrics})

@@ -131,16 +131,13 @@ def _misfit(expected, saved) -> str | None:
     return None
 
 
-def _fill_spec_decided(saved_train: dict, trainer, program) -> dict:
-    """Entries that the spec alone decides, which older versions did not save; and early
+def _fill_spec_decided(saved_train: dict, trainer) -> dict:
+    """Entries that the spec alone decides, which older versions did not save (its traced
+    values, such as `dropout_keep`, or those of a field made sweepable since); and early
     stopping's copy of the best evaluation, which a finished run (or an older version)
     does not save: a fresh record of the saved model, so a resumed run keeps the best of
     the evaluations after the resume."""
-    from mlspec.compiler.model import keep_probabilities
-
-    decided = {"loss_weights": np.asarray(trainer.weights, np.float32),
-               "dropout_keep": np.asarray(keep_probabilities(program.model.layers),
-                                          np.float32)}
+    decided: dict = trainer.traced_state()
     stop = trainer.early_stop
     if stop is not None and stop.restore_best and "params" in saved_train:
         decided["best"] = {"value": np.float32(np.inf), "step": np.int32(0),
@@ -171,7 +168,7 @@ def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
         else:  # shapes only: nothing allocated before the file is known to fit
             example = jnp.zeros((1, *program.model.input_shape), jnp.float32)
             shapes = jax.eval_shape(functools.partial(trainer.init, seed), example)
-        train = _fill_spec_decided(saved_train, trainer, program)
+        train = _fill_spec_decided(saved_train, trainer)
         why = _misfit(serialization.to_state_dict(shapes), train)
         if why is None:
             return trainer, serialization.from_state_dict(shapes, train)

@@ -20,7 +20,8 @@ from typing import Any
 from mlspec.runtime.results import DivergedError, Result, combine
 from mlspec.runtime.training import Training
 from mlspec.semantics.program import Program
-from mlspec.semantics.sweep import Member, expand, groups
+from mlspec.semantics.structure import groups
+from mlspec.semantics.sweep import Member, expand
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
 from mlspec.syntax.parser import load

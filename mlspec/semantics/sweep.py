@@ -1,9 +1,10 @@
 """Many runs from one spec: `seeds = N` and the `sweep` grid.
 
 Every combination of the swept values is a member. Members whose programs differ only in
-values that keep every array shape (seeds, optimizer hyperparameters, loss weights, dropout
-rates) form a group that trains as one compiled program, vmapped over their states; values
-that change shapes (widths, depths, data) give one compiled program per distinct shape.
+values that keep every array shape (seeds, optimizer hyperparameters, fields marked Traced
+such as loss weights and dropout rates) form a group that trains as one compiled program,
+vmapped over their states (see mlspec.semantics.structure); values that change shapes
+(widths, depths, data) give one compiled program per distinct shape.
 
 `check_spec` validates every member without resolving each one (a sweep may have 100,000):
 the axes are split into those that cannot meet in any check (they change different parts of
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.overrides import _argument_names, apply_overrides
 from mlspec.semantics.program import Program
 from mlspec.semantics.resolve import resolve
+from mlspec.semantics.structure import structure
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Diagnostic, Span, SpecError
 from mlspec.syntax.printer import format_expr
@@ -466,35 +467,6 @@ def _refuse_if_too_big(programs: list[tuple[Program, int]], span, train_section)
         found[structure(program)] = (size + k, largest)
     for size, largest in found.values():
         refuse_if_too_big(largest, size, span)
-
-
-def structure(program: Program) -> str:
-    """What must be equal for members to share one compiled program: everything but
-    seeds, the optimizer's numeric hyperparameters, the loss weights and dropout rates."""
-    data = program.model_dump(mode="json", exclude={"spec"})
-    train = data.get("train") or {}
-    train["seed"] = train["seeds"] = None
-    for name in program.train.optimizer.numeric_arguments():
-        train["optimizer"]["arguments"][name] = None
-    for term in train.get("loss", []):
-        term["weight"] = None
-    _forget_dropout_rates(data["model"]["layers"])
-    return json.dumps(data, sort_keys=True)
-
-
-def _forget_dropout_rates(layers: list[dict]) -> None:
-    for layer in layers:
-        if layer.get("kind") == "dropout":
-            layer["rate"] = None
-        _forget_dropout_rates(layer.get("body", []))
-
-
-def groups(members: list[Member]) -> list[list[Member]]:
-    """Members split into groups that share a compiled program, in first-seen order."""
-    found: dict[str, list[Member]] = {}
-    for member in members:
-        found.setdefault(structure(member.program), []).append(member)
-    return list(found.values())
 
 
 def setting_column(key: str) -> str:

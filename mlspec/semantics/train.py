@@ -20,6 +20,7 @@ from mlspec.catalog.optimizers import OptaxCall, optax_catalogue, resolve_optax
 from mlspec.catalog.registry import Entry, build_entry, instantiate
 from mlspec.catalog.signature import MetricPath, Names, Symbol, settle
 from mlspec.catalog.sources import DataInfo
+from mlspec.catalog.traced import Traced
 from mlspec.semantics.scope import Scope
 from mlspec.semantics.settings import (
     Catalogue,
@@ -36,7 +37,7 @@ AnyLoss = Annotated[Loss, LOSSES.any_kind()]
 
 
 class LossTerm(ir.Node):
-    weight: float = 1.0
+    weight: Annotated[float, Traced(saved_as="loss_weights")] = 1.0
     loss: AnyLoss
 
 
