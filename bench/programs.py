@@ -32,7 +32,7 @@ def mlspec_programs(workload: str, sizes: W.Sizes):
     from mlspec.compiler.trainer import Trainer
     from mlspec.runtime.loading import load_data
     from mlspec.semantics.resolve import resolve
-    from mlspec.syntax.parser import load
+    from mlspec.syntax.reader import load
 
     path, overrides = W.mlspec_overrides(workload, sizes)
     program = resolve(load(path), overrides)

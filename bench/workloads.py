@@ -113,7 +113,7 @@ def mlspec_pieces(path: Path, overrides: dict[str, Any]) -> dict[str, float]:
     from mlspec.compiler.trainer import Trainer
     from mlspec.runtime.loading import load_data
     from mlspec.semantics.resolve import resolve
-    from mlspec.syntax.parser import load
+    from mlspec.syntax.reader import load
 
     program = resolve(load(path), overrides)
     dataset = load_data(program.data)

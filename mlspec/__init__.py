@@ -48,14 +48,15 @@ if TYPE_CHECKING:
         Setting,
         Spec,
     )
-    from mlspec.syntax.parser import load, parse
+    from mlspec.syntax.parser import parse
+    from mlspec.syntax.reader import load
 
 # Imported when first used, so that `import mlspec` is quick: the `mlspec` command
 # installs its signal handlers before the imports that take most of its start.
 _LAZY = {
     **dict.fromkeys(["Block", "BlockParam", "Call", "Import", "LayerCall", "Model", "Param",
                      "Section", "Setting", "Spec"], ".syntax.ir"),
-    "SpecError": ".syntax.errors", "load": ".syntax.parser", "parse": ".syntax.parser",
+    "SpecError": ".syntax.errors", "load": ".syntax.reader", "parse": ".syntax.parser",
     "Program": ".semantics.program", "Result": ".runtime.results",
     "DivergedError": ".runtime.results",
     **dict.fromkeys(["arg", "block", "data", "model", "param", "spec", "sweep", "train"],
@@ -75,7 +76,7 @@ def _as_spec(spec: Spec | str | os.PathLike) -> Spec:
     """A Spec as it is; a path read as `mlspec.load` reads it (a SpecError for a file
     that cannot be read)."""
     from mlspec.syntax.ir import Spec
-    from mlspec.syntax.parser import load
+    from mlspec.syntax.reader import load
 
     if isinstance(spec, Spec):
         return spec

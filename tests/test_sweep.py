@@ -150,7 +150,7 @@ def test_each_member_stops_early_on_its_own():
 
 
 # --------------------------------------------------------------- checking a sweep
-# `check` validates every member without resolving each (mlspec.semantics.sweep._validate): each
+# `check` validates every member without resolving each (semantics.sweep_check.validate): each
 # axis value on its own, and together only the values that can meet. These tests hold it
 # to resolving every member one by one, the slow way that cannot miss.
 
@@ -265,7 +265,7 @@ def test_an_integer_and_a_float_of_one_value_are_checked_apart():
 
 def test_check_resolves_each_value_not_each_member(monkeypatch):
     """10,000 members of 4 independent axes: a few dozen resolutions, not 10,000."""
-    import mlspec.semantics.sweep
+    import mlspec.semantics.grid
 
     values = "[" + ", ".join(str(v) for v in range(1, 11)) + "]"
     text = (f"param lr = 0.1\nparam w = 2\nparam p = 0.1\nmodel m {{\n    dense(w) -> relu\n"
@@ -274,8 +274,8 @@ def test_check_resolves_each_value_not_each_member(monkeypatch):
             f"    lr = [{', '.join(str(v / 100) for v in range(1, 11))}]\n"
             f"    train.seed = {values}\n}}\n")
     calls = []
-    original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+    original = mlspec.semantics.grid.resolve
+    monkeypatch.setattr(mlspec.semantics.grid, "resolve",
                         lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert 0 < len(calls) < 60
@@ -315,11 +315,11 @@ def test_optimizer_arguments_are_checked_each_on_its_own(monkeypatch):
     checks read one by one), and the memory limit is worked out once, not per member."""
     import os
 
-    import mlspec.semantics.sweep
+    import mlspec.semantics.grid
 
     calls, sysconf = [], []
-    original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+    original = mlspec.semantics.grid.resolve
+    monkeypatch.setattr(mlspec.semantics.grid, "resolve",
                         lambda *a: calls.append(1) or original(*a))
     real_sysconf = os.sysconf
     monkeypatch.setattr(os, "sysconf", lambda name: sysconf.append(name) or real_sysconf(name))
@@ -342,13 +342,13 @@ def test_a_wrong_optimizer_argument_in_a_sweep_is_found(sweep, message):
 
 
 def test_the_seeds_of_a_large_seeds_count_are_checked_by_their_ends(monkeypatch):
-    import mlspec.semantics.sweep
+    import mlspec.semantics.grid
 
     text = (f"param lr = 0.1\nmodel m {{\n    dense(2)\n}}\n{TRAIN}").replace(
         "steps     = 10", "steps     = 10\n    seeds     = 5000")
     calls = []
-    original = mlspec.semantics.sweep.resolve
-    monkeypatch.setattr(mlspec.semantics.sweep, "resolve",
+    original = mlspec.semantics.grid.resolve
+    monkeypatch.setattr(mlspec.semantics.grid, "resolve",
                         lambda *a: calls.append(1) or original(*a))
     mlspec.check(mlspec.parse(text))
     assert len(calls) < 10

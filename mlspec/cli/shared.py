@@ -9,7 +9,7 @@ SPEC_HELP = "a spec: a .mlspec file, or a .json file of the spec IR (as `export`
 
 
 def load(path: str):
-    from mlspec.syntax.parser import load as load_spec
+    from mlspec.syntax.reader import load as load_spec
 
     return load_spec(path)
 

@@ -24,7 +24,7 @@ from mlspec.semantics.structure import groups
 from mlspec.semantics.sweep import Member, expand
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
-from mlspec.syntax.parser import load
+from mlspec.syntax.reader import load
 
 
 def _as_spec(spec: ir.Spec | str | os.PathLike) -> ir.Spec:

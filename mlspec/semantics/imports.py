@@ -9,7 +9,7 @@ from pathlib import Path
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
 from mlspec.syntax.limits import MAX_DEPTH, SPEC_SUFFIXES
-from mlspec.syntax.parser import load as load_file
+from mlspec.syntax.reader import load as load_file
 
 
 def merge_imports(spec: ir.Spec) -> ir.Spec:
