@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         Import,
         LayerCall,
         Model,
+        Name,
         Param,
         Section,
         Setting,
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
 # Imported when first used, so that `import mlspec` is quick: the `mlspec` command
 # installs its signal handlers before the imports that take most of its start.
 _LAZY = {
-    **dict.fromkeys(["Block", "BlockParam", "Call", "Import", "LayerCall", "Model", "Param",
-                     "Section", "Setting", "Spec"], ".syntax.ir"),
+    **dict.fromkeys(["Block", "BlockParam", "Call", "Import", "LayerCall", "Model", "Name",
+                     "Param", "Section", "Setting", "Spec"], ".syntax.ir"),
     "SpecError": ".syntax.errors", "load": ".syntax.reader", "parse": ".syntax.parser",
     "Program": ".semantics.program", "Result": ".runtime.results",
     "DivergedError": ".runtime.results",
@@ -65,7 +66,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Block", "BlockParam", "Call", "DivergedError", "Import", "LayerCall", "Model", "Param",
+    "Block", "BlockParam", "Call", "DivergedError", "Import", "LayerCall", "Model", "Name",
+    "Param",
     "Program", "Result", "Section", "Setting", "Spec", "SpecError", "__version__", "arg",
     "block", "call", "check", "classes", "compile", "data", "layer", "load", "load_run",
     "model", "name", "param", "parse", "resolve", "run", "spec", "sweep", "train",
