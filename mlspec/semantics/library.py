@@ -1,16 +1,17 @@
 """Checking a library: a file of params and blocks only, which other specs `import`.
 
-With no model to use them, a library's blocks are checked as far as their own text tells:
-every layer or block a body names exists and takes the arguments given; where the values
-are known (numbers, params, the block's defaults) the layer is validated as in a model. A
-value that depends on an argument without a default (or on `classes`) is checked where the
-block is used; so are shapes, which need an input.
+With no model to use them, a library's blocks are checked as far as their own text tells
+(`mlspec.semantics.blocks`): every layer or block a body names exists and takes the
+arguments given, no block uses itself, and where the values are known (numbers, params,
+the block's defaults) the layer is validated as in a model. A value that depends on an
+argument without a default (or on `classes`) is checked where the block is used; so are
+shapes, which need an input.
 """
 
 from __future__ import annotations
 
+from mlspec.semantics.blocks import check_alone
 from mlspec.semantics.imports import merge_imports
-from mlspec.semantics.model import ModelResolver
 from mlspec.semantics.resolve import _check_unique
 from mlspec.semantics.scope import Scope
 from mlspec.syntax import ir
@@ -35,19 +36,8 @@ def check_library(spec: ir.Spec) -> None:
             scope.lookup(param.name, param.span)
         except SpecError as exc:
             errors.extend(exc)
-    resolver = ModelResolver({b.name: b for b in spec.blocks}, scope, errors, expand=False)
-    for block in spec.blocks:
-        known = {}
-        for p in block.params:
-            if p.default is not None:
-                try:
-                    known[p.name] = scope.evaluate(p.default)
-                except SpecError as exc:
-                    errors.extend(exc)
-        # an argument without a default stands for itself (and hides a param of its name,
-        # as when used)
-        unknown = {p.name for p in block.params if p.name not in known}
-        resolver.layers(block.body, scope.child(known, unknown))
+    check_alone([b.name for b in spec.blocks], {b.name: b for b in spec.blocks}, scope,
+                errors)
     # a param's mistake met again inside a block is reported once
     errors.diagnostics = list(dict.fromkeys(errors.diagnostics))
     errors.raise_if_any()

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.signature import settle
+from mlspec.semantics.blocks import check_alone, used_blocks
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from mlspec.semantics.data import DataSection, resolve_data
 from mlspec.semantics.imports import merge_imports
@@ -132,8 +133,20 @@ def check_task_fit(state: Resolution) -> None:
                    state.data.splits, state.errors)
 
 
+def check_unused_blocks(state: Resolution) -> None:
+    """The spec's own blocks that the model does not use, checked on their own: a mistake
+    in one is found now, not when it is first used (an imported library's blocks are
+    checked with the library)."""
+    blocks = {b.name: b for b in state.spec.blocks}
+    used = used_blocks(state.spec.model, blocks)
+    unused = [b.name for b in state.spec.blocks if b.name not in used
+              and (b.span is None or b.span.file == (state.spec.path or b.span.file))]
+    if unused:
+        check_alone(unused, blocks, state.scope, state.errors)
+
+
 PASSES = (check_names, evaluate_params, inspect_data, bind_names, bind_model,
-          infer_model_shapes, bind_train, check_task_fit)
+          infer_model_shapes, bind_train, check_task_fit, check_unused_blocks)
 """The passes in the order they run; each reads the Resolution that earlier ones built."""
 
 
