@@ -171,3 +171,44 @@ def test_a_full_disk_writes_the_trained_run_elsewhere(sweep, monkeypatch, tmp_pa
         (4 if sweep else 0)
     assert load_run(fallback, member=3 if sweep else 0).params is not None
     assert Path(fallback).parent == tmp_path
+
+
+CLASHING = """
+param step = 0.05
+model hill_net {
+    dense(3) -> sigmoid
+    dense(2)
+}
+data {
+    train = hill(n=200, seed=0)
+    valid = hill(n=100, seed=1)
+}
+train {
+    loss      = softmax_cross_entropy
+    optimizer = adam(learning_rate=step)
+    steps     = 4
+}
+sweep {
+    step       = [0.05, 0.1]
+    train.loss = [softmax_cross_entropy, softmax_cross_entropy + 0.01 * l2]
+}
+"""
+
+
+def test_swept_keys_named_as_history_columns_get_their_own(tmp_path):
+    # A param named `step` and a sweep of `train.loss` (a setting and a metric) took over
+    # the history's own columns: the plot raised and the folder could not be read back.
+    spec = tmp_path / "clash.mlspec"
+    spec.write_text(CLASHING)
+    out = mlspec.run(spec).save(tmp_path / "run")
+    history = mlspec.load_run(out).history
+    columns = (out / "history.csv").read_text().splitlines()[0].split(",")
+    assert columns[:3] == ["sweep.step", "sweep.train.loss", "step"]
+    assert "train.loss" in columns and list(history["step"]) == [0, 1, 2, 3, 4]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for k in range(4):
+        loaded = load_run(out, member=k)
+        xv, yv = rows_for(loaded, "valid", need_targets=True)
+        assert evaluate(loaded, xv, yv) == pytest.approx(metrics["members"][k]["valid"],
+                                                         rel=1e-5)
+    assert (out / "history.png").exists()

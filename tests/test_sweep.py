@@ -391,3 +391,27 @@ def test_check_agrees_with_resolving_every_member(axes):
     except SpecError:
         passed = False
     assert passed == every_member_resolves(spec)
+
+
+
+def test_a_key_swept_twice_is_an_error_at_the_second():
+    spec = mlspec.parse(BASE + "sweep {\n    lr = [0.1, 0.2]\n    lr = [0.3]\n}\n", "s.mlspec")
+    with pytest.raises(SpecError) as caught:
+        mlspec.check(spec)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.message == "'lr' is swept twice; give all its values in one list"
+    assert (diagnostic.span.line, diagnostic.span.column) == (21, 5)  # the second `lr`
+
+
+def test_a_block_with_two_parameters_of_one_name_is_an_error():
+    spec = mlspec.parse("block b(w, w) { dense(w) }\nmodel m {\n    input [2]\n    b(1, 2)\n}\n")
+    with pytest.raises(SpecError, match="block 'b' has two parameters named 'w'"):
+        mlspec.check(spec)
+
+
+def test_swept_settings_have_history_columns_of_their_own():
+    from mlspec.semantics.sweep import setting_column
+
+    assert [setting_column(k) for k in ("lr", "train.seed", "step", "seed", "train.loss",
+                                        "train.optimizer")] == \
+        ["lr", "seed", "sweep.step", "sweep.seed", "sweep.train.loss", "train.optimizer"]

@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from mlspec.runtime.runs import RunFolderError, write_manifest
+from mlspec.semantics.sweep import setting_column
 
 
 class Manifest(BaseModel):
@@ -133,7 +134,10 @@ def _read_metrics(folder: Path, sha256: str | None) -> _RunMetrics:
             from None
 
 
-def _read_history(folder: Path, sha256: str | None) -> pd.DataFrame:
+def _read_history(folder: Path, sha256: str | None,
+                  setting_columns: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """history.csv, its metric columns numbers; `setting_columns` (those of the swept
+    settings, which may hold text such as `adam(learning_rate=0.1)`) are not metrics."""
     path = folder / "history.csv"
     text = _read_text(path, sha256)
     try:
@@ -143,7 +147,7 @@ def _read_history(folder: Path, sha256: str | None) -> pd.DataFrame:
     if "step" not in history.columns:
         raise RunFolderError(f"{path} is not a history table: it has no 'step' column")
     for column in history.columns:
-        if column == "step" or "." in column:
+        if column not in setting_columns and (column == "step" or "." in column):
             if not pd.api.types.is_numeric_dtype(history[column]) or \
                     pd.api.types.is_bool_dtype(history[column]):
                 raise RunFolderError(f"{path}: column '{column}' holds values that are not "
@@ -213,14 +217,15 @@ def open_folder(folder, *, metrics: bool = True) -> _Folder:
     if read is not None and len(read.members) != manifest.members:
         raise RunFolderError(f"{folder / 'metrics.json'} lists {len(read.members)} members; "
                              f"manifest.json says {manifest.members}")
-    history = _read_history(folder, hashes.get("history.csv"))
+    swept = frozenset(setting_column(k) for k in read.members[0].settings) \
+        if read is not None and read.members else frozenset()
+    history = _read_history(folder, hashes.get("history.csv"), swept)
     return _Folder(folder, manifest, raw, spec, history, read)
 
 
 def member_of(run: _Folder, member: int):
     """(program, settings, flat metrics, history, how it ended) of member K."""
     from mlspec.semantics.resolve import resolve
-    from mlspec.semantics.sweep import setting_column
 
     nulls = run.manifest.null_metrics
     metrics_path = run.path / "metrics.json"
@@ -264,7 +269,6 @@ def member_of(run: _Folder, member: int):
 
 def full_history(folder) -> tuple[pd.DataFrame, list[str]]:
     """Every member's history rows and the columns that tell the members apart."""
-    from mlspec.semantics.sweep import setting_column
 
     run = open_folder(folder)
     members = run.metrics.members

@@ -86,6 +86,9 @@ def read_grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Grid:
     program = resolve(base)
     axes: list[Axis] = []
     for setting in sweep.settings if sweep else ():
+        if any(axis.path == setting.path for axis in axes):
+            raise SpecError.at(setting.span, f"'{setting.path}' is swept twice; give all "
+                                             "its values in one list")
         values = setting.value.items if isinstance(setting.value, ir.ListExpr) \
             else (setting.value,)
         if not values:

@@ -170,6 +170,13 @@ def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
         seen[item.name] = item
         if item.name in LAYERS and isinstance(item, ir.Block):
             errors.add(item.span, f"block '{item.name}' has the name of a layer")
+    for block in spec.blocks:
+        names: set[str] = set()
+        for param in block.params:
+            if param.name in names:
+                errors.add(param.span or block.span, f"block '{block.name}' has two "
+                                                     f"parameters named '{param.name}'")
+            names.add(param.name)
 
 
 def _input_shape(model: ir.Model, scope: Scope, data: DataSection | None,

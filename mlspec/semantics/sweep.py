@@ -79,6 +79,15 @@ def _member(grid: Grid, chosen: dict[str, ir.Expr]) -> Member:
                   program=program)
 
 
+# History columns that a swept setting's path would take over: the step, the seed of
+# `seeds = N`, and the train loss (`train.loss` is a setting and a metric).
+_HISTORY_COLUMNS = frozenset({"step", "seed", "train.loss"})
+
+
 def setting_column(key: str) -> str:
-    """The history column of a swept setting: its path, but `seed` for `train.seed`."""
-    return "seed" if key == "train.seed" else key
+    """The history column of a swept setting: its path, `seed` for `train.seed`, and
+    `sweep.KEY` for a key that is a history column of its own (a param named `step`, a
+    sweep of `train.loss`)."""
+    if key == "train.seed":
+        return "seed"
+    return f"sweep.{key}" if key in _HISTORY_COLUMNS else key
