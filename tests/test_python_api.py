@@ -248,6 +248,16 @@ BUILD_ERRORS = [
     (lambda: m.spec(m.model("a"), m.model("b")), "a spec has one model, not 'a' and 'b'"),
     (lambda: m.name("not a name"), "'not a name' is not a name"),
     (lambda: m.dense(object()), "an object cannot be a spec value"),
+    (lambda: m.model("m", m.dense(1), input=4), "a model's input is a list of positive "
+                                                "integers"),
+    (lambda: m.model("m", m.dense(1), input=[4, 0]), "a model's input is a list of positive"),
+    (lambda: m.param("1x", 3), "'1x' cannot name a param"),
+    (lambda: m.param("model", 3), "'model' cannot name a param"),
+    (lambda: m.block("my-block", ["w"]), "'my-block' cannot name a block"),
+    (lambda: m.block("b", ["1w"]), "'1w' cannot name a block argument"),
+    (lambda: m.arg("a b"), "'a b' cannot name a block argument"),
+    (lambda: m.model("my net"), "'my net' cannot name a model"),
+    (lambda: m.layer(3), "an int cannot name a layer"),
 ]
 
 
@@ -257,6 +267,15 @@ def test_mistakes_are_errors_when_built(make, message):
     with pytest.raises(mlspec.SpecError) as caught:
         make()
     assert message in str(caught.value)
+
+
+def test_a_block_or_layer_without_arguments_is_a_layer_call():
+    block = m.block("b", [m.arg("w", default=2)], m.dense(m.arg("w")))
+    assert m.layer("b") == m.layer(block) == ir.LayerCall(name="b")
+    spec = m.spec(block, m.model("net", m.layer(block), m.dense(1)), data={
+        "train": m.linear(n=10)}, train={"loss": "mse", "optimizer": m.sgd(0.1), "steps": 1})
+    assert mlspec.parse(spec.to_text()) == spec
+    assert [layer.kind for layer in mlspec.check(spec).model.layers] == ["block", "dense"]
 
 
 def test_arguments_that_are_names_are_left_to_check():

@@ -72,6 +72,56 @@ def test_overrides_from_the_command_line_are_spec_values():
     assert program.train.optimizer.arguments == {"learning_rate": 0.2, "momentum": 0.9}
 
 
+IRIS = """
+model net {
+    dense(classes)
+}
+data {
+    source = iris
+    valid  = 0.2
+}
+train {
+    loss      = softmax_cross_entropy
+    optimizer = adam(learning_rate=0.01)
+    steps     = 10
+}
+"""
+
+
+@pytest.mark.parametrize("overrides, text", [
+    ({"train.loss": {"softmax_cross_entropy": 1, "l2": 1e-3}},
+     "train.loss=softmax_cross_entropy + 0.001 * l2"),
+    ([("train.loss", {"softmax_cross_entropy": 1, "l2": 1e-3})],
+     "train.loss=softmax_cross_entropy + 0.001 * l2"),
+    ({"train.loss": "softmax_cross_entropy"}, "train.loss=softmax_cross_entropy"),
+    ({"data.source": "wine"}, "data.source=wine"),
+    ({"train.metrics": ["accuracy"]}, "train.metrics=[accuracy]"),
+    ({"train.optimizer": "lbfgs"}, "train.optimizer=lbfgs"),
+    ({"train.optimizer.learning_rate": 0.5}, "train.optimizer.learning_rate=0.5"),
+])
+def test_python_overrides_follow_the_builders_rules(overrides, text):
+    """A Python value overrides as the builders take it (a string in `train.loss` names a
+    loss), so it resolves as the same override written as `--set` text does."""
+    spec = mlspec.parse(IRIS)
+    assert mlspec.resolve(spec, overrides) == mlspec.resolve(spec, dict([parse_override(text)]))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.loss": object()}, "override 'train.loss': an object cannot be a spec value"),
+    ({"train.loss": "nope"}, "override 'train.loss': unknown loss 'nope'"),
+    ({"train.metrics": ["acuracy"]}, "override 'train.metrics': unknown metric 'acuracy'"),
+    ({"train.optimizer.learning_rate": None}, "override 'train.optimizer.learning_rate': "
+                                              "a NoneType cannot be a spec value"),
+    ({"lr": float("nan")}, "override 'lr': nan is no spec number"),
+    ([1, 2], "overrides are a dict of keys"),
+    ({3: 1}, "overrides are a dict of keys"),
+])
+def test_python_overrides_that_are_no_spec_values_are_errors(overrides, message):
+    with pytest.raises(SpecError) as info:
+        mlspec.resolve(mlspec.parse(BASE if "lr" in str(overrides) else IRIS), overrides)
+    assert message in str(info.value)
+
+
 @pytest.mark.parametrize("key, hint", [
     ("hiden", "did you mean 'hidden'?"),
     ("train.stesp", "did you mean 'train.steps'?"),

@@ -48,6 +48,7 @@ from typing import Any
 from mlspec.semantics.builders import a_kind, call, classes, layer, layers, name, value
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError, did_you_mean
+from mlspec.syntax.limits import NAME
 
 __all__ = ["arg", "block", "call", "classes", "data", "layer", "model", "name", "param",
            "spec", "sweep", "train"]
@@ -68,8 +69,29 @@ def model(model_name: str, *body: Any, input: Any = None) -> ir.Model:  # noqa: 
     Example:
         >>> net = mlspec.model("net", mlspec.dense(2), "sigmoid", mlspec.dense(2))
     """
-    return ir.Model(name=model_name, layers=layers(body),
-                    input=None if input is None else value(input))
+    return ir.Model(name=_identifier(model_name, "a model"), layers=layers(body),
+                    input=None if input is None else _input(input))
+
+
+def _identifier(text: Any, what: str) -> str:
+    """A name as the text writes it: letters, digits and _, not starting with a digit,
+    and no keyword (`model`) or constant (`true`), so that `to_text()` parses back."""
+    from mlspec.syntax.lexicon import lexicon
+
+    words = lexicon()
+    if not isinstance(text, str) or not NAME.fullmatch(text) \
+            or text in words.keywords + words.constants:
+        raise SpecError.at(None, f"{text!r} cannot name {what} (letters, digits and _, "
+                                 "not starting with a digit, and no keyword)")
+    return text
+
+
+def _input(shape: Any) -> ir.ListExpr:
+    if not (isinstance(shape, (list, tuple)) and shape and all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise SpecError.at(None, f"a model's input is a list of positive integers, the "
+                                 f"shape of one example ([8, 8, 1]), not {shape!r}")
+    return value(shape)
 
 
 def param(param_name: str, param_value: Any) -> ir.Param:
@@ -80,7 +102,7 @@ def param(param_name: str, param_value: Any) -> ir.Param:
         >>> hidden = mlspec.param("hidden", 64)
         >>> layer = mlspec.dense(hidden)  # dense(hidden)
     """
-    return ir.Param(name=param_name, value=value(param_value))
+    return ir.Param(name=_identifier(param_name, "a param"), value=value(param_value))
 
 
 def arg(arg_name: str, default: Any = None) -> ir.BlockParam:
@@ -90,7 +112,8 @@ def arg(arg_name: str, default: Any = None) -> ir.BlockParam:
     Example:
         >>> act = mlspec.arg("act", default=mlspec.relu)  # block mlp(..., act=relu)
     """
-    return ir.BlockParam(name=arg_name, default=None if default is None else value(default))
+    return ir.BlockParam(name=_identifier(arg_name, "a block argument"),
+                         default=None if default is None else value(default))
 
 
 def block(block_name: str, args: Iterable[ir.BlockParam | str], *body: Any) -> ir.Block:
@@ -108,8 +131,13 @@ def block(block_name: str, args: Iterable[ir.BlockParam | str], *body: Any) -> i
         >>> width, act = mlspec.arg("width"), mlspec.arg("act", default=mlspec.relu)
         >>> mlp = mlspec.block("mlp", [width, act], mlspec.dense(width), act)
     """
-    params = tuple(ir.BlockParam(name=a) if isinstance(a, str) else a for a in args)
-    return ir.Block(name=block_name, params=params, body=layers(body))
+    params = tuple(arg(a) if isinstance(a, str) else a for a in args)
+    for a in params:
+        if not isinstance(a, ir.BlockParam):
+            raise SpecError.at(None, f"{a_kind(a)} cannot be an argument of block "
+                                     f"'{block_name}' (an `mlspec.arg` or a name can)")
+    return ir.Block(name=_identifier(block_name, "a block"), params=params,
+                    body=layers(body))
 
 
 def _settings(section: str, settings: Mapping[str, Any], keys: Iterable[str] | None,
@@ -224,18 +252,23 @@ def sweep(axes: Mapping[str | ir.Param, Any] | None = None, **by_name: Any) -> i
     return _settings("sweep", given, None, _axis)
 
 
-def _axis(path: str, values: Any) -> ir.Expr:
+def setting_value(path: str, item: Any) -> ir.Expr:
+    """A Python value for a param or a setting by its path (`train.loss`, `data.source`,
+    `train.optimizer.learning_rate`), by the rules of `data` and `train`: a string in
+    `train.loss` names a loss, in `data.source` a source; a string elsewhere is a string."""
     section, _, key = path.partition(".")
-    if section == "train" and "." not in key:
-        convert = lambda item: _train_value(key, item)  # noqa: E731
-    elif section == "data" and "." not in key:
+    if section == "train" and key and "." not in key:
+        return _train_value(key, item)
+    if section == "data" and key and "." not in key:
         from mlspec.catalog.sources import SOURCES
 
-        convert = lambda item: _named(item, SOURCES, "data source")  # noqa: E731
-    else:
-        convert = value
+        return _named(item, SOURCES, "data source")
+    return value(item)
+
+
+def _axis(path: str, values: Any) -> ir.Expr:
     if isinstance(values, (list, tuple)):
-        return ir.ListExpr(items=tuple(convert(v) for v in values))
+        return ir.ListExpr(items=tuple(setting_value(path, v) for v in values))
     return value(values)
 
 

@@ -228,10 +228,14 @@ def layer(callee: str | ir.Block, *args: Any, **kwargs: Any) -> ir.LayerCall:
 
     if isinstance(callee, ir.Block):
         callee = callee.name
+    if not isinstance(callee, str):
+        raise SpecError.at(None, f"{a_kind(callee)} cannot name a layer (a layer's or a "
+                                 "block's name, or a block, can)")
     if callee in LAYERS:
         return _layer_function(callee)(*args, **kwargs)
-    node = call(callee, *args, **kwargs)
-    return ir.LayerCall(name=node.name, args=node.args, kwargs=node.kwargs)
+    # not through `call`: a call without arguments would be a bare name, not a call
+    return ir.LayerCall(name=callee, args=tuple(value(a) for a in args), kwargs=tuple(
+        ir.Keyword(name=k, value=value(v)) for k, v in kwargs.items()))
 
 
 # ---------------------------------------------------------------- entries with fields

@@ -14,9 +14,17 @@ from mlspec.syntax.parser import parse_expr
 
 
 def _as_value(value: Any, key: str) -> ir.Expr:
+    """An override's value: spec IR as it is (what `--set` parsed), a Python value as
+    the builders take it (a string in `train.loss` names a loss)."""
     if isinstance(value, ir.Node):
         return value
-    return ir.as_expr(value)
+    from mlspec.semantics.build import setting_value
+
+    try:
+        return setting_value(key, value)
+    except SpecError as error:
+        raise SpecError.at(None, f"override '{key}': {error.diagnostics[0].message}") \
+            from None
 
 
 # A file path as typed in a shell, unquoted: /abs/a.csv, ../a.csv, ~/a.csv, data/a.csv (a
@@ -93,11 +101,27 @@ def _known_paths(spec: ir.Spec) -> list[str]:
     return paths
 
 
+def _pairs(overrides: Any) -> list[tuple[str, Any]]:
+    """Overrides as (key, value) pairs: from a dict, or from pairs as `dict()` takes them."""
+    items = overrides.items() if isinstance(overrides, Mapping) else overrides or ()
+    try:
+        pairs = [tuple(item) for item in items]
+    except TypeError:
+        pairs = [()]
+    for pair in pairs:
+        if len(pair) != 2 or not isinstance(pair[0], str):
+            raise SpecError.at(None, "overrides are a dict of keys (a param's name or a "
+                                     "setting's path) and values, e.g. {'train.steps': "
+                                     f"500}}, not {overrides!r}"[:300])
+    return pairs
+
+
 def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Spec:
     """Sets params by name and any setting by path (`train.steps`, `data.train.n`)."""
-    for key, raw in (overrides or {}).items():
-        value = _as_value(raw, key)
+    for key, raw in _pairs(overrides):
         parts = key.split(".")
+        # None unsets a setting (below); anywhere else it is no value, and says so
+        value = None if raw is None and len(parts) == 2 else _as_value(raw, key)
         if len(parts) == 1:
             param = next((p for p in spec.params if p.name == key), None)
             if param is None:
