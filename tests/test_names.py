@@ -22,6 +22,7 @@ def spec(layers: str = "dense(classes)", data: str = "train = hill(n=100)",
             f"{extra}}}\n")
 
 
+MLP = "block head(n, act=relu) {\n    dense(n) -> act\n}\n"
 BLOCK_BODY = "block head(n) {\n    dense(n)\n    dense(widht)\n}\n"
 
 # name -> (spec text, line, column, the message as the user reads it)
@@ -68,6 +69,32 @@ MISTAKES = {
         spec("head(2)\n    dense(classes)", head="param width = 8\n" + BLOCK_BODY), 7, 5,
         "undefined name 'widht'; did you mean 'width'? (in block 'head' at line 4, "
         "column 11)"),
+    # a mistake written in a block's use (not its body) is an error where it is written
+    "a misspelt argument of a block's use": (
+        spec("head(widht)\n    dense(classes)", head="param width = 8\n" + MLP), 6, 10,
+        "undefined name 'widht'; did you mean 'width'?"),
+    "a misspelt layer given to a block": (
+        spec("head(2, act=tahn)\n    dense(classes)", head=MLP), 5, 17,
+        "unknown layer 'tahn'; did you mean 'tanh'?"),
+    "a value given to a block that its body cannot take": (
+        spec("head(-1)\n    dense(classes)", head=MLP), 5, 10,
+        "argument 'features' of layer 'dense' should be greater than 0 (got an integer -1) "
+        "(the argument 'n' of block 'head', given to 'dense' at line 2, column 11)"),
+    "a value passed on through two blocks, at the outer use": (
+        spec("outer(-2)\n    dense(classes)",
+             head=MLP + "block outer(m) {\n    head(m)\n}\n"), 8, 11,
+        "argument 'features' of layer 'dense' should be greater than 0 (got an integer -2) "
+        "(the argument 'n' of block 'head', given to 'dense' at line 2, column 11)"),
+    "a mistake in a block's body that uses a block, naming that body": (
+        spec("outer(2)\n    dense(classes)",
+             head=MLP + "block outer(m) {\n    head(-3)\n}\n"), 8, 5,
+        "argument 'features' of layer 'dense' should be greater than 0 (got an integer -3) "
+        "(the argument 'n' of block 'head', given to 'dense' at line 2, column 11) "
+        "(in block 'outer' at line 5, column 10)"),
+    "a misspelt sweep value of a param a block's use is given": (
+        spec("head(width)\n    dense(classes)", head="param width = 8\n" + MLP,
+             extra="}\nsweep {\n    width = [4, widht]\n"), 18, 17,
+        "width = widht: undefined name 'widht'; did you mean 'width'?"),
 }
 
 

@@ -1,8 +1,11 @@
 """The model: blocks expanded and every layer bound to its catalogue entry, then shapes
 inferred through the chain.
 
-A mistake inside a block's body is reported at the use of the block in the model (which
-is what the spec's author can change for that use), naming the body's place.
+A mistake written inside a block's body is reported at the use of the block in the model
+(which is what the spec's author can change for that use), naming the body's place. One
+written elsewhere (a use's arguments, a param, a sweep value, an override) is reported
+where it is written: a value given to a block that its body cannot use is placed at the
+value, naming the block's argument and the layer it is given to.
 """
 
 from __future__ import annotations
@@ -21,9 +24,22 @@ Use = tuple[str, Span | None]
 """A block used, and where: the use in the model first, then the uses in bodies."""
 
 
-def at_use(diagnostic: Diagnostic, uses: tuple[Use, ...]) -> Diagnostic:
+def _inside(span: Span | None, outer: Span | None) -> bool:
+    return span is not None and outer is not None and span.file == outer.file and (
+        (outer.line, outer.column) <= (span.line, span.column)
+        and (span.end_line, span.end_column) <= (outer.end_line, outer.end_column))
+
+
+def at_use(diagnostic: Diagnostic, uses: tuple[Use, ...],
+           blocks: Mapping[str, ir.Block] | None = None) -> Diagnostic:
     """A mistake found while expanding the blocks `uses`, placed at the outermost use and
-    naming its own place, in the body of the innermost block."""
+    naming its own place, in the body of the innermost block. With `blocks`, only a
+    mistake written in the definition of a block used is moved (naming that block); one
+    written anywhere else stays where it is."""
+    if blocks is not None:
+        uses = next((uses[:i] for i in range(len(uses), 0, -1)
+                     if _inside(diagnostic.span, getattr(blocks.get(uses[i - 1][0]), "span",
+                                                         None))), ())
     if not uses:
         return diagnostic
     here = uses[0][1]
@@ -66,6 +82,8 @@ class ModelResolver:
                  expand: bool = True):
         self.blocks, self.scope, self.errors, self.expand = blocks, scope, errors, expand
         self.uses: tuple[Use, ...] = ()
+        self.given: tuple[Mapping[str, Span | None], ...] = ()
+        """For each use, where the value of each of its block's arguments is written."""
         self.written = 0
         self.nesting = 1  # how deep the layers being resolved sit, once blocks are written out
 
@@ -90,7 +108,8 @@ class ModelResolver:
                 self.errors.extend(exc)
                 continue
             except SpecError as exc:
-                self.errors.diagnostics += [at_use(d, self.uses) for d in exc.diagnostics]
+                self.errors.diagnostics += [at_use(d, self.uses, self.blocks)
+                                            for d in exc.diagnostics]
                 continue
             if layer is not None:
                 out.append(layer)
@@ -107,6 +126,8 @@ class ModelResolver:
                 return None  # a layer given as a library block's argument: known when used
             if not isinstance(bound, (ir.Name, ir.Call)):
                 raise SpecError.at(call.span, f"'{call.name}' is not a layer here")
+            if bound.name not in LAYERS and bound.name not in self.blocks:
+                LAYERS.lookup(bound.name, name_span(bound), others=self.blocks)  # at the value
             call = ir.LayerCall(name=bound.name, args=getattr(bound, "args", ()),
                                 kwargs=getattr(bound, "kwargs", ()), span=call.span)
         block = self.blocks.get(call.name)
@@ -117,10 +138,31 @@ class ModelResolver:
                 raise SpecError.at(call.span, f"'{call.name}' needs a body: "
                                               f"{call.name} {{ ... }}")
             body = self.body(call, lambda: self.layers(call.body, scope))
-            return instantiate(LAYERS, call, scope, body=body)
+            return self.instantiate(call, scope, body=body)
         if call.body is not None:
             raise SpecError.at(call.span, f"layer '{call.name}' takes no body")
-        return instantiate(LAYERS, call, scope)
+        return self.instantiate(call, scope)
+
+    def instantiate(self, call: ir.LayerCall, scope: Scope, **extra) -> Layer | None:
+        """The layer `call`; a value it cannot take that is a block's argument (`width`
+        in `dense(width)`) is reported where the value is written, at the block's use."""
+        try:
+            return instantiate(LAYERS, call, scope, **extra)
+        except SpecError as exc:
+            if not self.given:
+                raise
+            parameters = Signature.of_entry(LAYERS.lookup(call.name, None), "").parameters
+            if len(call.args) > len(parameters):  # a mistake in the call, not a value
+                raise
+            given = self.given[-1]
+            arguments = {span: name for span, name in _names(call).items()
+                         if given.get(name) is not None}
+            raise SpecError([d if d.span not in arguments else Diagnostic(
+                message=f"{d.message} (the argument '{arguments[d.span]}' of block "
+                        f"'{self.uses[-1][0]}', given to '{call.name}' at line "
+                        f"{d.span.line}, column {d.span.column})",
+                span=given[arguments[d.span]])
+                for d in exc.diagnostics]) from None
 
     def block(self, block: ir.Block, call: ir.LayerCall, scope: Scope) -> Layer | None:
         if call.body is not None:
@@ -139,10 +181,16 @@ class ModelResolver:
             return None
         inner = scope.root.child(bound.values)  # the spec's names and the block's arguments
         self.uses += ((block.name, name_span(call)),)
+        names, outer = _names(call), self.given[-1] if self.given else {}
+        places = {}  # a value passed on from the enclosing block's arguments: where it is
+        for name, value in bound.values.items():  # written; a default: in the header
+            arg = names.get(bound.spans.get(name)) if bound.spans.get(name) != call.span else None
+            places[name] = outer[arg] if arg in outer else getattr(value, "span", None)
+        self.given += (places,)
         try:
             body = self.body(call, lambda: self.layers(block.body, inner))
         finally:
-            self.uses = self.uses[:-1]
+            self.uses, self.given = self.uses[:-1], self.given[:-1]
         return BlockUse(name=block.name, body=body, span=call.span)
 
     # Layers may nest as deep as in text (a model's layers sit 2 below the spec)
@@ -159,6 +207,12 @@ class ModelResolver:
             return resolve_body()
         finally:
             self.nesting -= 1
+
+
+def _names(call: ir.LayerCall) -> dict[Span | None, str]:
+    """The bare names among `call`'s argument values, by their places."""
+    return {expr.span: expr.name for expr in (*call.args, *(kw.value for kw in call.kwargs))
+            if isinstance(expr, ir.Name)}
 
 
 def infer_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...],
