@@ -116,9 +116,23 @@ def _pairs(overrides: Any) -> list[tuple[str, Any]]:
     return pairs
 
 
+def _refuse_swept(key: str, sweep: ir.Section | None) -> None:
+    """An override of what the sweep sets (`lr`, `train.steps`, or an argument inside a
+    swept `train.optimizer`) would be lost under the sweep's values: an error."""
+    for setting in sweep.settings if sweep is not None else ():
+        if key == setting.path or key.startswith(setting.path + "."):
+            line = f" (line {setting.span.line})" if setting.span is not None else ""
+            raise SpecError.at(None, f"--set {key}: '{setting.path}' is swept{line}; a "
+                                     "sweep's values cannot be overridden; edit its values "
+                                     "in the sweep, or remove it from the sweep to set it "
+                                     "here")
+
+
 def apply_overrides(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> ir.Spec:
-    """Sets params by name and any setting by path (`train.steps`, `data.train.n`)."""
+    """Sets params by name and any setting by path (`train.steps`, `data.train.n`); what
+    the spec's sweep sets cannot be."""
     for key, raw in _pairs(overrides):
+        _refuse_swept(key, spec.sweep)
         parts = key.split(".")
         # None unsets a setting (below); anywhere else it is no value, and says so
         value = None if raw is None and len(parts) == 2 else _as_value(raw, key)
