@@ -9,25 +9,32 @@ from mlspec.cli.shared import SPEC_HELP, load
 
 
 def cmd_export(args) -> int:
-    from mlspec.semantics.canonical import resolved_spec
+    from mlspec.semantics.imports import merge_imports
     from mlspec.semantics.resolve import resolve
+    from mlspec.semantics.sweep import check_spec
 
-    program = resolve(load(args.file))  # a SpecError is reported by main()
+    spec = load(args.file)  # a SpecError is reported by main()
     if args.program:
-        print(program.model_dump_json(indent=2))
-    else:  # the spec IR, every default filled in: loadable wherever a .mlspec is
-        print(resolved_spec(program).model_dump_json(indent=2, exclude_none=True))
+        print(resolve(spec).model_dump_json(indent=2))
+    else:  # the spec IR as written, its imports brought in: loadable wherever it lands,
+        # wherever a .mlspec is, with its params, blocks and sweep (every member checked)
+        if check_spec(spec) is None:  # a library: resolve says it has no model
+            resolve(spec)
+        print(merge_imports(spec).model_dump_json(indent=2, exclude_none=True))
     return 0
 
 
 def add_export(sub) -> None:
     p = sub.add_parser("export", help="the validated spec as JSON",
-                       description="Validates a spec and prints it as JSON: the spec IR with "
-                                   "every default filled in (which `check` and `run` read "
-                                   "back), or with --program the typed program.")
+                       description="Validates a spec (every member of its sweep) and prints "
+                                   "it as JSON: the spec IR as written, with its params, "
+                                   "blocks and sweep and its imports brought in (which "
+                                   "`check`, `run` and `import` read back), or with "
+                                   "--program the typed program.")
     p.add_argument("file", metavar="FILE", help=SPEC_HELP)
     p.add_argument("--json", action="store_true", default=True,
-                   help="the spec IR in JSON, defaults filled in (the default)")
+                   help="the spec IR in JSON, as written, imports brought in (the "
+                        "default)")
     p.add_argument("--program", action="store_true",
                    help="the typed program instead: catalogue entries, shapes, data facts")
     p.set_defaults(fn=cmd_export)
