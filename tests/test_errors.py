@@ -50,6 +50,13 @@ BROKEN = [
      "unexpected 'epochs' after the value of a setting"),
     (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps  # ten\n"), 12, 5,
      "expected '=' after 'steps'"),
+    # a misspelt keyword: the nearest keyword that may stand there
+    ("model m { dense(1) }\ntrian {\n    steps = 1\n}\n", 2, 1,
+     "unexpected 'trian'; did you mean 'train'?"),
+    ("modle m {\n    dense(1)\n}\n", 1, 1, "unexpected 'modle'; did you mean 'model'?"),
+    ("parm x = 1\nmodel m { dense(x) }\n", 1, 1, "unexpected 'parm'; did you mean 'param'?"),
+    ("blok b(x) {\n    x\n}\nmodel m { dense(1) }\n", 1, 1,
+     "unexpected 'blok'; did you mean 'block'?"),
     # unknown names, with suggestions
     (hill("    dens(2)"), 2, 5, "unknown layer 'dens'; did you mean 'dense'?"),
     (hill("    dense(2) -> sigmod"), 2, 17, "did you mean 'sigmoid'?"),
