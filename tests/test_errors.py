@@ -73,6 +73,13 @@ BROKEN = [
      "unknown train setting 'stepz'; did you mean 'steps'?"),
     (hill("    dense(2)", data="data {\n    trian = hill(n=10)\n}\n"), 5, 5,
      "did you mean 'train'?"),
+    # a string where a word may stand: the word
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = \"al\""), 13,
+     15, "should be a valid integer (got a string 'al'); did you mean 'all'?"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = \"xyz\""), 13,
+     15, "(got a string 'xyz'); it may also be 'all'"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = al"), 13, 15,
+     "undefined name 'al'; did you mean 'all'?"),
     (hill("    dense(width)"), 2, 11, "undefined name 'width'"),
     ("param width = 2\n" + hill("    dense(widht)"), 3, 11,
      "undefined name 'widht'; did you mean 'width'?"),
