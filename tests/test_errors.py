@@ -87,6 +87,7 @@ BROKEN = [
     (hill("    dense(2, bias=false)"), 2, 14, "has no argument 'bias'; did you mean 'use_bias'?"),
     (hill("    dense(2, features=3)"), 2, 14, "given twice"),
     (hill("    dense(2, true, 3)"), 2, 20, "at most 2 positional"),
+    (hill("    dense(2) -> relu(3)"), 2, 22, "layer 'relu' takes no arguments"),
     (hill("    dense()"), 2, 5, "needs argument 'features'"),
     (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1, momentom=0.9)\n"
            "    steps = 1"), 11, 26, "did you mean 'momentum'?"),

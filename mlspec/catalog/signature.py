@@ -235,9 +235,9 @@ def bind(signature: Signature, call: ir.Name | ir.Call | ir.LayerCall,
     label, parameters = signature.label, signature.parameters
     args, kwargs = getattr(call, "args", ()), getattr(call, "kwargs", ())
     if len(args) > len(parameters):
-        raise SpecError.at(args[len(parameters)].span, f"{label} takes at most "
-                           f"{len(parameters)} positional argument"
-                           f"{'s' if len(parameters) != 1 else ''}")
+        n = len(parameters)
+        raise SpecError.at(args[n].span, f"{label} takes no arguments" if not n else
+                           f"{label} takes at most {n} positional argument{'s' * (n != 1)}")
     given: dict[str, tuple[ir.Expr, Span | None]] = {
         p.name: (a, a.span) for p, a in zip(parameters, args)}
     for kw in kwargs:
