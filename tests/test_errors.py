@@ -73,6 +73,12 @@ BROKEN = [
      "unknown train setting 'stepz'; did you mean 'steps'?"),
     (hill("    dense(2)", data="data {\n    trian = hill(n=10)\n}\n"), 5, 5,
      "did you mean 'train'?"),
+    # a swept setting that clashes with the spec's: at the sweep's value, named as the sweep's
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 1")
+     + "sweep {\n"
+     "    train.epochs = [1, 2]\n}\n", 15, 21,
+     "train has both 'steps' and 'epochs'; give exactly one of them ('epochs' comes from the "
+     "sweep at line 15)"),
     # a string where a word may stand: the word
     (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = \"al\""), 13,
      15, "should be a valid integer (got a string 'al'); did you mean 'all'?"),

@@ -158,11 +158,14 @@ def setting_place(setting: ir.Setting | None) -> Span | None:
 
 
 def _override(setting: ir.Setting) -> str | None:
-    """What gave a setting when an override did (`--set train.epochs`), else None."""
+    """What gave a setting when an override did (`--set train.epochs`, a sweep's values,
+    which are placed in the spec's text while the setting is not), else None."""
     span = setting.value.span
     if span is not None and span.file.startswith("--set "):
         return span.file
-    return "an override" if setting.span is None else None
+    if setting.span is not None:
+        return None
+    return "an override" if span is None else f"the sweep at line {span.line}"
 
 
 def clash(first: ir.Setting, second: ir.Setting, message: str) -> Diagnostic:
