@@ -50,6 +50,13 @@ BROKEN = [
      "unexpected 'epochs' after the value of a setting"),
     (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps  # ten\n"), 12, 5,
      "expected '=' after 'steps'"),
+    # a misspelt keyword: the nearest keyword that may stand there
+    ("model m { dense(1) }\ntrian {\n    steps = 1\n}\n", 2, 1,
+     "unexpected 'trian'; did you mean 'train'?"),
+    ("modle m {\n    dense(1)\n}\n", 1, 1, "unexpected 'modle'; did you mean 'model'?"),
+    ("parm x = 1\nmodel m { dense(x) }\n", 1, 1, "unexpected 'parm'; did you mean 'param'?"),
+    ("blok b(x) {\n    x\n}\nmodel m { dense(1) }\n", 1, 1,
+     "unexpected 'blok'; did you mean 'block'?"),
     # unknown names, with suggestions
     (hill("    dens(2)"), 2, 5, "unknown layer 'dens'; did you mean 'dense'?"),
     (hill("    dense(2) -> sigmod"), 2, 17, "did you mean 'sigmoid'?"),
@@ -66,6 +73,19 @@ BROKEN = [
      "unknown train setting 'stepz'; did you mean 'steps'?"),
     (hill("    dense(2)", data="data {\n    trian = hill(n=10)\n}\n"), 5, 5,
      "did you mean 'train'?"),
+    # a swept setting that clashes with the spec's: at the sweep's value, named as the sweep's
+    (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1)\n    steps = 1")
+     + "sweep {\n"
+     "    train.epochs = [1, 2]\n}\n", 15, 21,
+     "train has both 'steps' and 'epochs'; give exactly one of them ('epochs' comes from the "
+     "sweep at line 15)"),
+    # a string where a word may stand: the word
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = \"al\""), 13,
+     15, "should be a valid integer (got a string 'al'); did you mean 'all'?"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = \"xyz\""), 13,
+     15, "(got a string 'xyz'); it may also be 'all'"),
+    (train("    loss = mse\n    optimizer = sgd(0.1)\n    steps = 1\n    devices = al"), 13, 15,
+     "undefined name 'al'; did you mean 'all'?"),
     (hill("    dense(width)"), 2, 11, "undefined name 'width'"),
     ("param width = 2\n" + hill("    dense(widht)"), 3, 11,
      "undefined name 'widht'; did you mean 'width'?"),
@@ -73,6 +93,7 @@ BROKEN = [
     (hill("    dense(2, bias=false)"), 2, 14, "has no argument 'bias'; did you mean 'use_bias'?"),
     (hill("    dense(2, features=3)"), 2, 14, "given twice"),
     (hill("    dense(2, true, 3)"), 2, 20, "at most 2 positional"),
+    (hill("    dense(2) -> relu(3)"), 2, 22, "layer 'relu' takes no arguments"),
     (hill("    dense()"), 2, 5, "needs argument 'features'"),
     (train("    loss = softmax_cross_entropy\n    optimizer = sgd(0.1, momentom=0.9)\n"
            "    steps = 1"), 11, 26, "did you mean 'momentum'?"),

@@ -52,6 +52,15 @@ MISTAKES = {
         spec("input [8, 8, 1]\n    conv(2, 3, padding=SAME)", data="source = digits",
              loss="mse"), 4, 24,
         "undefined name 'SAME'; this is a string here: write \"SAME\""),
+    "a file name written bare": (
+        spec(data="source = csv(data.csv, target=y)"), 6, 18,
+        "undefined name 'data.csv'; this is a string here: write \"data.csv\""),
+    "a column name written bare": (
+        spec(data='source = csv("data.csv", target=y)'), 6, 37,
+        "undefined name 'y'; this is a string here: write \"y\""),
+    "a param misspelt where a string stands": (
+        spec(data="source = csv(data.csv, target=colum)", head="param column = \"y\"\n"),
+        6, 35, "undefined name 'colum'; did you mean 'column'?"),
     "a schedule misnamed": (
         spec(optimizer="sgd(learning_rate=cosine_decay)"), 10, 35,
         "undefined name 'cosine_decay'; did you mean 'cosine_decay_schedule'?"),

@@ -227,6 +227,9 @@ MISFITS = {
                     "text labels such as 'a', but the training data's classes are the ids 0 to 1"),
     "real targets for classes": ((np.zeros((2, 2)), np.array([0.5, 1.0])), "npz",
                                  "non-integer values"),
+    "misspelt split": ("vaild", "call", "unknown split or data source 'vaild'; did you mean "
+                       "'valid'?"),
+    "misspelt source": ("hil(n=5)", "call", "unknown data source 'hil'; did you mean 'hill'?"),
 }
 
 

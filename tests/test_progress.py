@@ -86,6 +86,15 @@ def test_seeds_show_the_best_value_over_the_members(tmp_path, capsys):
                       "valid.accuracy": f"{final['valid.accuracy'].max():.4f}"}
 
 
+def test_a_program_of_one_member_says_member(tmp_path, capsys):
+    text = "param w = 4\n" + iris_net("optimizer = adam(learning_rate=0.01)\nsteps = 20",
+                                     width="w") + "sweep {\n    w = [4, 8]\n}\n"
+    lines, _ = _run_logged(text, tmp_path, capsys)
+    heads = [line for line in lines if not line.startswith(" ")]
+    assert [h.split(":")[0] for h in heads] == ["net [1 member, program 1/2]",
+                                                "net [1 member, program 2/2]"], lines
+
+
 @pytest.mark.parametrize("text", [LONG, EARLY], ids=["completed", "early stop"])
 def test_the_terminal_bar_ends_at_the_final_row(text):
     training = Training(mlspec.resolve(mlspec.parse(text)), updates=50)

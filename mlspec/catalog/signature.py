@@ -235,9 +235,9 @@ def bind(signature: Signature, call: ir.Name | ir.Call | ir.LayerCall,
     label, parameters = signature.label, signature.parameters
     args, kwargs = getattr(call, "args", ()), getattr(call, "kwargs", ())
     if len(args) > len(parameters):
-        raise SpecError.at(args[len(parameters)].span, f"{label} takes at most "
-                           f"{len(parameters)} positional argument"
-                           f"{'s' if len(parameters) != 1 else ''}")
+        n = len(parameters)
+        raise SpecError.at(args[n].span, f"{label} takes no arguments" if not n else
+                           f"{label} takes at most {n} positional argument{'s' * (n != 1)}")
     given: dict[str, tuple[ir.Expr, Span | None]] = {
         p.name: (a, a.span) for p, a in zip(parameters, args)}
     for kw in kwargs:
@@ -289,6 +289,8 @@ class Takes:
     """The strings a Literal lists: written as strings (`padding="SAME"`), not bare."""
     words: tuple[str, ...] = ()
     """Other words that may stand there (`true`), for a misspelling's hint."""
+    text: bool = False
+    """Whether any string may stand there (`path: str`): a bare name is one unquoted."""
 
     def __or__(self, other: Takes) -> Takes:
         items = self.items if other.items is None else (
@@ -296,7 +298,8 @@ class Takes:
         return Takes(self.symbols + other.symbols, self.catalogues + other.catalogues,
                      self.metric_path or other.metric_path,
                      self.expression or other.expression, items,
-                     self.strings + other.strings, self.words + other.words)
+                     self.strings + other.strings, self.words + other.words,
+                     self.text or other.text)
 
     def choices(self) -> Iterator[str]:
         yield from self.symbols
@@ -335,6 +338,8 @@ def takes(annotation: Any) -> Takes:
         return Takes(strings=tuple(a for a in get_args(annotation) if isinstance(a, str)))
     if annotation is bool:
         return Takes(words=("true", "false"))
+    if annotation is str:
+        return Takes(text=True)
     return _NOTHING
 
 
@@ -359,10 +364,13 @@ def _settle(value: ir.Expr, taken: Takes, scope: Names) -> Any:
             return catalogue.build(value, scope)
         if taken.metric_path:
             return value.name
-        if value.name in taken.strings:
-            raise SpecError.at(value.span, f"undefined name '{value.name}'; this is a string "
-                                           f"here: write \"{value.name}\"")  # a short one
-        raise scope.undefined(value, taken.choices())
+        error = scope.undefined(value, taken.choices())
+        said = error.diagnostics[0].message
+        if value.name in taken.strings or (taken.text and said.startswith("undefined name")
+                                           and "did you mean" not in said):
+            raise SpecError.at(value.span, f"undefined name '{shown(value.name)}'; this is a "
+                                           f"string here: write \"{shown(value.name)}\"")
+        raise error
     if isinstance(value, ir.Call):
         if taken.catalogues:  # the one that has it, else the first says it does not
             catalogue = next((c for c in taken.catalogues if value.name in c),

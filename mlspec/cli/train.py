@@ -130,8 +130,9 @@ def _train(run, console, stop: stops.Stop):
     @contextlib.contextmanager
     def following(training, i: int, programs: int):
         stop.phase = "training"
+        n = len(training.members)
         label = training.program.name if run.single else \
-            f"{training.program.name} [{len(training.members)} members, program {i}/{programs}]"
+            f"{training.program.name} [{n} member{'s' * (n != 1)}, program {i}/{programs}]"
         with Progress(console, training, label) as bar:
             shown.append(bar)
             bar.update(training)

@@ -31,9 +31,12 @@ def _file_source(result, path: str, kind: type[Csv] | type[Npz]):
     return Csv(path=path, target="") if kind is Csv else Npz(path=path)
 
 
+SPLITS = ("train", "valid", "test")
+
+
 def rows_for(result, data: str, *, need_targets: bool):
     """(x, y) for DATA; y is None unless `need_targets`."""
-    if data in ("train", "valid", "test"):
+    if data in SPLITS:
         from mlspec.runtime.loading import load_data
 
         # The same rows as in training, in their own units (the run's normalizer applies).
@@ -50,7 +53,7 @@ def rows_for(result, data: str, *, need_targets: bool):
                             f"'{data}' holds the targets is unknown; evaluate a split, an "
                             "NPZ file or a data source call")
         return source.rows(Path.cwd(), info, need_targets)
-    from mlspec.catalog.registry import instantiate
+    from mlspec.catalog.registry import instantiate, name_span, unknown
     from mlspec.syntax.ir import Call, Name
     from mlspec.syntax.parser import parse_expr
 
@@ -58,6 +61,9 @@ def rows_for(result, data: str, *, need_targets: bool):
     if not isinstance(call, (Call, Name)):
         raise SpecError.at(call.span, "DATA should be a split name, a .csv or .npz file, "
                                       "or a data source call such as hill(n=100)")
+    if isinstance(call, Name) and call.name not in SOURCES:  # `vaild`: a split's name too
+        raise unknown("split or data source", call.name, name_span(call),
+                      [*SPLITS, *SOURCES])
     source = instantiate(SOURCES, call)
     return source.rows(Path(result.program.data.folder), info, need_targets)
 

@@ -29,10 +29,10 @@ from pydantic import Discriminator, ValidationError
 from pydantic_core import PydanticCustomError
 
 from mlspec.catalog.registry import Entry, describe, entry_value, to_python
-from mlspec.catalog.signature import NO_NAMES, Names
+from mlspec.catalog.signature import NO_NAMES, Names, takes
 from mlspec.semantics.scope import Scope
 from mlspec.syntax import ir
-from mlspec.syntax.errors import Diagnostic, Span, SpecError, did_you_mean
+from mlspec.syntax.errors import Diagnostic, Span, SpecError, did_you_mean, nearest
 from mlspec.syntax.printer import format_expr
 
 __all__ = ["Catalogue", "Excludes", "FromSpec", "OneOf", "SectionModel", "setting_place",
@@ -158,11 +158,14 @@ def setting_place(setting: ir.Setting | None) -> Span | None:
 
 
 def _override(setting: ir.Setting) -> str | None:
-    """What gave a setting when an override did (`--set train.epochs`), else None."""
+    """What gave a setting when an override did (`--set train.epochs`, a sweep's values,
+    which are placed in the spec's text while the setting is not), else None."""
     span = setting.value.span
     if span is not None and span.file.startswith("--set "):
         return span.file
-    return "an override" if setting.span is None else None
+    if setting.span is not None:
+        return None
+    return "an override" if span is None else f"the sweep at line {span.line}"
 
 
 def clash(first: ir.Setting, second: ir.Setting, message: str) -> Diagnostic:
@@ -268,15 +271,26 @@ def validate_section(model: Any, name: str, section: ir.Section, scope: Scope,
     return result
 
 
-def _refused(name: str, setting: ir.Setting, message: str, value: Any) -> Diagnostic:
-    """`setting 'steps' of train should be ... (got a number 2.5)` at the setting."""
+def _word_hint(value: str, words: tuple[str, ...]) -> str:
+    """`; did you mean 'all'?` for `devices = "al"`, else the words that may stand there."""
+    if not words:
+        return ""
+    close = nearest(value, words)
+    return f"; did you mean '{close}'?" if close else "; it may also be " + " or ".join(
+        f"'{w}'" for w in words)
+
+
+def _refused(name: str, setting: ir.Setting, message: str, value: Any, hint: str = ""
+             ) -> Diagnostic:
+    """`setting 'steps' of train should be ... (got a number 2.5)` at the setting, and
+    `hint` (`; did you mean 'all'?`, for a string where a word may stand)."""
     message = message[0].lower() + message[1:]
     message = message.replace("input should", "should")
     if not message.startswith("should"):
         message = f"is invalid: {message}"
     value = to_python(value) if isinstance(value, ir.Node) else value
     return Diagnostic(span=setting_place(setting), message=f"setting '{setting.path}' of "
-                      f"{name} {message} (got {describe(value)} {_got(value)})")
+                      f"{name} {message} (got {describe(value)} {_got(value)}){hint}")
 
 
 def _diagnostics(exc: ValidationError, name: str, settings: dict[str, ir.Setting],
@@ -299,7 +313,10 @@ def _diagnostics(exc: ValidationError, name: str, settings: dict[str, ir.Setting
             out.append(Diagnostic(span=section.span, message=cls.missing.get(
                 setting, f"{name} needs '{setting}'")))
         elif setting in settings:
-            out.append(_refused(name, settings[setting], err["msg"], err["input"]))
+            field = cls.model_fields.get(setting)
+            words = takes(field.annotation).symbols if field is not None else ()
+            hint = _word_hint(err["input"], words) if isinstance(err["input"], str) else ""
+            out.append(_refused(name, settings[setting], err["msg"], err["input"], hint))
         else:
             out.append(Diagnostic(span=section.span, message=f"{name}: {err['msg']}"))
         if setting is not None:

@@ -16,7 +16,14 @@ from lark.exceptions import (
 )
 
 from mlspec.syntax import ir
-from mlspec.syntax.errors import ErrorCollector, Span, SpecError, remember_source, source_line
+from mlspec.syntax.errors import (
+    ErrorCollector,
+    Span,
+    SpecError,
+    nearest,
+    remember_source,
+    source_line,
+)
 from mlspec.syntax.limits import MAX_DEPTH, MAX_INT
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
@@ -222,6 +229,8 @@ def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
                       if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) else set())
     if expected and len(expected) <= 6:
         message += "; expected " + " or ".join(expected)
+    elif isinstance(exc, UnexpectedToken) and exc.token.type == "NAME":
+        message += _keyword_hint(str(exc.token), exc.expected or ())
     width = len(str(exc.token)) if isinstance(exc, UnexpectedToken) else 1
     if line is None or line < 0:
         return SpecError.at(None, f"{file}: {message}")
@@ -231,6 +240,15 @@ def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
             return found
     span = Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
     return SpecError.at(span, message)
+
+
+def _keyword_hint(word: str, expected) -> str:
+    """`; did you mean 'train'?` for a name where only keywords may stand (`trian {`,
+    `modle m {`): the nearest of the expected keywords, or "" where none is near."""
+    words = {t.pattern.value for t in _parser().terminals
+             if t.name in expected and t.pattern.type == "str" and t.pattern.value.isidentifier()}
+    close = nearest(word, sorted(words))
+    return f"; did you mean '{close}'?" if close else ""
 
 
 _STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
