@@ -73,6 +73,7 @@ def test_run_hill_writes_history_and_metrics(tmp_path):
     assert (out / "state.msgpack").stat().st_size > 0
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_run_default_folder_is_numbered_not_overwritten(tmp_path, write_spec):
     path = write_spec("model tiny { dense(1) }\ndata { train = linear(n=32) }\n"
                       "train { loss = mse optimizer = sgd(0.1) steps = 2 }\n")
@@ -107,6 +108,7 @@ def test_summary_counts_parameters():
     assert "total" in result.stdout and "12 (48 bytes" in result.stdout
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_export_and_schema_are_json(tmp_path):
     exported = mlspec("export", "specs/hill.mlspec", "--json").stdout
     spec = json.loads(exported)
@@ -247,6 +249,7 @@ def test_predictions_never_overwrite_a_file_of_the_run_folder(name, early_run, c
     assert (folder / name).read_bytes() == before
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_predictions_go_to_a_device_in_the_files_place(early_run):
     folder, _ = early_run
     result = mlspec("predict", folder, "valid", "--out", "/dev/stdout")

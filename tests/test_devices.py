@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 SCRIPT = """
@@ -51,6 +52,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_four_devices_give_the_same_history():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}

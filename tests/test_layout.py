@@ -74,6 +74,7 @@ train { loss = softmax_cross_entropy
     assert features_first_layers(mlspec.resolve(mlspec.parse(text)).model) == 0
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 @pytest.mark.parametrize("dim", [2, 30])
 def test_features_first_has_the_same_parameters_outputs_and_gradients(dim):
     layers = tuple(program(MIXED, dim).model.layers)

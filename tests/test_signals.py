@@ -83,6 +83,7 @@ def test_a_signal_before_training_stops_with_a_message_and_writes_nothing(moment
     assert not out.exists()
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_a_signal_during_training_leaves_an_interrupted_folder(tmp_path):
     code, err, out = run_signalled(tmp_path, "training", signal.SIGTERM)
     assert code == 130, err
@@ -97,6 +98,7 @@ def test_a_signal_during_training_leaves_an_interrupted_folder(tmp_path):
 @pytest.mark.parametrize("moment, drawn", [
     pytest.param("trained", [], marks=pytest.mark.slow), ("plots", ["history.png"]),
 ])
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_a_signal_after_the_last_step_leaves_the_run_completed(moment, drawn, tmp_path):
     code, err, out = run_signalled(tmp_path, moment, signal.SIGINT)
     assert code == 0, err
@@ -121,6 +123,7 @@ def run_signalled_twice(tmp_path, moment: str, signals=(signal.SIGINT, signal.SI
                                                 ("press Ctrl-C again", signals[1])], timeout)
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_a_second_signal_stops_without_the_chunk_in_progress(tmp_path):
     """The first signal asks for the end of the chunk; the second drops the chunk that
     computes and writes the chunks done: a folder that loads and resumes."""
@@ -144,6 +147,7 @@ def test_a_second_signal_stops_without_the_chunk_in_progress(tmp_path):
     assert manifest["status"] == "completed" and manifest["steps_done"] == 40
 
 
+@pytest.mark.slow  # seconds of training or subprocesses; CI runs it
 def test_a_second_signal_in_the_first_chunk_writes_nothing(tmp_path):
     code, err, out = run_signalled_twice(tmp_path, "first_chunk", (signal.SIGINT,) * 2)
     assert code == 130, err
