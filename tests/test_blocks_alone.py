@@ -46,3 +46,19 @@ def test_unused_blocks_that_are_right_pass():
     spec = mlspec.parse("block head(n=2) { dense(n) -> relu }\nblock tail(k) { dense(k) }\n"
                         + MODEL, "spec.mlspec")
     assert mlspec.check(spec).model.output_shape == (1,)
+
+
+def test_an_imported_librarys_unused_blocks_are_left_to_the_library(tmp_path):
+    # the spec's own unused blocks are checked; an imported library's are checked when the
+    # library is (`mlspec check lib.mlspec`), not again in every spec that imports it
+    (tmp_path / "lib.mlspec").write_text("block wide() { dense(8) -> relu }\n"
+                                         "block odd() { dense(widht) }\n")
+    spec = tmp_path / "spec.mlspec"
+    spec.write_text('import "lib.mlspec"\nblock mine() { dense(hight) }\n'
+                    "model m {\n    input [2]\n    wide\n    dense(1)\n}\n")
+    with pytest.raises(SpecError) as caught:
+        mlspec.check(spec)
+    assert [(d.span.file, d.span.line, d.message) for d in caught.value.diagnostics] == [
+        (str(spec), 2, "undefined name 'hight'")]
+    with pytest.raises(SpecError, match="undefined name 'widht'"):
+        mlspec.check(tmp_path / "lib.mlspec")
