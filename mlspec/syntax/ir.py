@@ -201,6 +201,61 @@ class LayerCall(Node):
         return bool(self.args or self.kwargs or self.body is not None)
 
 
+def _start_of_chain(value: Any) -> Any:
+    """From Python, a chain may start from a plain name (`"x"`)."""
+    return Name(name=value) if isinstance(value, str) else as_expr(value)
+
+
+class Chain(Node):
+    """A value in a graph model: where it starts, then layers (`c -> dense(8) -> relu`).
+
+    `start` is a `Name` (an input, a binding, or `in` in a graph block) or a `Call` (a
+    merge: `concat(a, b, axis=-1)`, whose arguments are names). The layers may name a
+    `share` of the model (`a -> enc`). What each name means is settled by the resolver."""
+
+    kind: Literal["chain"] = "chain"
+    start: Annotated[Name | Call, Discriminator("kind"), BeforeValidator(_start_of_chain)]
+    layers: tuple[LayerCall, ...] = ()
+
+
+class Binding(Node):
+    """`NAME = chain` in a graph: names a value."""
+
+    kind: Literal["binding"] = "binding"
+    name: str
+    value: Chain
+
+
+class Output(Node):
+    """`output NAME = chain`: a named output of a graph model, trained against the target
+    of the same name when there are several."""
+
+    kind: Literal["output"] = "output"
+    name: str
+    value: Chain
+
+
+class Share(Node):
+    """`share NAME = layer`: one layer (or block) whose every use has the same weights."""
+
+    kind: Literal["share"] = "share"
+    name: str
+    layer: LayerCall
+
+
+Statement = Annotated[Binding | Output | Share, Discriminator("kind")]
+"""A line of a graph body."""
+
+
+class InputDecl(Node):
+    """`input NAME TYPE` in a model without data: `input x [8]` (floats of that shape),
+    `input title tokens(20, vocab=10000)`, `input city category(vocab=12)`."""
+
+    kind: Literal["input_decl"] = "input_decl"
+    name: str
+    type: Expr
+
+
 class Import(Node):
     kind: Literal["import"] = "import"
     path: str
@@ -223,6 +278,9 @@ class Block(Node):
     name: str
     params: tuple[BlockParam, ...] = ()
     body: tuple[LayerCall, ...] = ()
+    graph: tuple[Statement, ...] | None = None
+    """A graph body instead of a chain: its input is the name `in`, its value the binding
+    named `out`."""
 
 
 class Model(Node):
@@ -230,7 +288,12 @@ class Model(Node):
     name: str
     input: Annotated[ListExpr | None, BeforeValidator(as_expr)] = None
     """The input shape per example (`input [8, 8, 1]`); from Python a list of ints."""
+    inputs: tuple[InputDecl, ...] = ()
+    """Named, typed inputs (`input x [8]`), for a graph model without data."""
     layers: tuple[LayerCall, ...] = ()
+    """A v1 chain from the single input to the output (empty for a graph model)."""
+    graph: tuple[Statement, ...] | None = None
+    """A graph body: bindings, `share`s and `output`s, one a line."""
 
 
 class Setting(Node):
@@ -299,5 +362,6 @@ SECTION_NAMES: tuple[str, ...] = tuple(
 `sweep`): the grammar's section keywords are these."""
 
 
-for _model in (ListExpr, Keyword, Call, BinOp, Neg, LayerCall, Param, BlockParam, Setting):
+for _model in (ListExpr, Keyword, Call, BinOp, Neg, LayerCall, Chain, Binding, Output, Share,
+               InputDecl, Param, BlockParam, Setting):
     _model.model_rebuild()
