@@ -24,6 +24,7 @@ class Parquet(Tabular):
         except ImportError:
             raise DataError("reading Parquet needs pyarrow, which is not installed "
                             "(pip install pyarrow)") from None
+        import numpy as np
         import pandas as pd
         import pyarrow
 
@@ -45,9 +46,9 @@ class Parquet(Tabular):
         cells = {}
         for column in self.typed_columns:
             if column in frame.columns:
-                cells[column] = frame[column].astype(object).map(
-                    lambda v: None if v is None or v != v or str(v) in missing
-                    else str(v)).to_numpy(object)
+                cells[column] = np.array(
+                    [None if pd.isna(v) or str(v) in missing else str(v)
+                     for v in frame[column].astype(object)], dtype=object)
         if self.na_values:  # a text cell among them in a numeric or target column
             for column in frame.columns:
                 if frame[column].dtype.kind in "OSU" and column not in cells:

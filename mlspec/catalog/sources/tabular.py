@@ -128,13 +128,6 @@ class Tabular(Source):
                             + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""))
         if not features and not typed:
             raise DataError(f"'{self.path}' has no feature columns besides '{self.target}'")
-        for name in features:
-            column = frame[name]
-            if column.dtype.kind not in "biuf":
-                raise DataError(f"column '{name}' of '{self.path}' is not numeric "
-                                f"(it holds values such as {short(column.dropna().iloc[0])}); "
-                                "list the numeric columns in features=[...], or name it in "
-                                "categorical=[...] or text=[...]")
         for i, name in enumerate(self.text):
             if frame[name].dtype.kind in "biuf":
                 held = frame[name].dropna()
@@ -142,7 +135,14 @@ class Tabular(Source):
                                 + (f" (such as {short(held.iloc[0])})" if len(held) else "")
                                 + "; a number column is a feature, or categorical=[...]",
                                 "text", i)
-        numeric = frame[features].to_numpy(np.float64) if features else None
+        for name in features:
+            column = frame[name]
+            if column.dtype.kind not in "biuf":
+                raise DataError(f"column '{name}' of '{self.path}' is not numeric "
+                                f"(it holds values such as {short(column.dropna().iloc[0])}); "
+                                "list the numeric columns in features=[...], or name it in "
+                                "categorical=[...] or text=[...]")
+        numeric = frame[features].to_numpy(np.float64, na_value=np.nan) if features else None
         gaps = {name: frame[name].isna().to_numpy() for name in features}
         gaps.update({name: np.array([c is None for c in cells[name]], bool) for name in typed})
         if targets:
@@ -241,15 +241,15 @@ class Tabular(Source):
         inputs = []
         if table.numeric is not None:
             inputs.append(InputInfo(name="x", shape=(len(table.feature_names),)))
-        given = {"x": "the numeric features"} if table.numeric is not None else {}
+        given = {"x": "the numeric features have"} if table.numeric is not None else {}
         for argument in ("categorical", "text"):
             for i, column in enumerate(getattr(self, argument)):
                 name = input_name(column)
                 if name in given:
                     raise DataError(f"the column '{column}' gives the input name '{name}', "
-                                    f"which {given[name]} already have; rename the column",
+                                    f"which {given[name]} already; rename the column",
                                     argument, i)
-                given[name] = f"the column '{column}'" if name != "x" else name
+                given[name] = f"the column '{column}' gives"
                 vocabulary = encoding.vocabularies[name]
                 inputs.append(InputInfo(name=name, shape=vocabulary.shape,
                                         kind=vocabulary.kind, vocab=vocabulary.size,
