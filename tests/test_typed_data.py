@@ -237,6 +237,10 @@ def test_several_inputs_need_a_graph_model(tmp_path, capsys):
     assert "this data has the inputs x, city, job; a chain takes one input, so write a " \
            "graph model" in str(err)
     assert err.diagnostics[0].span.line == 1
+    # an input line does not make a chain take several inputs
+    err = _error(tmp_path, '    train = csv("d.csv", target="y", categorical=["city", "job"])',
+                 "model m {\n    input [1]\n    dense(classes)\n}\n")
+    assert "this data has the inputs x, city, job" in str(err)
 
 
 def test_embedding_takes_the_inputs_vocabulary_only_on_a_typed_input(tmp_path):
@@ -363,3 +367,37 @@ def test_a_run_folder_without_its_vocab_file_is_refused(text_run, tmp_path, caps
     (copy / "vocab.json").unlink()
     assert main(["predict", str(copy), "valid"]) == 2
     assert "vocab.json is missing" in capsys.readouterr().err
+
+
+def test_rows_to_predict_are_never_dropped(tmp_path):
+    """Dropping a row to predict would shift every prediction after it to the wrong row."""
+    from mlspec.catalog.sources import Csv, DataError
+
+    (tmp_path / "d.csv").write_text("a,c,y\n1,p,0\n,q,1\n2,p,1\n")
+    source = Csv(path="d.csv", target="y", categorical=("c",), missing="drop")
+    info = source.info(tmp_path)
+    assert info.rows == 2
+    encoding = source.fit(source.table(tmp_path))
+    x, y = source.rows(tmp_path, info, True, encoding)
+    np.testing.assert_array_equal(x["x"][:, 0], [1, 2])
+    np.testing.assert_array_equal(y, [0, 1])
+    with pytest.raises(DataError, match="'a' of 'd.csv' has a missing value at row 1; the "
+                                        "run drops such rows"):
+        source.rows(tmp_path, info, False, encoding)
+
+
+def test_a_run_folder_from_before_vocabularies_loads(text_run, tmp_path, capsys):
+    """A folder without vocab.json (as every run's was before typed data) loads; rows
+    that would need its vocabularies are then a clear error."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(text_run / "run", copy)
+    (copy / "vocab.json").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["file_sha256"]["vocab.json"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert mlspec.load_run(copy).encoding is None
+    capsys.readouterr()
+    assert main(["predict", str(copy), str(text_run / "reviews.csv")]) == 2
+    assert "the run saved no vocabularies" in capsys.readouterr().err

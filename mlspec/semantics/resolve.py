@@ -183,6 +183,12 @@ def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
 
 def _input_shape(model: ir.Model, scope: Scope, data: DataSection | None,
                  errors: ErrorCollector) -> tuple[int, ...] | None:
+    inputs = data.info.inputs if data is not None else ()
+    if len(inputs) > 1 and model.graph is None:
+        errors.add(model.span, f"this data has the inputs "
+                               f"{', '.join(i.name for i in inputs)}; a chain takes one "
+                               "input, so write a graph model")
+        return None
     if model.input is not None:
         shape = settle(scope.evaluate(model.input), tuple[int, ...], scope)
         if not (isinstance(shape, tuple) and shape and all(
@@ -197,11 +203,5 @@ def _input_shape(model: ir.Model, scope: Scope, data: DataSection | None,
     if data is None:
         errors.add(model.span, "the model needs an input shape: add a data section or a "
                                "first line such as input [2]")
-        return None
-    inputs = data.info.inputs
-    if len(inputs) > 1 and model.graph is None:
-        errors.add(model.span, f"this data has the inputs "
-                               f"{', '.join(i.name for i in inputs)}; a chain takes one "
-                               "input, so write a graph model")
         return None
     return data.info.features

@@ -95,9 +95,11 @@ class Tabular(Source):
                                     f"{argument}=[...]", argument, i)
                 seen[column] = argument
 
-    def table(self, base: Path, fit: DataInfo | None = None, targets: bool = True) -> Table:
-        """The file's rows (those with missing cells dropped, for `missing = "drop"`); with
-        `fit` (the training data's info) its feature columns and targets as the run's."""
+    def table(self, base: Path, fit: DataInfo | None = None, targets: bool = True,
+              drop: bool = True) -> Table:
+        """The file's rows (those with missing cells dropped, for `missing = "drop"`, unless
+        not to `drop`: rows to predict, one prediction each); with `fit` (the training
+        data's info) its feature columns and targets as the run's."""
         import numpy as np
 
         self._check_arguments()
@@ -147,7 +149,7 @@ class Tabular(Source):
         gaps.update({name: np.array([c is None for c in cells[name]], bool) for name in typed})
         if targets:
             gaps[self.target] = frame[self.target].isna().to_numpy()
-        keep = self._keep(gaps, targets)
+        keep = self._keep(gaps, drop)
         y = names = None
         if targets:
             what = f"target column '{self.target}' of '{self.path}'"
@@ -159,13 +161,19 @@ class Tabular(Source):
         return Table(None if numeric is None else numeric[index], tuple(features),
                      {c: cells[c][index] for c in typed}, y, names, len(index), typed)
 
-    def _keep(self, gaps: dict[str, np.ndarray], targets: bool) -> np.ndarray:
+    def _keep(self, gaps: dict[str, np.ndarray], drop: bool) -> np.ndarray:
         """The rows to keep: all of them, but with `missing = "drop"` those without a
         missing cell; a missing cell that may not be is an error naming it."""
         import numpy as np
 
         rows = len(next(iter(gaps.values()))) if gaps else 0
-        if self.missing == "drop":
+        if self.missing == "drop" and not drop:
+            for name, gap in gaps.items():
+                if gap.any():
+                    raise DataError(f"column '{name}' of '{self.path}' has a missing value "
+                                    f"at row {int(np.argmax(gap))}; the run drops such rows "
+                                    "(missing = \"drop\"), so it has no prediction for it")
+        elif self.missing == "drop":
             keep = ~np.logical_or.reduce([g for g in gaps.values()]) if gaps \
                 else np.ones(rows, bool)
             if not keep.any():
@@ -283,7 +291,7 @@ class Tabular(Source):
     def rows(self, base, fit, targets=True, encoding: Encoding | None = None):
         """Rows encoded as the training data `fit` with the run's `encoding` (None: a run
         whose rows need none, as a run of numeric features without filling)."""
-        table = self.table(base, fit, targets)
+        table = self.table(base, fit, targets, drop=targets)
         if encoding is None:
             if fit.typed or self.missing == "fill":
                 raise DataError(f"the run saved no vocabularies to encode the rows of "
