@@ -7,7 +7,7 @@ split's, and to new rows with the run's saved encoding."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -43,14 +43,11 @@ class Table:
     y: np.ndarray | None
     class_names: tuple[str, ...] | None
     rows: int
-    order: tuple[str, ...] = field(default=())
-    """The typed columns in the order of their inputs: categorical, then text."""
 
     def take(self, index: np.ndarray) -> Table:
         return Table(None if self.numeric is None else self.numeric[index], self.feature_names,
                      {c: v[index] for c, v in self.cells.items()},
-                     None if self.y is None else self.y[index], self.class_names, len(index),
-                     self.order)
+                     None if self.y is None else self.y[index], self.class_names, len(index))
 
 
 class Tabular(Source):
@@ -156,10 +153,10 @@ class Tabular(Source):
             y, names = encode_targets(frame[self.target].to_numpy()[keep], self.task, what, fit)
         if keep.all():
             return Table(numeric, tuple(features), {c: cells[c] for c in typed}, y, names,
-                         len(frame), typed)
+                         len(frame))
         index = np.flatnonzero(keep)
         return Table(None if numeric is None else numeric[index], tuple(features),
-                     {c: cells[c][index] for c in typed}, y, names, len(index), typed)
+                     {c: cells[c][index] for c in typed}, y, names, len(index))
 
     def _keep(self, gaps: dict[str, np.ndarray], drop: bool) -> np.ndarray:
         """The rows to keep: all of them, but with `missing = "drop"` those without a
@@ -268,6 +265,8 @@ class Tabular(Source):
 
     def info(self, base, train: np.ndarray | None = None):
         """What it yields, its vocabularies fitted on the rows `train` (by default all)."""
+        import numpy as np
+
         table = self.table(base)
         encoding = self.fit(table if train is None else table.take(train))
         inputs = self.input_infos(table, encoding)
@@ -276,8 +275,6 @@ class Tabular(Source):
         y = table.y
         common = {"features": features, "feature_names": table.feature_names,
                   "rows": table.rows, "inputs": inputs}
-        import numpy as np
-
         if y.dtype == np.int32:
             classes = len(table.class_names) if table.class_names else int(y.max()) + 1
             return DataInfo(target="class", classes=max(classes, 2),
