@@ -52,7 +52,7 @@ def rows_for(result, data: str, *, need_targets: bool):
 
         # The same rows as in training, in their own units (the run's normalizer applies).
         dataset = load_data(result.program.data.model_copy(update={"standardize": False}),
-                            getattr(result, "encoding", None))
+                            result.encoding)
         if data not in dataset:
             raise DataError(f"the run's data has no '{data}' split")
         return dataset[data]
@@ -82,11 +82,12 @@ def rows_for(result, data: str, *, need_targets: bool):
 def _source_rows(result, source, folder: Path, need_targets: bool):
     info = result.program.data.info
     if isinstance(source, Tabular):
-        return source.rows(folder, info, need_targets, getattr(result, "encoding", None))
+        return source.rows(folder, info, need_targets, result.encoding)
     if info.typed:
-        raise DataError(f"the run's model takes the inputs {', '.join(i.name for i in info.inputs)}"
-                        f" of a table's columns, which a {source.kind}(...) source does not "
-                        "have; give rows as a CSV or Parquet file")
+        names = ", ".join(i.name for i in info.inputs)
+        raise DataError(f"the run's model takes the inputs {names} of a table's columns, "
+                        f"which a {source.kind}(...) source does not have; give rows as a "
+                        "CSV or Parquet file")
     return source.rows(folder, info, need_targets)
 
 
