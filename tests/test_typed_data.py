@@ -401,3 +401,16 @@ def test_a_run_folder_from_before_vocabularies_loads(text_run, tmp_path, capsys)
     capsys.readouterr()
     assert main(["predict", str(copy), str(text_run / "reviews.csv")]) == 2
     assert "the run saved no vocabularies" in capsys.readouterr().err
+
+
+def test_ties_of_a_split_in_place_follow_the_files_order(tmp_path):
+    """Each word once: the ids are the order of the file's train rows, however the split
+    permutes them."""
+    n = 12
+    _write(tmp_path, "d.csv", pd.DataFrame({"t": [f"w{i}" for i in range(n)],
+                                            "y": np.arange(n) % 2}))
+    data = _data(tmp_path, '    source = csv("d.csv", target="y", text=["t"], seq_len=1)\n'
+                           '    valid = 4\n    split_seed = 3', EMBED)
+    dataset = load_data(data)
+    train = np.sort(split_cuts(data, n)["train"])
+    assert dataset.encoding.vocabularies["t"].entries == tuple(f"w{i}" for i in train)

@@ -40,7 +40,7 @@ def load_data(data: DataSection, encoding: Encoding | None = None) -> Dataset:
         if isinstance(source, Tabular):
             table = source.table(folder)
             cuts = split_cuts(data, table.rows)
-            encoding = encoding or source.fit(table.take(cuts["train"]))
+            encoding = encoding or source.fit(table, cuts["train"])
             splits = {name: source.encode(table.take(idx), encoding)
                       for name, idx in cuts.items()}
         else:

@@ -195,9 +195,13 @@ class Tabular(Source):
 
     # ---- fitting and encoding
 
-    def fit(self, table: Table) -> Encoding:
-        """Vocabularies and fill values from a train split's table."""
+    def fit(self, table: Table, train: np.ndarray | None = None) -> Encoding:
+        """Vocabularies and fill values from the train split: the rows `train` of the
+        table (by default all), taken in the file's order, which breaks ties of words."""
         import numpy as np
+
+        if train is not None:
+            table = table.take(np.sort(train))
 
         vocabularies = {}
         for column in self.categorical:
@@ -268,7 +272,7 @@ class Tabular(Source):
         import numpy as np
 
         table = self.table(base)
-        encoding = self.fit(table if train is None else table.take(train))
+        encoding = self.fit(table, train)
         inputs = self.input_infos(table, encoding)
         self.encode(table, encoding)  # its values checked, as training will take them
         features = inputs[0].shape

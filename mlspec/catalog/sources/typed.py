@@ -7,8 +7,8 @@ training rows were.
   is a number, else as text); vocabulary K + 1.
 - A text column: lower-cased, split into words (runs of letters, digits and
   apostrophes); the `max_tokens` most frequent words of the train split are ids 2..
-  (ties by first appearance), 0 is padding, 1 an unknown word; each row truncated or
-  padded at the end to `seq_len` ids.
+  (ties by first appearance in the file), 0 is padding, 1 an unknown word; each row
+  truncated or padded at the end to `seq_len` ids.
 """
 
 from __future__ import annotations
