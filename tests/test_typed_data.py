@@ -251,6 +251,10 @@ def test_embedding_takes_the_inputs_vocabulary_only_on_a_typed_input(tmp_path):
     path.write_text(f"{EMBED}data {{\n{data}\n}}\n")
     program = mlspec.resolve(mlspec.load(path))
     assert program.model.layers[0].vocab == 4 and program.model.input_shape == ()
+    # the program, its data's inputs and the filled-in vocab read back from JSON
+    from mlspec.semantics.program import Program
+
+    assert Program.model_validate_json(program.model_dump_json()) == program
     assert program.model.output_shape == (2,)
     small = EMBED.replace("features=3", "vocab=3, features=3")
     err = _error(tmp_path, data, small)
@@ -414,3 +418,22 @@ def test_ties_of_a_split_in_place_follow_the_files_order(tmp_path):
     dataset = load_data(data)
     train = np.sort(split_cuts(data, n)["train"])
     assert dataset.encoding.vocabularies["t"].entries == tuple(f"w{i}" for i in train)
+
+
+def test_a_damaged_vocab_file_is_refused(text_run, tmp_path, capsys):
+    import hashlib
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(text_run / "run", copy)
+    vocab = copy / "vocab.json"
+    vocab.write_text(vocab.read_text().replace('"great"', '"grate"'))
+    assert main(["predict", str(copy), "valid"]) == 2
+    assert "vocab.json was changed or damaged after the run" in capsys.readouterr().err
+    vocab.write_text('{"vocabularies": {"review": {"kind": "words"}}}')
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["file_sha256"]["vocab.json"] = hashlib.sha256(vocab.read_bytes()).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["predict", str(copy), "valid"]) == 2
+    err = capsys.readouterr().err
+    assert "vocab.json is not the run's vocabularies" in err and "Traceback" not in err
