@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -28,7 +29,14 @@ SOURCE_TABLE = {
     'csv("data/diabetes.csv", target="progression", features=["bmi", "bp"])':
         ((2,), "real", None),
     'npz("arrays.npz")': ((3,), "class", 2),
+    'parquet("data/iris.parquet", target="species")': ((4,), "class", 3),
 }
+
+
+def needs_reader(source: str) -> None:
+    """Parquet is read with pyarrow, an optional dependency: skipped without it."""
+    if source.startswith("parquet"):
+        pytest.importorskip("pyarrow")
 
 
 def program_for(source: str, folder=ROOT / "specs", extra: str = ""):
@@ -45,12 +53,17 @@ def data_folder(tmp_path_factory):
     shutil.copytree(ROOT / "specs" / "data", folder / "data")
     rng = np.random.default_rng(0)
     np.savez(folder / "arrays.npz", x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
+    try:
+        pd.read_csv(folder / "data" / "iris.csv").to_parquet(folder / "data" / "iris.parquet")
+    except ImportError:  # no pyarrow: the parquet row is skipped
+        pass
     return folder
 
 
 @pytest.mark.parametrize("source", SOURCE_TABLE)
 def test_source_info_matches_its_arrays(source, data_folder):
     features, target, classes = SOURCE_TABLE[source]
+    needs_reader(source)
     program = program_for(source, folder=data_folder)
     info = program.data.info
     assert (info.features, info.target, info.classes) == (features, target, classes)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import SPECS
 from pydantic import BaseModel, ValidationError
-from test_data import SOURCE_TABLE, program_for
+from test_data import SOURCE_TABLE, needs_reader, program_for
 from test_layers import ROWS, static_text
 from test_optimizers import OPTIMIZERS, SCHEDULES, VARIANTS, spec_text
 
@@ -110,6 +110,7 @@ def data_folder(tmp_path):
 
 @pytest.mark.parametrize("source", SOURCE_TABLE)
 def test_every_source_reads_back(source, data_folder):
+    needs_reader(source)
     assert_round_trip(program_for(source, folder=data_folder))
 
 

@@ -29,7 +29,8 @@ def subject(args, exc: Exception) -> str:
     from mlspec.catalog.sources import DataError
 
     data = getattr(args, "data", None)
-    if isinstance(exc, DataError) and data and Path(data).suffix.lower() in (".csv", ".npz"):
+    if isinstance(exc, DataError) and data and Path(data).suffix.lower() in (".csv", ".parquet",
+                                                                         ".npz"):
         return data
     for name in ("run_dir", "resume", "file"):
         if getattr(args, name, None):

@@ -13,9 +13,9 @@ from mlspec.cli.shared import RUN_DIR_HELP, member_option
 from mlspec.cli.tables import metrics_table
 from mlspec.syntax.errors import located
 
-DATA_HELP = ("rows to predict: a split of the run's own data (train, valid or test), a .csv "
-             "or .npz file read as the run's training data was, or a data source call such "
-             "as 'hill(n=100, seed=5)'")
+DATA_HELP = ("rows to predict: a split of the run's own data (train, valid or test), a .csv, "
+             ".parquet or .npz file read as the run's training data was, or a data source "
+             "call such as 'hill(n=100, seed=5)'")
 PREDICT_COLUMNS = """\
 output: a CSV table, one row per row of DATA, in its order:
   prediction            for a run of class targets: the predicted class, by its name

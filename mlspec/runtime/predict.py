@@ -1,8 +1,9 @@
 """Using a trained run on rows: `mlspec predict` and `mlspec evaluate`.
 
-DATA may be a split of the run's own data (`train`, `valid`, `test`), a CSV or NPZ file,
-or a data-source call in spec syntax (`hill(n=100, seed=5)`). Its rows are read by the
-same source code as the run's training data, and encoded as the run's targets.
+DATA may be a split of the run's own data (`train`, `valid`, `test`), a CSV, Parquet or
+NPZ file, or a data-source call in spec syntax (`hill(n=100, seed=5)`). Its rows are read
+by the same source code as the run's training data, and encoded as the run's targets (and
+its categorical and text columns with the run's vocabularies).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlspec.catalog.sources import SOURCES, Csv, DataError, Npz
+from mlspec.catalog.sources import SOURCES, Csv, DataError, Npz, Parquet
+from mlspec.catalog.sources.tabular import Tabular
 from mlspec.syntax.errors import SpecError
 
 
@@ -21,14 +23,23 @@ def _run_sources(result):
     return list(data.sources.values())
 
 
-def _file_source(result, path: str, kind: type[Csv] | type[Npz]):
-    """The run's own source of that kind (its target column, feature columns, array names
-    and task) reading `path` instead; without one, a source that reads every CSV column as
-    a feature (no target) or the arrays `x` and `y`."""
-    own = next((s for s in _run_sources(result) if isinstance(s, kind)), None)
+FILE_KINDS = {".csv": Csv, ".parquet": Parquet, ".npz": Npz}
+
+
+def _file_source(result, path: str, kind: type[Csv] | type[Parquet] | type[Npz]):
+    """The run's own source of that kind (its target column, feature columns, typed
+    columns, array names and task) reading `path` instead (a CSV or Parquet file read as
+    the run's tabular source of either kind); without one, a source that reads every
+    column as a feature (no target) or the arrays `x` and `y`."""
+    sources = _run_sources(result)
+    own = next((s for s in sources if isinstance(s, kind)), None)
+    if own is None and issubclass(kind, Tabular):
+        own = next((s for s in sources if isinstance(s, Tabular)), None)
+        if own is not None:
+            own = kind(**own.model_dump(exclude={"kind", "span"}))
     if own is not None:
         return own.model_copy(update={"path": path})
-    return Csv(path=path, target="") if kind is Csv else Npz(path=path)
+    return kind(path=path, target="") if kind is not Npz else Npz(path=path)
 
 
 SPLITS = ("train", "valid", "test")
@@ -40,19 +51,19 @@ def rows_for(result, data: str, *, need_targets: bool):
         from mlspec.runtime.loading import load_data
 
         # The same rows as in training, in their own units (the run's normalizer applies).
-        dataset = load_data(result.program.data.model_copy(update={"standardize": False}))
+        dataset = load_data(result.program.data.model_copy(update={"standardize": False}),
+                            result.encoding)
         if data not in dataset:
             raise DataError(f"the run's data has no '{data}' split")
         return dataset[data]
-    info = result.program.data.info
     suffix = Path(data).suffix.lower()
-    if suffix in (".csv", ".npz"):
-        source = _file_source(result, data, Csv if suffix == ".csv" else Npz)
-        if need_targets and isinstance(source, Csv) and not source.target:
-            raise DataError(f"the run was not trained on a CSV file, so which column of "
-                            f"'{data}' holds the targets is unknown; evaluate a split, an "
-                            "NPZ file or a data source call")
-        return source.rows(Path.cwd(), info, need_targets)
+    if suffix in FILE_KINDS:
+        source = _file_source(result, data, FILE_KINDS[suffix])
+        if need_targets and isinstance(source, Tabular) and not source.target:
+            raise DataError(f"the run was not trained on a table (CSV or Parquet), so which "
+                            f"column of '{data}' holds the targets is unknown; evaluate a "
+                            "split, an NPZ file or a data source call")
+        return _source_rows(result, source, Path.cwd(), need_targets)
     from mlspec.catalog.registry import instantiate, name_span, unknown
     from mlspec.syntax.ir import Call, Name
     from mlspec.syntax.parser import parse_expr
@@ -65,7 +76,19 @@ def rows_for(result, data: str, *, need_targets: bool):
         raise unknown("split or data source", call.name, name_span(call),
                       [*SPLITS, *SOURCES])
     source = instantiate(SOURCES, call)
-    return source.rows(Path(result.program.data.folder), info, need_targets)
+    return _source_rows(result, source, Path(result.program.data.folder), need_targets)
+
+
+def _source_rows(result, source, folder: Path, need_targets: bool):
+    info = result.program.data.info
+    if isinstance(source, Tabular):
+        return source.rows(folder, info, need_targets, result.encoding)
+    if info.typed:
+        names = ", ".join(i.name for i in info.inputs)
+        raise DataError(f"the run's model takes the inputs {names} of a table's columns, "
+                        f"which a {source.kind}(...) source does not have; give rows as a "
+                        "CSV or Parquet file")
+    return source.rows(folder, info, need_targets)
 
 
 def _width(shape: tuple[int, ...]) -> str:
@@ -77,8 +100,11 @@ def _width(shape: tuple[int, ...]) -> str:
 def model_input(result, x) -> np.ndarray:
     """Rows `x` as the run's model takes them (normalized where the run was); rows of
     another width are a DataError naming both."""
-    x = np.asarray(x, np.float32)
     expected = tuple(result.program.model.input_shape)
+    inputs = result.program.data.info.inputs if result.program.data is not None else ()
+    if len(inputs) == 1 and inputs[0].kind != "float":
+        return _ids(inputs[0], x)
+    x = np.asarray(x, np.float32)
     if x.ndim == 0 or x.shape[1:] != expected:
         given = "a single value" if x.ndim == 0 else (
             f"a 1-D array of {len(x)} values" if x.ndim == 1 else _width(x.shape[1:]))
@@ -89,6 +115,19 @@ def model_input(result, x) -> np.ndarray:
         mean, std = result.normalizer
         x = (x - mean) / std
     return x
+
+
+def _ids(info, x) -> np.ndarray:
+    """Rows of a category or tokens input: integer ids below its vocabulary."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu" or x.shape[1:] != info.shape or x.ndim == 0:
+        raise DataError(f"the run's model takes rows of {info.kind} ids of shape "
+                        f"{list(info.shape)} (its input '{info.name}'), but was given "
+                        f"{x.dtype.name} values of shape {list(x.shape[1:])}")
+    if x.size and not 0 <= int(x.min()) <= int(x.max()) < info.vocab:
+        raise DataError(f"the input '{info.name}' takes ids 0 to {info.vocab - 1}, but was "
+                        f"given ids {int(x.min())} to {int(x.max())}")
+    return x.astype(np.int32)
 
 
 def _check_targets(result, n: int, y: np.ndarray) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.runtime.reading import member_of, open_folder, read_state
+from mlspec.runtime.reading import _read_text, member_of, open_folder, read_state
 from mlspec.runtime.results import Result
-from mlspec.runtime.runs import STATE_FILE, RunFolderError, prepare_folder
+from mlspec.runtime.runs import STATE_FILE, VOCAB_FILE, RunFolderError, prepare_folder
 from mlspec.runtime.training import Training
 
 
@@ -37,6 +37,7 @@ def load_run(folder, member: int = 0) -> Any:
                                    entry["train"], state_path)
     return Result(program=program, history=history, metrics=metrics, state=state,
                   trainer=trainer, normalizer=read_normalizer(entry, program, state_path),
+                  encoding=read_encoding(run, member, program),
                   wall_time=run.manifest.wall_time_s, manifest=run.raw_manifest,
                   settings=settings, **ending)
 
@@ -191,3 +192,37 @@ def read_normalizer(entry: dict, program, path: Path):
             raise RunFolderError(f"{path}: the saved standardization does not fit the "
                                  f"model's input {list(shape)}")
     return mean, std
+
+
+def read_encoding(run, member: int, program):
+    """The run's saved vocabularies and fill values (vocab.json), checked against its
+    data's inputs; None for a run without the file (its rows need none, or it is older)."""
+    import json
+
+    from mlspec.catalog.sources.typed import Encoding
+
+    path = run.path / VOCAB_FILE
+    sha256 = run.manifest.file_sha256.get(VOCAB_FILE)
+    if sha256 is None and not path.exists():
+        return None
+    text = _read_text(path, sha256)
+    try:
+        saved = json.loads(text)
+        if isinstance(saved, dict) and "members" in saved:
+            saved = saved["members"][str(member)]
+        encoding = None if saved is None else Encoding.model_validate(saved)
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's errors are ValueErrors
+        raise RunFolderError(f"{path} is not the run's vocabularies: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+    vocabularies = {} if encoding is None else encoding.vocabularies
+    data = program.data
+    for info in data.info.inputs if data is not None else ():
+        if info.kind == "float":
+            continue
+        saved_one = vocabularies.get(info.name)
+        if saved_one is None or (saved_one.kind, saved_one.size) != (info.kind, info.vocab):
+            had = "none" if saved_one is None else f"{saved_one.size} ids"
+            raise RunFolderError(f"{path} does not fit the run's data: its input "
+                                 f"'{info.name}' takes {info.vocab} ids now, the run's "
+                                 f"vocabulary {had} (has the data file changed?)")
+    return encoding

@@ -39,6 +39,8 @@ class Result:
     trainer: Any = field(repr=False)
     normalizer: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     """Train-split feature mean and std, applied to new rows, when `standardize` is on."""
+    encoding: Any = field(default=None, repr=False)
+    """A tabular source's vocabularies and fill values (an `Encoding`), applied to new rows."""
     status: Status = "completed"
     stopped_at: int | None = None
     """The step at which early stopping (or divergence) ended the run."""
@@ -161,8 +163,9 @@ def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
         histories.append(pd.concat([settings, r.history], axis=1))
     return Result(program=best.program, history=pd.concat(histories, ignore_index=True),
                   metrics=best.metrics, state=best.state, trainer=best.trainer,
-                  normalizer=best.normalizer, status=best.status, stopped_at=best.stopped_at,
-                  best_step=best.best_step, evaluated_at=best.evaluated_at,
+                  normalizer=best.normalizer, encoding=best.encoding, status=best.status,
+                  stopped_at=best.stopped_at, best_step=best.best_step,
+                  evaluated_at=best.evaluated_at,
                   wall_time=sum(r.wall_time for r in results), settings=best.settings,
                   members=ranked, run_spec=run_spec)
 

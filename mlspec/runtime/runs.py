@@ -18,6 +18,11 @@
                      plain data, loading it never runs code): {"train", "normalizer"} for a
                      single run; {"members": {"0": {"train", "normalizer"}, "1": ...}} for
                      seeds or a sweep, numbered as metrics.json's `members` (0 the best)
+    vocab.json       for a tabular source with categorical or text columns (or missing =
+                     "fill"): each typed input's vocabulary and the fill values, which
+                     `predict`, `evaluate` and `load_run` apply to new rows (an
+                     `Encoding`; for seeds or a sweep whose members differ in them,
+                     {"members": {"0": ..., "1": ...}})
     *.png            plots (see mlspec.runtime.plots)
     .lock            flock-ed by the process writing the folder
 
@@ -47,6 +52,7 @@ import numpy as np
 from mlspec import files
 
 STATE_FILE = "state.msgpack"
+VOCAB_FILE = "vocab.json"
 LOCK_FILE = ".lock"
 RUN_FILES = ("history.csv", "metrics.json", "spec.mlspec", "manifest.json", STATE_FILE)
 
@@ -185,6 +191,18 @@ def _state_entry(result) -> dict:
     return entry
 
 
+def _vocab_json(result) -> str | None:
+    """vocab.json's text, or None where the run's rows need no encoding beyond features."""
+    encodings = [m.encoding for m in result.members] or [result.encoding]
+    if all(e is None or e.trivial for e in encodings):
+        return None
+    if all(e == encodings[0] for e in encodings):
+        return encodings[0].model_dump_json(indent=1) + "\n"
+    members = {str(i): e.model_dump(mode="json") if e is not None else None
+               for i, e in enumerate(encodings)}
+    return json.dumps({"members": members}, indent=1) + "\n"
+
+
 def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | None = None,
              plots: bool = True, should_stop=None) -> Path:
     """Writes the run folder for `result` (complete, interrupted or diverged). The plots
@@ -230,6 +248,9 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
     else:
         state = _state_entry(result)
     put(STATE_FILE, serialization.msgpack_serialize(state))
+    vocab = _vocab_json(result)
+    if vocab is not None:
+        put(VOCAB_FILE, vocab)
     spec_path = program.spec.path
     manifest = {
         "model": program.name,

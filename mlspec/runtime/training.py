@@ -69,7 +69,8 @@ class Training:
         # The host copies of what went to the device are not needed again (the test split
         # is evaluated at the end, from the host): dropping them keeps peak memory down.
         self.dataset = Dataset({split: arrays for split, arrays in self.dataset.splits.items()
-                                if split not in self.data}, self.dataset.mean, self.dataset.std)
+                                if split not in self.data}, self.dataset.mean, self.dataset.std,
+                               self.dataset.encoding)
         x = self.data["train"][0]
         if self.multi:
             shared = self.trainer.module_init(jit=True)
@@ -360,6 +361,7 @@ class Training:
             normalizer = (self.dataset.mean, self.dataset.std)
         return Result(program=self.program, history=history, metrics=metrics,
                       state=state, trainer=self.trainer, normalizer=normalizer,
+                      encoding=self.dataset.encoding,
                       status=self.status or "interrupted", stopped_at=self.stopped_at,
                       best_step=best_step, evaluated_at=evaluated_at,
                       wall_time=self.wall_time)

@@ -257,9 +257,12 @@ def _entry_function(entry_name: str, what: str, cls: type[Entry]):
         return node if what == "layer" else _as_value(node)
 
     parameters = []
-    for n in names:
-        kind = inspect.Parameter.KEYWORD_ONLY if composite and n not in required \
-            else inspect.Parameter.POSITIONAL_OR_KEYWORD
+    for i, n in enumerate(names):
+        # a required argument after an optional one (`embedding(vocab=None, features)`) is
+        # shown keyword-only, as Python has it; given by position, it binds as in a spec
+        after_optional = n in required and any(m not in required for m in names[:i])
+        kind = inspect.Parameter.KEYWORD_ONLY if (composite and n not in required) \
+            or after_optional else inspect.Parameter.POSITIONAL_OR_KEYWORD
         default = inspect.Parameter.empty if fields[n].is_required() else fields[n].default
         parameters.append(inspect.Parameter(
             n, kind, default=default, annotation=_Shown(_type_text(fields[n].annotation))))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BeforeValidator,
@@ -32,6 +32,9 @@ from mlspec.semantics.settings import (
 )
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 AnySource = Annotated[Source, SOURCES.any_kind()]
 """A source of any kind, read back from a program's JSON by its `kind`."""
@@ -143,11 +146,45 @@ DATA_SETTINGS = list(dict.fromkeys(n for form in DATA_FORMS.values()
                                    for n in form.setting_names()))
 
 
-def _info(source: Source, folder: Path, setting: ir.Setting) -> DataInfo:
+def split_cuts(data: SplitInPlace, rows: int) -> dict[str, np.ndarray]:
+    """The rows of each split of one source (train, valid, test; those it has), by the
+    one rule that `check` and `run` share: a permutation by `split_seed`, valid first."""
+    import numpy as np
+
+    order = np.random.default_rng(data.split_seed).permutation(rows)
+    n_valid, n_test = size_rows(data.valid, rows), size_rows(data.test, rows)
+    # `check` refuses these with the rows it knows; the file may have changed since
+    if n_valid + n_test >= rows:
+        raise DataError(f"the valid and test sizes ({n_valid} + {n_test} rows) leave no "
+                        f"train rows out of {rows}")
+    for split, size, taken in (("valid", data.valid, n_valid), ("test", data.test, n_test)):
+        if size and not taken:
+            raise DataError(f"'{split}' = {size} takes no rows of {rows}")
+    cuts = {"train": order[n_valid + n_test:], "valid": order[:n_valid],
+            "test": order[n_valid:n_valid + n_test]}
+    return {name: index for name, index in cuts.items() if len(index)}
+
+
+def _info(source: Source, folder: Path, setting: ir.Setting, **train) -> DataInfo:
     try:
-        return source.info(folder)
+        return source.info(folder, **train)
     except DataError as exc:
-        raise SpecError.at(setting_place(setting), str(exc)) from None
+        raise SpecError.at(_argument_place(setting, exc), str(exc)) from None
+
+
+def _argument_place(setting: ir.Setting, exc: DataError):
+    """Where a data error is to blame: the source's argument it names (the item of a
+    list argument), else the setting's value."""
+    call = setting.value
+    if exc.argument is not None and isinstance(call, ir.Call):
+        for keyword in call.kwargs:
+            if keyword.name == exc.argument:
+                value = keyword.value
+                if exc.item is not None and isinstance(value, ir.ListExpr) \
+                        and exc.item < len(value.items):
+                    value = value.items[exc.item]
+                return value.span or keyword.span or setting_place(setting)
+    return setting_place(setting)
 
 
 def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataSection:
@@ -157,6 +194,9 @@ def resolve_data(section: ir.Section, scope: Scope, folder: Path) -> DataSection
     if isinstance(data, SplitInPlace):
         info = _info(data.source, folder, settings["source"])
         split_rows = {} if info.rows is None else _split(info.rows, settings, data)
+        if info.typed:  # its vocabularies are the train split's
+            train = split_cuts(data, info.rows)["train"]
+            info = _info(data.source, folder, settings["source"], train=train)
     else:
         info = _info(data.train, folder, settings["train"])
         rows = {"train": info.rows}
@@ -195,6 +235,9 @@ def _misfit(other: DataInfo, train: DataInfo) -> str | None:
     source has (found from what the sources say of themselves, without making data)."""
     if (other.features, other.target) != (train.features, train.target):
         return f"yields {_describe(other)} but 'train' yields {_describe(train)}"
+    kinds = [(i.name, i.shape, i.kind) for i in other.inputs]
+    if kinds != [(i.name, i.shape, i.kind) for i in train.inputs]:
+        return (f"has the inputs {_inputs(other)} but 'train' has {_inputs(train)}")
     if train.target == "real" and other.target_dim != train.target_dim:
         return (f"has {other.target_dim} target columns but 'train' has "
                 f"{train.target_dim}")
@@ -214,6 +257,35 @@ def _misfit(other: DataInfo, train: DataInfo) -> str | None:
     return None
 
 
+def _inputs(info: DataInfo) -> str:
+    return ", ".join(f"{i.name} ({i.kind} {list(i.shape)})" for i in info.inputs)
+
+
 def _describe(info: DataInfo) -> str:
     target = f"{info.classes} classes" if info.target == "class" else "real targets"
     return f"features {list(info.features)} with {target}"
+
+
+def typed_input_layers(layers: tuple, info: DataInfo, errors) -> tuple:
+    """The chain's layers on the data's single input: an `embedding` first on a
+    categorical or text input takes that input's vocabulary (one given must hold it);
+    anything else is left as it is."""
+    from mlspec.catalog.layers.core import Embedding
+    from mlspec.catalog.registry import name_span
+
+    if len(info.inputs) != 1 or info.inputs[0].kind == "float" or not layers:
+        return layers
+    data_input, first = info.inputs[0], layers[0]
+    if first.composite and getattr(first, "times", 1) == 1:
+        body = typed_input_layers(first.body, info, errors)
+        return (first.model_copy(update={"body": body}), *layers[1:])
+    if not isinstance(first, Embedding):
+        return layers
+    if first.vocab is None:
+        return (first.model_copy(update={"vocab": data_input.vocab}), *layers[1:])
+    if first.vocab < data_input.vocab:
+        errors.add(name_span(first), f"embedding has vocab={first.vocab}, but the input "
+                                     f"'{data_input.name}' takes {data_input.vocab} ids "
+                                     f"(0 to {data_input.vocab - 1}); leave vocab out to "
+                                     "take the input's")
+    return layers

@@ -18,7 +18,7 @@ from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.signature import settle
 from mlspec.semantics.blocks import check_alone, used_blocks
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
-from mlspec.semantics.data import DataSection, resolve_data
+from mlspec.semantics.data import DataSection, resolve_data, typed_input_layers
 from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.model import ModelResolver, check_layer_count, infer_shapes
 from mlspec.semantics.names import bind_names
@@ -111,6 +111,8 @@ def bind_model(state: Resolution) -> None:
         state.input_shape = _input_shape(model, state.scope, state.data, state.errors)
     resolver = ModelResolver({b.name: b for b in state.spec.blocks}, state.scope, state.errors)
     state.layers = resolver.model_layers(model.layers)
+    if state.data is not None:
+        state.layers = typed_input_layers(state.layers, state.data.info, state.errors)
 
 
 def infer_model_shapes(state: Resolution) -> None:
@@ -181,6 +183,12 @@ def _check_unique(spec: ir.Spec, errors: ErrorCollector) -> None:
 
 def _input_shape(model: ir.Model, scope: Scope, data: DataSection | None,
                  errors: ErrorCollector) -> tuple[int, ...] | None:
+    inputs = data.info.inputs if data is not None else ()
+    if len(inputs) > 1 and model.graph is None:
+        errors.add(model.span, f"this data has the inputs "
+                               f"{', '.join(i.name for i in inputs)}; a chain takes one "
+                               "input, so write a graph model")
+        return None
     if model.input is not None:
         shape = settle(scope.evaluate(model.input), tuple[int, ...], scope)
         if not (isinstance(shape, tuple) and shape and all(

@@ -30,17 +30,22 @@ class Dense(Layer):
 
 
 class Embedding(Layer):
-    """A lookup table from integer ids to vectors (`flax.linen.Embed`)."""
+    """A lookup table from integer ids (0 to `vocab` - 1) to vectors (`flax.linen.Embed`);
+    on a categorical or text input of the data, `vocab` is that input's vocabulary unless
+    given."""
 
     kind: Literal["embedding"] = "embedding"
-    vocab: PositiveInt
+    vocab: PositiveInt | None = None
     features: PositiveInt
 
     def output_shape(self, shape):
+        if self.vocab is None:
+            raise ShapeError("embedding needs vocab=... here: only on a categorical or text "
+                             "input of the data does it take that input's vocabulary")
         return within_rank((*shape, self.features), "embedding")
 
     def param_count(self, shape):
-        return self.vocab * self.features
+        return (self.vocab or 0) * self.features
 
     def build(self, ctx):
         embed = ctx.nn.Embed(self.vocab, self.features)

@@ -8,13 +8,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mlspec.catalog.registry import Entry, Registry
 
 
 class DataError(ValueError):
-    """A data file that cannot be used; reported at the source's place in the spec."""
+    """A data file that cannot be used; reported at the source's place in the spec, or at
+    its `argument` (`categorical=[...]`; `item`: the place in that list) where one is to
+    blame."""
+
+    def __init__(self, message: str, argument: str | None = None, item: int | None = None):
+        super().__init__(message)
+        self.argument, self.item = argument, item
+
+
+class InputInfo(BaseModel):
+    """One input that a source yields: `x` (the numeric features), or one per categorical
+    or text column, named after it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    shape: tuple[int, ...]
+    kind: Literal["float", "category", "tokens"] = "float"
+    vocab: int | None = None
+    """Ids a category or tokens input takes (0 to vocab - 1)."""
+    column: str | None = None
+    """The column it is read from (categorical and text inputs)."""
 
 
 class DataInfo(BaseModel):
@@ -33,6 +54,20 @@ class DataInfo(BaseModel):
     """The feature columns of a CSV source, in order."""
     rows: int | None = None
     """How many rows it yields, for `check` to split and size them; None where unknown."""
+    inputs: tuple[InputInfo, ...] = ()
+    """Its inputs, in order; `x` of shape `features` unless said otherwise. `features` is
+    the single input's shape (with several: that of `x`, or else of the first)."""
+
+    @model_validator(mode="after")
+    def _plain_x(self):
+        if not self.inputs:  # frozen: set once, as it is made
+            object.__setattr__(self, "inputs", (InputInfo(name="x", shape=self.features),))
+        return self
+
+    @property
+    def typed(self) -> bool:
+        """Whether any input is not the numeric features `x`."""
+        return any(i.kind != "float" for i in self.inputs)
 
     @property
     def binary(self) -> bool:
