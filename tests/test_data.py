@@ -33,12 +33,6 @@ SOURCE_TABLE = {
 }
 
 
-def needs_reader(source: str) -> None:
-    """Parquet is read with pyarrow, an optional dependency: skipped without it."""
-    if source.startswith("parquet"):
-        pytest.importorskip("pyarrow")
-
-
 def program_for(source: str, folder=ROOT / "specs", extra: str = ""):
     text = f"model m {{ dense(1) }}\ndata {{\n    train = {source}\n{extra}}}\n"
     spec = mlspec.parse(text, str(folder / "t.mlspec"))
@@ -49,21 +43,21 @@ def program_for(source: str, folder=ROOT / "specs", extra: str = ""):
 def data_folder(tmp_path_factory):
     """A folder with the table's files: specs/data's and an npz file (never the
     checkout's specs/, which tests leave as they find it)."""
-    folder = tmp_path_factory.mktemp("sources")
+    return write_table_files(tmp_path_factory.mktemp("sources"))
+
+
+def write_table_files(folder):
+    """specs/data's files, an npz file and a parquet file: what the table reads."""
     shutil.copytree(ROOT / "specs" / "data", folder / "data")
     rng = np.random.default_rng(0)
     np.savez(folder / "arrays.npz", x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
-    try:
-        pd.read_csv(folder / "data" / "iris.csv").to_parquet(folder / "data" / "iris.parquet")
-    except ImportError:  # no pyarrow: the parquet row is skipped
-        pass
+    pd.read_csv(folder / "data" / "iris.csv").to_parquet(folder / "data" / "iris.parquet")
     return folder
 
 
 @pytest.mark.parametrize("source", SOURCE_TABLE)
 def test_source_info_matches_its_arrays(source, data_folder):
     features, target, classes = SOURCE_TABLE[source]
-    needs_reader(source)
     program = program_for(source, folder=data_folder)
     info = program.data.info
     assert (info.features, info.target, info.classes) == (features, target, classes)

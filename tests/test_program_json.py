@@ -11,14 +11,12 @@ losses and sources are discriminated unions on `kind` over what the registries h
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Literal
 
-import numpy as np
 import pytest
 from conftest import SPECS
 from pydantic import BaseModel, ValidationError
-from test_data import SOURCE_TABLE, needs_reader, program_for
+from test_data import SOURCE_TABLE, program_for, write_table_files
 from test_layers import ROWS, static_text
 from test_optimizers import OPTIMIZERS, SCHEDULES, VARIANTS, spec_text
 
@@ -101,16 +99,12 @@ def test_program_reads_back_from_its_json(make):
 
 @pytest.fixture
 def data_folder(tmp_path):
-    """specs/data's files and the npz file that test_data's table reads, in tmp_path."""
-    shutil.copytree(SPECS[0].parent / "data", tmp_path / "data")
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "arrays.npz", x=rng.normal(size=(20, 3)), y=rng.random(20) > 0.5)
-    return tmp_path
+    """The files that test_data's table reads, in tmp_path."""
+    return write_table_files(tmp_path)
 
 
 @pytest.mark.parametrize("source", SOURCE_TABLE)
 def test_every_source_reads_back(source, data_folder):
-    needs_reader(source)
     assert_round_trip(program_for(source, folder=data_folder))
 
 

@@ -268,7 +268,6 @@ def test_embedding_takes_the_inputs_vocabulary_only_on_a_typed_input(tmp_path):
 
 
 def test_parquet_reads_as_csv_does(tmp_path):
-    pytest.importorskip("pyarrow")
     frame = pd.DataFrame({"a": [1.5, None, 3.0, 4.0], "city": ["NY", "LA", None, "NY"],
                           "note": ["good day", "bad day", "ok", ""], "y": ["p", "q", "p", "q"]})
     frame.to_parquet(tmp_path / "d.parquet")
