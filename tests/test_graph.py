@@ -558,3 +558,43 @@ def test_every_mistake_is_found_at_once():
     assert [d.message for d in caught.value.diagnostics] == [
         "undefined name 'qqq'; the values bound here are 'x'",
         "unknown merge 'concatt'; did you mean 'concat'?"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
+def test_the_resolved_spec_of_a_graph_resolves_to_the_same_network(row):
+    """`check --resolved`: blocks written out (a graph block's each use a block of its
+    own, without arguments), every default given; the same shapes and parameters."""
+    from mlspec.semantics.canonical import resolved_spec
+
+    model = mlspec.resolve(row.spec).model
+    again = mlspec.resolve(resolved_spec(mlspec.resolve(row.spec))).model
+    assert again.output_shapes == model.output_shapes and again.inputs == model.inputs
+    assert again.graph.param_count(again.input_shapes()) == row.params
+    if not any(b.body or b.graph for b in row.spec.blocks):
+        assert again.graph == model.graph
+
+
+def test_a_graph_block_in_a_chain_model_trains():
+    """A v1 chain may use a graph block (narrow first layers still run features-first on
+    a CPU, the block rows-first after them)."""
+    spec = mlspec.spec(INCEPTION, mlspec.model("net", mlspec.dense(8), "relu",
+                                               mlspec.layer(INCEPTION, 4),
+                                               mlspec.dense(mlspec.classes)),
+                       data=IRIS, train=iris_train())
+    program = mlspec.resolve(spec)
+    assert [layer.kind for layer in program.model.layers] == ["dense", "relu", "graph_block",
+                                                              "dense"]
+    result = mlspec.run(spec)
+    assert _count(result.params) == 40 + 2 * 36 + 27
+    assert result.history["train.loss"].iloc[-1] < 0.5 * result.history["train.loss"].iloc[0]
+
+
+def test_an_unused_graph_block_is_checked_alone():
+    block = ir.Block(name="blk", params=(ir.BlockParam(name="f"),), graph=(
+        bind("out", N(name="inn", span=at(21, 11)), L("dense", N(name="f"))),),
+        span=Span(file="g.mlspec", line=20, column=1, end_line=29, end_column=2))
+    spec = graph_spec([out("y", "x", L("dense", 1))], X8, blocks=[block])
+    with pytest.raises(SpecError) as caught:
+        mlspec.resolve(spec)
+    assert [(d.span.line, d.span.column, d.message) for d in caught.value.diagnostics] == [
+        (21, 11, "undefined name 'inn'; did you mean 'in'?")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from mlspec.semantics.model import ModelResolver
+from mlspec.semantics.graph import GraphResolver
 from mlspec.semantics.scope import Scope
 from mlspec.syntax import ir
 from mlspec.syntax.errors import ErrorCollector, SpecError
@@ -77,7 +77,7 @@ def check_alone(names: Iterable[str], blocks: Mapping[str, ir.Block], scope: Sco
     if loops.diagnostics:  # a loop would be followed forever below
         errors.diagnostics += loops.diagnostics
         return
-    resolver = ModelResolver(dict(blocks), scope, errors, expand=False)
+    resolver = GraphResolver(dict(blocks), scope, errors, expand=False)
     for name in names:
         block = blocks[name]
         known = {}
@@ -88,4 +88,8 @@ def check_alone(names: Iterable[str], blocks: Mapping[str, ir.Block], scope: Sco
                 except SpecError as exc:
                     errors.extend(exc)
         unknown = {p.name for p in block.params if p.name not in known}
-        resolver.layers(block.body, scope.child(known, unknown))
+        if block.graph is not None:
+            resolver.graph(block.graph, {"in": block.span}, scope.child(known, unknown),
+                           block=block)
+        else:
+            resolver.layers(block.body, scope.child(known, unknown))

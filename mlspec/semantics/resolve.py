@@ -20,14 +20,9 @@ from mlspec.catalog.signature import settle
 from mlspec.semantics.blocks import check_alone, used_blocks
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from mlspec.semantics.data import DataSection, resolve_data
-from mlspec.semantics.graph import (
-    GraphResolver,
-    bind_graph,
-    chain_input,
-    data_inputs,
-    infer_graph,
-)
+from mlspec.semantics.graph import GraphResolver, bind_graph, infer_graph
 from mlspec.semantics.imports import merge_imports
+from mlspec.semantics.inputs import chain_input, data_inputs
 from mlspec.semantics.model import check_layer_count, infer_shapes
 from mlspec.semantics.names import bind_names
 from mlspec.semantics.overrides import apply_overrides
