@@ -598,3 +598,18 @@ def test_an_unused_graph_block_is_checked_alone():
         mlspec.resolve(spec)
     assert [(d.span.line, d.span.column, d.message) for d in caught.value.diagnostics] == [
         (21, 11, "undefined name 'inn'; did you mean 'in'?")]
+
+
+def test_budget_and_optimizer_state_count_a_shared_layer_once():
+    from mlspec.compiler.sizes import optimizer_state_bytes
+    from mlspec.semantics.budget import program_needs
+
+    spec = graph_spec([share("enc", L("dense", 8)), bind("a", "x", L("enc")),
+                       bind("b", "x", L("tanh"), L("enc")),
+                       out("y", merge("concat", "a", "b"), L("dense", N(name="classes")))],
+                      data=IRIS, train=iris_train())
+    program = mlspec.resolve(spec)
+    count = (4 * 8 + 8) + (16 * 3 + 3)
+    assert optimizer_state_bytes(program) == count * 4  # sgd with momentum: one slot
+    params = program_needs(program, spec.train)[0]
+    assert params.nbytes == count * 3 * 4  # the params, their gradients, the momentum

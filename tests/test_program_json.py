@@ -3,7 +3,8 @@
 `Program.model_validate_json(p.model_dump_json()) == p`, and the JSON written again is the
 same text (so no value changed type on the way: an int stays an int, `{100: 0.1}` keeps
 its int keys), for every spec in specs/ and every program of the catalogue tables: each
-layer row of test_layers (every layer kind, blocks and composites nested), each loss,
+layer row of test_layers (every layer kind, blocks and composites nested; the graph kinds
+are test_graph's, whose every graph reads back there), each loss,
 each data source of test_data, each optimizer and schedule of test_optimizers. Layers,
 losses and sources are discriminated unions on `kind` over what the registries hold
 (`Registry.any_kind`), so a new entry is read back with no edit anywhere.
