@@ -480,6 +480,14 @@ ERRORS = [
         bind("b", "x", L("dense", 3), L("enc").model_copy(update={"span": at(4, 20)})),
         out("y", merge("add", "a", "b"))], X8),
      4, 20, "shared layer 'enc' takes \\[8\\] at its first use.* but \\[3\\] here"),
+    ("share-in-a-body", graph_spec([
+        share("enc", L("dense", 8), line=2),
+        out("y", "x", L("repeat", 2, body=(L("enc").model_copy(update={"span": at(3, 20)}),)),
+            L("enc"))], X8),
+     3, 20, "shared layer 'enc' stands directly in a chain \\(x -> enc\\), not in a body"),
+    ("binding-named-as-an-input", graph_spec([bind("x", "x", L("dense", 2), line=2),
+                                              out("y", "x")], X8),
+     2, 1, "'x' is an input of the model; bind another name"),
     ("share-named-as-a-layer", graph_spec([share("relu", L("dense", 4), line=2),
                                            out("y", "x", L("dense", 1))], X8),
      2, 1, "shared layer 'relu' has the name of a layer"),
@@ -613,3 +621,28 @@ def test_budget_and_optimizer_state_count_a_shared_layer_once():
     assert optimizer_state_bytes(program) == count * 4  # sgd with momentum: one slot
     params = program_needs(program, spec.train)[0]
     assert params.nbytes == count * 3 * 4  # the params, their gradients, the momentum
+
+
+def test_traced_values_reach_each_layer_of_a_graph_in_walk_order():
+    """A graph's traced fields (what members of a sweep may differ in) are fed from the
+    state in the order the program lists them: shares, then each node, graph blocks
+    inside; fed or constant, the outputs are the same."""
+    from mlspec.catalog.traced import traced_values
+
+    block = ir.Block(name="lb", graph=(bind("a", "in", L("leaky_relu", 0.3)),
+                                       bind("out", merge("add", "a", "in"))))
+    spec = graph_spec([
+        share("enc", L("repeat", 1, body=(L("dense", 4), L("leaky_relu", 0.5)))),
+        bind("a", "x", L("leaky_relu", 0.1), L("enc")),
+        bind("b", "x", L("leaky_relu", 0.2), L("lb"), L("enc"), L("leaky_relu", 0.7)),
+        out("y", merge("concat", "a", "b"), L("leaky_relu", 0.9))], X8, blocks=[block])
+    program = mlspec.resolve(spec)
+    values = traced_values(program)
+    assert values == {"leaky_relu_slope": [0.5, 0.1, 0.2, 0.3, 0.7, 0.9]}
+    module = build_module(program.model)
+    x = -jnp.abs(jax.random.normal(jax.random.PRNGKey(0), (3, 8)))  # every slope counts
+    variables = module.init(jax.random.PRNGKey(0), x)
+    fed = module.apply(variables, x, traced={k: jnp.asarray(v) for k, v in values.items()})
+    np.testing.assert_allclose(fed, module.apply(variables, x), rtol=1e-6)
+    swapped = {"leaky_relu_slope": jnp.asarray(values["leaky_relu_slope"][::-1])}
+    assert not np.allclose(module.apply(variables, x, traced=swapped), fed)

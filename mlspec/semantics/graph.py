@@ -60,6 +60,16 @@ class GraphResolver(ModelResolver):
         return None if graph is None else GraphBlockUse(name=block.name, graph=graph,
                                                         span=call.span)
 
+    share_names: set[str] = set()
+    """The model's shared layers, which a chain names directly (a -> enc)."""
+
+    def layer(self, call: ir.LayerCall, scope: Scope) -> Layer | None:
+        if call.name in self.share_names and call.name not in LAYERS \
+                and call.name not in self.blocks and scope.lookup(call.name, None) is None:
+            raise SpecError.at(call.span, f"shared layer '{call.name}' stands directly in a "
+                                          f"chain (x -> {call.name}), not in a body")
+        return super().layer(call, scope)
+
     def report(self, span: Span | None, message: str) -> None:
         """A mistake written in a graph: inside a block, placed at the block's use."""
         self.errors.diagnostics.append(at_use(Diagnostic(message=message, span=span),
@@ -71,11 +81,24 @@ class GraphResolver(ModelResolver):
         """The graph of `statements` over `inputs` (names, with where they are declared);
         None where a mistake was reported. Without `inputs_known` (stand-ins for inputs
         that a mistake elsewhere hides), whether each input is used is not checked."""
+        outer = self.share_names
+        try:
+            return self._graph(statements, inputs, scope, block, model, inputs_known)
+        finally:
+            self.share_names = outer
+
+    def _graph(self, statements, inputs, scope, block, model, inputs_known) -> Graph | None:
         before = len(self.errors.diagnostics)
         state = _Binding(dict(inputs), statements)
+        self.share_names = state.share_names
         nodes, outputs = [], []
         for statement in statements:
             name = statement.name
+            if name in inputs:
+                self.report(statement.span, f"'{name}' is an input of "
+                                            f"{'the model' if block is None else 'the block'};"
+                                            " bind another name")
+                continue
             if name in state.bound or name in state.shares:
                 first = state.bound.get(name) or state.shares[name].span
                 self.report(statement.span, f"'{name}' is bound twice" + (
