@@ -3,7 +3,8 @@
 `Program.model_validate_json(p.model_dump_json()) == p`, and the JSON written again is the
 same text (so no value changed type on the way: an int stays an int, `{100: 0.1}` keeps
 its int keys), for every spec in specs/ and every program of the catalogue tables: each
-layer row of test_layers (every layer kind, blocks and composites nested), each loss,
+layer row of test_layers (every layer kind, blocks and composites nested; the graph kinds
+are test_graph's, whose every graph reads back there), each loss,
 each data source of test_data, each optimizer and schedule of test_optimizers. Layers,
 losses and sources are discriminated unions on `kind` over what the registries hold
 (`Registry.any_kind`), so a new entry is read back with no edit anywhere.
@@ -17,11 +18,13 @@ import pytest
 from conftest import SPECS
 from pydantic import BaseModel, ValidationError
 from test_data import SOURCE_TABLE, program_for, write_table_files
+from test_graph import ROWS as GRAPH_ROWS
 from test_layers import ROWS, static_text
 from test_optimizers import OPTIMIZERS, SCHEDULES, VARIANTS, spec_text
 
 import mlspec
 from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.layers.graph import GraphBlockUse, inner_layers
 from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.registry import Entry, Registry
 from mlspec.catalog.sources import SOURCES
@@ -39,9 +42,16 @@ def layer_kinds(layers) -> set[str]:
     found = set()
     for layer in layers:
         found.add(layer.kind)
-        if layer.composite:
-            found |= layer_kinds(layer.body)
+        found |= layer_kinds(inner_layers(layer))
+        if isinstance(layer, GraphBlockUse):
+            found |= graph_kinds(layer.graph)
     return found
+
+
+def graph_kinds(graph) -> set[str]:
+    """The layer kinds of a graph, its shared uses too."""
+    return layer_kinds(layer for node in graph.nodes for layer in node.layers) | \
+        layer_kinds(share.layer for share in graph.shares)
 
 
 # ------------------------------------------------------------------------ the table
@@ -113,6 +123,8 @@ def test_the_table_holds_every_kind():
     layers = set()
     for row in ROWS:
         layers |= layer_kinds(mlspec.resolve(mlspec.parse(static_text(row))).model.layers)
+    for row in GRAPH_ROWS:  # (test_graph reads each back from its JSON)
+        layers |= graph_kinds(mlspec.resolve(row.spec).model.graph)
     assert layers == set(LAYERS.kinds()) and "block" in layers
     assert {s.split("(")[0] for s in SOURCE_TABLE} == set(SOURCES.kinds())
     ids = {param.id for param in TABLE}

@@ -106,14 +106,14 @@ def cmd_summary(args) -> int:
     from rich.table import Table
 
     from mlspec.semantics.resolve import resolve
-    from mlspec.semantics.summary import layer_rows
+    from mlspec.semantics.summary import input_text, model_rows
 
     program = resolve(load(args.file))  # a SpecError is reported by main()
-    table = Table(title=f"model {program.name}: input {list(program.model.input_shape)}")
+    table = Table(title=f"model {program.name}: {input_text(program.model)}")
     table.add_column("layer")
     table.add_column("output shape", justify="right")
     table.add_column("params", justify="right")
-    rows = layer_rows(program.model.layers, program.model.input_shape)
+    rows = model_rows(program.model)
     for depth, text, shape, count in rows:
         table.add_row("  " * depth + text, str(list(shape)), f"{count:,}")
     total = sum(count for depth, _, _, count in rows if depth == 0)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 
-from mlspec.catalog.layers import BuildContext, Layer
-from mlspec.catalog.traced import bind, count, own_count
+from mlspec.catalog.layers import Layer
+from mlspec.catalog.layers.graph import inner_layers
+from mlspec.compiler.graph import GraphModule, run_layers
 from mlspec.compiler.layout import lay_out, takes_transposed
 from mlspec.semantics.program import ModelProgram
 
@@ -38,29 +38,28 @@ class Stack(nn.Module):
                 raise ValueError("transposed input is for a model whose first layers run "
                                  "features-first")
             layers = layers[1:]
-        uses: dict[str, int] = {}
-
-        def stack(body, name=None, *, start: Counter[str]):
-            if name is not None:  # a block's params live under its name: mlp_0, mlp_1
-                uses[name] = uses.get(name, -1) + 1
-                name = f"{name}_{uses[name]}"
-            return functools.partial(Stack(tuple(body), tuple(sorted(start.items())),
-                                           name=name), train=train, traced=traced)
-
-        at = Counter(dict(self.start))
-        for layer in layers:
-            ctx = BuildContext(nn=nn, train=train, stack=functools.partial(
-                stack, start=at + own_count(layer)))
-            x = bind(layer, traced, at).build(ctx)(x)
-            at += count(layer)
-        return x
+        return run_layers(layers, x, train=train, traced=traced, at=Counter(dict(self.start)),
+                          uses={}, body_module=Stack)
 
 
-def build_module(model: ModelProgram) -> Stack:
+def build_module(model: ModelProgram) -> nn.Module:
+    """A chain's `Stack` (laid out for the backend), or a graph's `GraphModule`."""
+    if model.graph is not None:
+        return GraphModule(model.graph, body_module=Stack)
     return Stack(lay_out(model))
+
+
+def takes_transposed_input(module: nn.Module) -> bool:
+    """Whether the module may be given its input transposed (see `Stack`)."""
+    return isinstance(module, Stack) and takes_transposed(module.layers)
+
+
+def model_layers(model: ModelProgram) -> tuple[Layer, ...]:
+    """A chain's layers, or a graph's every layer (a shared one once)."""
+    return tuple(model.graph.layers()) if model.graph is not None else tuple(model.layers)
 
 
 def uses_train_mode(layers) -> bool:
     """Whether any layer behaves differently in training (dropout, batch_norm)."""
-    return any(layer.train_dependent or (layer.composite and uses_train_mode(layer.body))
+    return any(layer.train_dependent or uses_train_mode(inner_layers(layer))
                for layer in layers)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
+from mlspec.compiler.graph import example_input
 from mlspec.compiler.model import build_module
 from mlspec.compiler.trainer import build_optimizer
 
@@ -13,7 +13,7 @@ def optimizer_state_bytes(program) -> int:
     """Bytes of the optax state for the model's parameters, from abstract shapes (optax
     decides what it keeps, so this asks it, through jax.eval_shape)."""
     module = build_module(program.model)
-    x = jax.ShapeDtypeStruct((1, *program.model.input_shape), jnp.float32)
+    x = example_input(program.model)
     params = jax.eval_shape(lambda x: module.init(jax.random.PRNGKey(0), x), x)["params"]
     state = jax.eval_shape(build_optimizer(program).init, params)
     return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state))

@@ -22,8 +22,12 @@ from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
 from mlspec.catalog.traced import bind_tree, declared_names, traced_values, untraced
-from mlspec.compiler.layout import takes_transposed
-from mlspec.compiler.model import build_module, uses_train_mode
+from mlspec.compiler.model import (
+    build_module,
+    model_layers,
+    takes_transposed_input,
+    uses_train_mode,
+)
 from mlspec.compiler.schedule import make_schedule
 from mlspec.semantics.program import Program
 from mlspec.semantics.train import LossTerm
@@ -104,11 +108,11 @@ class Trainer:
                                          if m != "loss" and METRICS.get(m).scope == "split"]
         self.training_metrics = [m for m in train.metrics
                                  if METRICS.get(m).scope == "training"]
-        self.train_mode_differs = uses_train_mode(program.model.layers)
+        self.train_mode_differs = uses_train_mode(model_layers(program.model))
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
         # once per call (see `_laid_out`); a minibatch is transposed by the model.
-        self.transposed = takes_transposed(self.module.layers) and self.schedule.batch is None
+        self.transposed = takes_transposed_input(self.module) and self.schedule.batch is None
 
     def traced_state(self) -> dict[str, np.ndarray]:
         """The program's traced values as the state holds them (float32 arrays by name):

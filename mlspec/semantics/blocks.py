@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from mlspec.semantics.model import ModelResolver
+from mlspec.semantics.graph import GraphResolver
 from mlspec.semantics.scope import Scope
 from mlspec.syntax import ir
 from mlspec.syntax.errors import ErrorCollector, SpecError
@@ -23,15 +23,24 @@ def layer_calls(layers: Iterable[ir.LayerCall]) -> Iterator[ir.LayerCall]:
             yield from layer_calls(call.body)
 
 
+def body_calls(item: ir.Model | ir.Block) -> list[ir.LayerCall]:
+    """The layers a model's or a block's body holds: its chain's, or its graph's."""
+    calls = list(getattr(item, "layers", ())) + list(getattr(item, "body", ()))
+    for statement in item.graph or ():
+        calls.extend((statement.layer,) if isinstance(statement, ir.Share)
+                     else statement.value.layers)
+    return calls
+
+
 def used_blocks(model: ir.Model | None, blocks: Mapping[str, ir.Block]) -> set[str]:
     """The blocks that the model uses, directly or through other blocks."""
     used: set[str] = set()
-    stack = [c.name for c in layer_calls(model.layers if model is not None else ())]
+    stack = [c.name for c in layer_calls(body_calls(model) if model is not None else ())]
     while stack:
         name = stack.pop()
         if name in blocks and name not in used:
             used.add(name)
-            stack.extend(c.name for c in layer_calls(blocks[name].body))
+            stack.extend(c.name for c in layer_calls(body_calls(blocks[name])))
     return used
 
 
@@ -42,7 +51,7 @@ def check_cycles(names: Iterable[str], blocks: Mapping[str, ir.Block],
     reported: set[frozenset[str]] = set()
 
     def visit(name: str, chain: list[str]) -> None:
-        for call in layer_calls(blocks[name].body):
+        for call in layer_calls(body_calls(blocks[name])):
             if call.name not in blocks:
                 continue
             if call.name in chain:
@@ -68,7 +77,7 @@ def check_alone(names: Iterable[str], blocks: Mapping[str, ir.Block], scope: Sco
     if loops.diagnostics:  # a loop would be followed forever below
         errors.diagnostics += loops.diagnostics
         return
-    resolver = ModelResolver(dict(blocks), scope, errors, expand=False)
+    resolver = GraphResolver(dict(blocks), scope, errors, expand=False)
     for name in names:
         block = blocks[name]
         known = {}
@@ -79,4 +88,8 @@ def check_alone(names: Iterable[str], blocks: Mapping[str, ir.Block], scope: Sco
                 except SpecError as exc:
                     errors.extend(exc)
         unknown = {p.name for p in block.params if p.name not in known}
-        resolver.layers(block.body, scope.child(known, unknown))
+        if block.graph is not None:
+            resolver.graph(block.graph, {"in": block.span}, scope.child(known, unknown),
+                           block=block)
+        else:
+            resolver.layers(block.body, scope.child(known, unknown))

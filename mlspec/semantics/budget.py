@@ -78,18 +78,20 @@ def optimizer_slots(optimizer) -> int:
     return _SLOTS.get(optimizer.name, 0)
 
 
-def layer_needs(layers: tuple[Layer, ...], shape: tuple[int, ...], rows: int,
+def layer_needs(layers: tuple[Layer, ...] | list, shape: tuple[int, ...] | None, rows: int,
                 state_copies: int) -> tuple[Need | None, Need | None]:
     """The parameters (with `state_copies` arrays of each) and the largest activation of
-    `rows` rows, each placed at the layer that weighs most."""
+    `rows` rows, each placed at the layer that weighs most. `layers` may be runs of
+    layers, each with its input shape (a graph's `segments`), with `shape` None."""
     params_total, params_top, act_top = 0, (0, None), (0, None)
-    for layer in layers:
-        count = layer.param_count(shape)
-        params_total += count
-        heaviest = _heaviest(layer, shape)
-        params_top = max(params_top, heaviest, key=lambda p: p[0])
-        shape = layer.output_shape(shape)
-        act_top = max(act_top, (math.prod(shape), layer.span), key=lambda p: p[0])
+    for run, shape in [(layers, shape)] if shape is not None else layers:
+        for layer in run:
+            count = layer.param_count(shape)
+            params_total += count
+            heaviest = _heaviest(layer, shape)
+            params_top = max(params_top, heaviest, key=lambda p: p[0])
+            shape = layer.output_shape(shape)
+            act_top = max(act_top, (math.prod(shape), layer.span), key=lambda p: p[0])
     params = Need("parameters" + (" with their gradients and optimizer state"
                                   if state_copies > 1 else ""),
                   params_total * state_copies * FLOAT, params_top[1], True) \
@@ -165,7 +167,10 @@ def program_needs(program, section=None) -> list[Need]:
     rows = _train_rows(program.data) or 1
     if train is not None and train.batch:
         rows = min(rows, train.batch)
-    needs = [*layer_needs(program.model.layers, program.model.input_shape, rows, copies),
+    model = program.model
+    needs = [*(layer_needs(model.graph.segments(model.input_shapes()), None, rows, copies)
+               if model.graph is not None else
+               layer_needs(model.layers, model.input_shape, rows, copies)),
              data_need(program.data),
              history_need(train, section, program.data,
                           len(program.data.splits) if program.data else 1)]

@@ -7,6 +7,7 @@ import ast
 from typing import Any
 
 from mlspec.catalog.layers import BlockUse, Layer
+from mlspec.catalog.layers.graph import Graph, GraphBlockUse, SharedUse
 from mlspec.catalog.optimizers import OptaxCall, argument_type, optax_catalogue
 from mlspec.catalog.registry import Entry
 from mlspec.catalog.signature import takes
@@ -72,16 +73,61 @@ def optax_call(call: OptaxCall) -> ir.Call:
     return ir.Call(name=call.name, kwargs=tuple(kwargs))
 
 
-def layer_calls(layers: tuple[Layer, ...]) -> tuple[ir.LayerCall, ...]:
+def layer_calls(layers: tuple[Layer, ...], blocks: list[ir.Block] | None = None
+                ) -> tuple[ir.LayerCall, ...]:
+    """The layers as calls, blocks written out; a graph block's use becomes a block of its
+    own (`inception_1`, its graph resolved), added to `blocks`."""
     out: list[ir.LayerCall] = []
+    blocks = [] if blocks is None else blocks
     for layer in layers:
         if isinstance(layer, BlockUse):  # blocks are expanded in the resolved spec
-            out.extend(layer_calls(layer.body))
+            out.extend(layer_calls(layer.body, blocks))
+            continue
+        if isinstance(layer, SharedUse):
+            out.append(ir.LayerCall(name=layer.name))
+            continue
+        if isinstance(layer, GraphBlockUse):
+            taken = {b.name for b in blocks}
+            name = next(f"{layer.name}_{i}" for i in range(1, len(blocks) + 2)
+                        if f"{layer.name}_{i}" not in taken)
+            body = graph_statements(layer.graph, blocks, block=True)
+            blocks.append(ir.Block(name=name, graph=body))
+            out.append(ir.LayerCall(name=name))
             continue
         call = entry_call(layer)
-        body = layer_calls(layer.body) if layer.composite else None
+        body = layer_calls(layer.body, blocks) if layer.composite else None
         out.append(ir.LayerCall(name=call.name, args=call.args, kwargs=call.kwargs, body=body))
     return tuple(out)
+
+
+def graph_statements(graph: Graph, blocks: list[ir.Block], block: bool = False) -> tuple:
+    """A graph's lines: its shares (a shared block as one `repeat(1) { ... }`), then a
+    binding or an output per node."""
+    out: list = []
+    for share in graph.shares:
+        calls = layer_calls((share.layer,), blocks)
+        layer = calls[0] if len(calls) == 1 else ir.LayerCall(
+            name="repeat", args=(ir.Number(value=1),), body=calls)
+        out.append(ir.Share(name=share.name, layer=layer))
+    for node in graph.nodes:
+        if node.merge is None:
+            start = ir.Name(name=node.inputs[0])
+        else:
+            call = entry_call(node.merge)
+            start = call.model_copy(update={"args": tuple(
+                ir.Name(name=n) for n in node.inputs) + call.args})
+        value = ir.Chain(start=start, layers=layer_calls(node.layers, blocks))
+        kind = ir.Output if node.name in graph.outputs and not block else ir.Binding
+        out.append(kind(name=node.name, value=value))
+    return tuple(out)
+
+
+def _input_type(model_input) -> ir.Expr:
+    if model_input.vocab is None:
+        return ir.as_expr(list(model_input.shape))
+    if model_input.shape:
+        return ir.Call.of("tokens", model_input.shape[0], vocab=model_input.vocab)
+    return ir.Call.of("category", vocab=model_input.vocab)
 
 
 def _loss(program: Program) -> ir.Expr:
@@ -105,8 +151,16 @@ def _section(values: dict[str, Any], of: type[ir.Node]) -> ir.Section:
 
 def resolved_spec(program: Program) -> ir.Spec:
     model = program.model
-    spec = ir.Spec(model=ir.Model(name=model.name, input=ir.as_expr(list(model.input_shape)),
-                                  layers=layer_calls(model.layers)))
+    if model.graph is not None:
+        blocks: list[ir.Block] = []
+        spec = ir.Spec(model=ir.Model(name=model.name, inputs=tuple(
+            ir.InputDecl(name=i.name, type=_input_type(i)) for i in model.inputs),
+            graph=graph_statements(model.graph, blocks)))
+        spec = spec.model_copy(update={"blocks": tuple(blocks)})
+    else:
+        spec = ir.Spec(model=ir.Model(name=model.name,
+                                      input=ir.as_expr(list(model.input_shape)),
+                                      layers=layer_calls(model.layers)))
     if program.data is not None:
         data = program.data
         spec = spec.model_copy(update={"data": _section(data.settings(), type(data))})

@@ -188,9 +188,13 @@ class ModelResolver:
             places[name] = outer[arg] if arg in outer else getattr(value, "span", None)
         self.given += (places,)
         try:
-            body = self.body(call, lambda: self.layers(block.body, inner))
+            return self.block_use(block, call, inner)
         finally:
             self.uses, self.given = self.uses[:-1], self.given[:-1]
+
+    def block_use(self, block: ir.Block, call: ir.LayerCall, inner: Scope) -> Layer | None:
+        """The use `call` of `block`, its body bound in `inner` (the block's arguments)."""
+        body = self.body(call, lambda: self.layers(block.body, inner))
         return BlockUse(name=block.name, body=body, span=call.span)
 
     # Layers may nest as deep as in text (a model's layers sit 2 below the spec)

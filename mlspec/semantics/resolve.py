@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.layers.graph import Graph
 from mlspec.catalog.signature import settle
 from mlspec.semantics.blocks import check_alone, used_blocks
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
 from mlspec.semantics.data import DataSection, resolve_data, typed_input_layers
+from mlspec.semantics.graph import GraphResolver, bind_graph, infer_graph
 from mlspec.semantics.imports import merge_imports
-from mlspec.semantics.model import ModelResolver, check_layer_count, infer_shapes
+from mlspec.semantics.inputs import chain_input
+from mlspec.semantics.model import check_layer_count, infer_shapes
 from mlspec.semantics.names import bind_names
 from mlspec.semantics.overrides import apply_overrides
 from mlspec.semantics.program import ModelProgram, Program
@@ -52,7 +55,8 @@ def _resolve(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Program:
     program = Program(
         model=ModelProgram(name=spec.model.name, input_shape=state.input_shape,
                            layers=state.layers, output_shape=state.output_shape,
-                           span=spec.model.span),
+                           inputs=state.inputs, graph=state.graph,
+                           output_shapes=state.output_shapes, span=spec.model.span),
         data=state.data, train=state.train, spec=spec,
     )
     _refuse_if_too_big(program)
@@ -73,6 +77,11 @@ class Resolution:
     input_shape: tuple[int, ...] | None = None
     layers: tuple = ()
     output_shape: tuple[int, ...] | None = None
+    inputs: tuple = ()
+    """A graph model's inputs (ModelInput)."""
+    graph: Graph | None = None
+    output_shapes: tuple = ()
+    """A graph model's outputs with their shapes."""
     train: TrainSection | None = None
 
 
@@ -107,16 +116,22 @@ def inspect_data(state: Resolution) -> None:
 
 def bind_model(state: Resolution) -> None:
     model = state.spec.model
+    if model.graph is not None:
+        bind_graph(state)
+        return
+    model = chain_input(model, state.errors)
     if not (state.data_failed and model.input is None):
         state.input_shape = _input_shape(model, state.scope, state.data, state.errors)
-    resolver = ModelResolver({b.name: b for b in state.spec.blocks}, state.scope, state.errors)
+    resolver = GraphResolver({b.name: b for b in state.spec.blocks}, state.scope, state.errors)
     state.layers = resolver.model_layers(model.layers)
     if state.data is not None:
         state.layers = typed_input_layers(state.layers, state.data.info, state.errors)
 
 
 def infer_model_shapes(state: Resolution) -> None:
-    if state.input_shape is not None and not state.errors.diagnostics \
+    if state.spec.model.graph is not None:
+        infer_graph(state)
+    elif state.input_shape is not None and not state.errors.diagnostics \
             and check_layer_count(state.layers, state.spec.model.span, state.errors):
         state.output_shape = infer_shapes(state.layers, state.input_shape, state.errors)
 

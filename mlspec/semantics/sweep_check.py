@@ -198,6 +198,8 @@ class _Reads:
             self.parts["model.input"] = self.closure(_mentions(model.input))
         for i, layer in enumerate(model.layers if model is not None else ()):
             self.parts[f"layer {i}"] = self.closure(_mentions(layer))
+        for i, part in enumerate((*model.inputs, *(model.graph or ())) if model else ()):
+            self.parts[f"graph line {i}"] = self.closure(_mentions(part))
         if spec.data is not None:
             self.parts["data"] = self.closure(_mentions(spec.data))
         for setting in spec.train.settings if spec.train else ():

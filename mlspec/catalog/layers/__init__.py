@@ -33,6 +33,7 @@ from mlspec.catalog.layers.base import BuildContext as BuildContext
 from mlspec.catalog.layers.base import Layer as Layer
 from mlspec.catalog.layers.base import Shape as Shape
 from mlspec.catalog.layers.base import ShapeError as ShapeError
+from mlspec.catalog.layers.graph import GraphBlockUse, SharedUse
 from mlspec.catalog.layers.structure import Composite as Composite
 from mlspec.catalog.layers.structure import Repeat as Repeat
 
@@ -65,3 +66,8 @@ class BlockUse(Composite):
 
     def build(self, ctx):
         return ctx.stack(self.body, name=self.name)
+
+
+# A graph's kinds (mlspec.catalog.layers.graph): no spec names them either.
+LAYERS.add_kind(SharedUse)
+LAYERS.add_kind(GraphBlockUse)
