@@ -228,7 +228,8 @@ def _role(body: list, place: Place) -> Role | None:
     prev = body[-1]
     if _is(prev, "DOT"):
         return "path"
-    if _is(prev, "MODEL", "BLOCK", "PARAM"):
+    if _is(prev, "MODEL", "BLOCK", "PARAM", "OUTPUT", "SHARE") or (
+            _is(prev, "INPUT") and place.inner is not None and place.inner.kind == "model"):
         return "declared"
     inner = place.inner
     if inner is None:

@@ -94,6 +94,11 @@ class GraphToIR(Transformer):
         _, name, layer = children
         return ir.Share(name=str(name), layer=layer, span=token_span(name, self.file))
 
+    def late_input(self, meta, children):
+        raise SpecError.at(token_span(children[0], self.file),
+                           "the input lines stand first in a model, before its graph "
+                           "statements (a graph block's input is `in`)")
+
     def graph(self, meta, children):
         return tuple(children)
 
