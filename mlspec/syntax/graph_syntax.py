@@ -102,7 +102,7 @@ class GraphToIR(Transformer):
     def graph(self, meta, children):
         return tuple(children)
 
-    def body(self, layers: tuple, graph: tuple | None) -> None:
+    def _check_body(self, layers: tuple, graph: tuple | None) -> None:
         """Refuses a chain line before the graph statements of a body."""
         if graph is None or not layers:
             return
@@ -114,7 +114,8 @@ class GraphToIR(Transformer):
                                                  "of layers or a graph)")
         raise error
 
-    def inputs(self, shape: ir.ListExpr | None, decls: list, graph: tuple | None) -> None:
+    def _check_inputs(self, shape: ir.ListExpr | None, decls: list,
+                      graph: tuple | None) -> None:
         """Refuses `input [8]` beside named inputs, or in a graph (whose inputs have names)."""
         if shape is not None and decls:
             raise SpecError.at(decls[0].span, "a model has either one `input [shape]` line "
@@ -124,11 +125,22 @@ class GraphToIR(Transformer):
                                            "`input x [8]`, `input x tokens(20, vocab=100)`")
 
 
+def _in_body(stack: list) -> bool:
+    """Whether the parser's stack is in a model's or block's body, outside any bracket
+    (not in a section, where `output` may name a setting, nor in a layer's arguments)."""
+    heads = [i for i, t in enumerate(stack)
+             if isinstance(t, Token) and t.type in ("MODEL", "BLOCK")]
+    return bool(heads) and not any(isinstance(t, Token) and t.type in ("LPAR", "LSQB")
+                                   for t in stack[heads[-1]:])
+
+
 def statement_hint(exc) -> tuple[str, Token] | None:
     """The message for a mistake right after `output NAME` or `share NAME` (the `=`
     forgotten: `output y h -> dense(1)`) and the token to place it at, from the parser's
     stack; None elsewhere."""
     stack = getattr(getattr(exc, "state", None), "value_stack", None) or []
+    if not _in_body(stack):
+        return None
     if len(stack) >= 2 and isinstance(stack[-1], Token) and stack[-1].type == "NAME" \
             and isinstance(stack[-2], Token) and stack[-2].type in ("OUTPUT", "SHARE"):
         name = str(stack[-1])

@@ -168,7 +168,7 @@ class _ToIR(GraphToIR):
 
     def block_def(self, meta, children):
         _, name, *params, layers, graph = children
-        self.body(layers, graph)
+        self._check_body(layers, graph)
         return ir.Block(
             name=str(name), params=tuple(p for p in params if p is not None), body=layers,
             graph=graph, span=self._s(meta),
@@ -179,8 +179,8 @@ class _ToIR(GraphToIR):
 
     def model_def(self, meta, children):
         _, name, input_shape, *inputs, layers, graph = children
-        self.inputs(input_shape, inputs, graph)
-        self.body(layers, graph)
+        self._check_inputs(input_shape, inputs, graph)
+        self._check_body(layers, graph)
         return ir.Model(name=str(name), input=input_shape, inputs=tuple(inputs), layers=layers,
                         graph=graph, span=self._s(meta))
 
