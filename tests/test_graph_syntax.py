@@ -297,6 +297,24 @@ def test_completion_anywhere_in_a_graph_does_not_fail():
     assert [i.label for i in complete("model m {\n    output \n}", 21)] == []
 
 
+def _keywords(prefix: str) -> list[str]:
+    return [item.label for item in complete(prefix + "\n}", len(prefix))
+            if item.detail == "keyword"]
+
+
+def test_keywords_offered_are_those_that_may_stand_there():
+    """`output` and `share` where a graph statement may come, not after a chain of layers
+    (a body does not mix them); `input` before the statements only."""
+    assert _keywords("model m {\n    ") == ["input", "output", "share"]
+    assert _keywords("model m {\n    input x [8]\n    ") == ["input", "output", "share"]
+    assert _keywords("model m {\n    h = x\n    ") == ["output", "share"]
+    assert _keywords("model m {\n    share e = dense(2)\n    output y = x -> e\n    ") == [
+        "output", "share"]
+    assert _keywords("model m {\n    dense(3) -> relu\n    ") == []
+    assert _keywords("model m {\n    input x [8]\n    dense(3)\n    ") == []
+    assert _keywords("model m {\n    residual {\n        ") == []
+
+
 def test_diagnostics_show_graph_syntax_errors_at_their_place():
     (diag,) = check_text("model m {\n  input x [8]\n  h x -> dense(3)\n  output y = h\n}\n",
                          None)
