@@ -172,6 +172,22 @@ def test_graphs_built_in_python_print_and_read_back(text):
     assert parse(spec.to_text()) == spec
 
 
+@pytest.mark.parametrize("text", GRAPHS, ids=range(len(GRAPHS)))
+def test_fmt_keeps_every_comment_of_a_graph(text):
+    """A comment at the end of every line, and one on a line of its own before every
+    line: each is kept, the spec is the same, and formatting again changes nothing."""
+    lines = text.rstrip("\n").split("\n")
+    commented = "\n".join(f"# above <{i}>\n{line}  # end <{i}>" if line.strip() else line
+                          for i, line in enumerate(lines)) + "\n"
+    spec = parse(commented)
+    printed = spec.to_text()
+    wanted = {f"# {kind} <{i}>" for i, line in enumerate(lines) if line.strip()
+              for kind in ("above", "end")}
+    assert {c for c in wanted if c not in printed} == set()
+    again = parse(printed)
+    assert again == parse(text) and again.to_text() == printed
+
+
 def test_the_printer_puts_a_graph_one_statement_a_line_and_keeps_comments():
     text = ("model m {  # the model\n  input x [8]   # features\n  # a binding\n"
             "  h = x -> dense(3)   # narrow\n      relu\n  output y = h -> dense(1)\n}\n")
