@@ -10,7 +10,7 @@ import pytest
 from pygments.token import Keyword, Name
 
 from mlspec.editor.completion import complete
-from mlspec.editor.diagnostics import check_text
+from mlspec.editor.diagnostics import check_text, to_lsp_diagnostic
 from mlspec.editor.lexer import MlspecLexer
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
@@ -332,7 +332,11 @@ def test_keywords_offered_are_those_that_may_stand_there():
 
 
 def test_diagnostics_show_graph_syntax_errors_at_their_place():
-    (diag,) = check_text("model m {\n  input x [8]\n  h x -> dense(3)\n  output y = h\n}\n",
-                         None)
-    assert (diag.span.line, diag.span.column) == (3, 3)
+    text = "model m {\n  input x [8]\n  h x -> dense(3)\n  output y = h\n}\n"
+    (diag,) = check_text(text, None)
     assert "expected '=' after 'h'" in diag.message
+    lsp = to_lsp_diagnostic(diag, text, None)
+    assert (lsp.range.start.line, lsp.range.start.character) == (2, 2)
+    assert (lsp.range.end.line, lsp.range.end.character) == (2, 3)
+    (diag,) = check_text("model m {\n  output y h\n}\n", None)
+    assert (diag.span.line, diag.span.column) == (2, 10)
