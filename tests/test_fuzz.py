@@ -741,6 +741,18 @@ def test_numbers_beyond_the_ir_are_spec_errors(text):
         mlspec.parse(text, FUZZ_FILE)
 
 
+def test_the_least_64_bit_integer_reads_back():
+    """-2**63 is in the IR's range, though its digits alone are not: its text reads back
+    (found by the round trip of random params), and `2 - 9223372036854775808` or its
+    negation stays an error."""
+    spec = ir.Spec(params=(ir.Param(name="x", value=-(2**63)),))
+    assert_round_trip(spec)
+    assert mlspec.parse("param x = - 9223372036854775808\n") == spec
+    for text in ("param x = 2 - 9223372036854775808\n", "param x = --9223372036854775808\n"):
+        with pytest.raises(SpecError, match="too large"):
+            mlspec.parse(text, FUZZ_FILE)
+
+
 def test_huge_integer_cannot_enter_the_ir():
     from pydantic import ValidationError
 

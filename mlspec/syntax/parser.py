@@ -76,7 +76,8 @@ class _ToIR(GraphToIR):
     def number(self, meta, children):
         text = str(children[0])
         is_float = any(c in text for c in ".eE")
-        value = float(text) if is_float else int(text) if len(text) <= 19 else None
+        value = float(text) if is_float else int(text) if len(text.lstrip("-")) <= 19 \
+            else None
         if value is None or (not is_float and value > MAX_INT) or value in (
                 float("inf"), float("-inf")):
             raise SpecError.at(self._s(meta), f"the number {text[:20]}"
@@ -99,6 +100,8 @@ class _ToIR(GraphToIR):
         (operand,) = children
         if isinstance(operand, ir.Number):  # `-3` is a literal, and stays an integer
             text = operand.text
+            if -operand.value > MAX_INT:  # `--9223372036854775808`
+                raise SpecError.at(self._s(meta), f"the number {-operand.value} is too large")
             return ir.Number(value=-operand.value, span=self._s(meta),
                              text=f"-{text}" if text and not text.startswith("-") else None)
         return ir.Neg(operand=operand, span=self._s(meta))
@@ -232,8 +235,34 @@ def _check_depth(tree: Tree, file: str, depth: int = 1) -> None:
                 stack.append((child, depth + (child.data not in _FLAT_RULES)))
 
 
+_PAST_MAX_INT = str(MAX_INT + 1)
+
+
+def _least_int(node) -> Tree | None:
+    """`-9223372036854775808`, the least 64-bit integer, as one number literal (its digits
+    alone are one past the largest); None for any other node."""
+    if isinstance(node, Tree) and node.data == "neg" and isinstance(node.children[0], Tree) \
+            and node.children[0].data == "number" \
+            and str(node.children[0].children[0]) == _PAST_MAX_INT:
+        digits = node.children[0].children[0]
+        return Tree("number", [digits.update(value="-" + digits)], node.meta)
+    return None
+
+
+def _fold_least_ints(tree: Tree) -> Tree:
+    stack = [tree := _least_int(tree) or tree]
+    while stack:
+        node = stack.pop()
+        for i, child in enumerate(node.children):
+            if isinstance(child, Tree):
+                node.children[i] = _least_int(child) or child
+                stack.append(node.children[i])
+    return tree
+
+
 def _transform(tree, file: str, depth: int = 1):
     _check_depth(tree, file, depth)
+    tree = _fold_least_ints(tree)
     try:
         return _ToIR(file).transform(tree)
     except VisitError as exc:
