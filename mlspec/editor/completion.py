@@ -119,7 +119,10 @@ def complete(text: str, offset: int, names: Names | None = None) -> list[Item]:
     return items
 
 
-_KEYWORD_DOCS = {"input": "the input shape: input [28, 28, 1]"}
+_KEYWORD_DOCS = {"input": "the input shape: input [28, 28, 1]; or a named input: "
+                          "input x [8], input city category(vocab=12)",
+                 "output": "a named output of a graph: output NAME = chain",
+                 "share": "one layer with the same weights at every use: share NAME = layer"}
 
 
 def _items(place: Place, params: list[str], blocks: dict[str, list[str]]) -> list[Item]:

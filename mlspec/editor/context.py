@@ -84,10 +84,34 @@ def place_at(prefix: str) -> Place | None:
         _read(parser.parser_state.value_stack + [None], place)
         place.role = None
     words = lexicon().terminals
-    for terminal in sorted(accepts & set(words)):
+    # the grammar takes statements after a chain, and an input line after a statement,
+    # only to say that they cannot stand there
+    kind = _body_kind(parser.parser_state.value_stack)
+    refused = {"chain": {"OUTPUT", "SHARE"}, "graph": {"INPUT"}}.get(kind, set())
+    for terminal in sorted(accepts & set(words) - refused):
         if words[terminal] in lexicon().keywords and _starts_here(parser, terminal):
             place.keywords.append(words[terminal])
     return place
+
+
+def _body_kind(stack: list) -> Literal["chain", "graph"] | None:
+    """What the body of the model or block the parser is in holds so far: a chain of
+    layers (v1), graph statements, or neither yet."""
+    heads = [i for i, t in enumerate(stack) if _is(t, "MODEL", "BLOCK")]
+    if not heads:
+        return None
+    body = stack[heads[-1]:]
+    opened = next((i for i, t in enumerate(body) if _is(t, "LBRACE")), None)
+    rest = [] if opened is None else [
+        t for t in body[opened + 1:] if t is not None and not (isinstance(t, Tree) and (
+            t.data in ("input_line", "input_decl") or t.data.startswith("__model_def")))]
+    if any(_is(t, "BIND", "OUTPUT", "SHARE") or isinstance(t, Tree) and t.data in (
+            "_statement", "binding", "output_stmt", "share_stmt") for t in rest):
+        return "graph"
+    if rest and (_is(rest[0], "NAME") or isinstance(rest[0], Tree) and (
+            rest[0].data == "layer" or rest[0].data.startswith("__layers"))):
+        return "chain"
+    return None
 
 
 @functools.cache
@@ -228,7 +252,8 @@ def _role(body: list, place: Place) -> Role | None:
     prev = body[-1]
     if _is(prev, "DOT"):
         return "path"
-    if _is(prev, "MODEL", "BLOCK", "PARAM"):
+    if _is(prev, "MODEL", "BLOCK", "PARAM", "OUTPUT", "SHARE") or (
+            _is(prev, "INPUT") and place.inner is not None and place.inner.kind == "model"):
         return "declared"
     inner = place.inner
     if inner is None:

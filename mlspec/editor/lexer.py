@@ -13,7 +13,8 @@ Token types:
 - numbers: `Number.Integer` / `Number.Float`; `true`/`false`: `Keyword.Constant`;
 - the section and statement keywords: `Keyword` (`Keyword.Namespace` for `import`,
   `Keyword.Declaration` for `param`/`block`), with the declared name after `model`
-  (`Name.Class`), `block` (`Name.Function`) and `param` (`Name.Variable`);
+  (`Name.Class`), `block` (`Name.Function`), and `param`, `output` and `share`
+  (`Name.Variable`);
 - `->` and `+ - * / =`: `Operator`; `( ) { } [ ] , .`: `Punctuation`;
 - a name followed by `(`: `Name.Function` (a call); `NAME=` inside parentheses:
   `Name.Attribute` (a keyword argument or a block parameter's default); a setting's
@@ -47,7 +48,8 @@ __all__ = ["MlspecLexer"]
 _KEYWORD_TYPES = {"import": Keyword.Namespace, "param": Keyword.Declaration,
                   "block": Keyword.Declaration}
 _DECLARES = {"model": (Name.Class, "{"), "block": (Name.Function, "("),
-             "param": (Name.Variable, "=")}
+             "param": (Name.Variable, "="), "output": (Name.Variable, "="),
+             "share": (Name.Variable, "=")}
 _PUNCTUATION = "(){}[],."
 # Keywords may also name settings and path parts (`train.seed = [0, 1]`, `data.train.n`,
 # `metric=train.loss`): only a keyword that is not part of a dotted path and not followed

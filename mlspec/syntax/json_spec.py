@@ -254,7 +254,9 @@ _NAME_FIELDS = {ir.Model: ("name", False), ir.Param: ("name", False),
                 ir.Block: ("name", False), ir.BlockParam: ("name", False),
                 ir.Keyword: ("name", False), ir.LayerCall: ("name", False),
                 ir.Name: ("name", True), ir.Call: ("name", True),
-                ir.Setting: ("path", True)}
+                ir.Setting: ("path", True), ir.Binding: ("name", False),
+                ir.Output: ("name", False), ir.Share: ("name", False),
+                ir.InputDecl: ("name", False)}
 
 
 def _check_json_names(spec: ir.Spec, file: str) -> None:

@@ -30,8 +30,8 @@ class Lexicon:
     """Operator and punctuation text -> its terminal (`"->"`: `_ARROW`, `"("`: `LPAR`),
     longest first."""
     patterns: dict[str, str]
-    """The regular expressions of the other terminals: NAME, NUMBER, STRING, COMMENT and
-    the white space WS."""
+    """The regular expressions of the other terminals: NAME, BIND (a name and its `=`),
+    NUMBER, STRING, COMMENT and the white space WS."""
     terminals: dict[str, str]
     """Keyword and symbol terminal -> its text (`MODEL`: `model`)."""
 
@@ -61,6 +61,18 @@ def lexicon() -> Lexicon:
     )
 
 
+def _split(token: Token, offset: int) -> list[Token]:
+    """The token placed at `offset`; a binding's `h =` (one token for the parser, see
+    the grammar's BIND) as its name and its `=`, as tools see them everywhere else."""
+    start = token.start_pos + offset
+    if token.type != "BIND":
+        return [Token(token.type, token.value, start_pos=start, end_pos=token.end_pos + offset)]
+    name = token.value.rstrip("= \t")
+    return [Token("NAME", name, start_pos=start, end_pos=start + len(name)),
+            Token("EQUAL", "=", start_pos=token.end_pos + offset - 1,
+                  end_pos=token.end_pos + offset)]
+
+
 def lex(text: str) -> list[Token]:
     """The tokens of `text` (comments and white space left out), as the parser's lexer
     makes them, placed in `text`; a character that starts no token is skipped, so that
@@ -70,8 +82,7 @@ def lex(text: str) -> list[Token]:
     while offset <= len(text):
         try:
             for token in lark_parser().lex(text[offset:]):
-                tokens.append(Token(token.type, token.value, start_pos=token.start_pos + offset,
-                                    end_pos=token.end_pos + offset))
+                tokens += _split(token, offset)
             break
         except UnexpectedCharacters as exc:
             offset += exc.pos_in_stream + 1

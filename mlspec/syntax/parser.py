@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import functools
-import re
 from importlib import resources
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
-    UnexpectedToken,
     VisitError,
 )
 
@@ -20,23 +16,13 @@ from mlspec.syntax.errors import (
     ErrorCollector,
     Span,
     SpecError,
-    nearest,
     remember_source,
-    source_line,
 )
+from mlspec.syntax.graph_syntax import GraphToIR
 from mlspec.syntax.limits import MAX_DEPTH, MAX_INT
+from mlspec.syntax.syntax_errors import syntax_error
 
 GRAMMAR_FILE = "grammars/mlspec.lark"
-
-# How expected terminals are named in "expected ..." messages; a keyword's terminal is
-# named by its text (IMPORT: 'import').
-_TERMINAL_TEXT = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "'('",
-    "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'",
-    "EQUAL": "'='", "COMMA": "','", "DOT": "'.'", "_ARROW": "'->'", "PLUS": "'+'",
-    "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-}
-
 
 # Comment tokens of the text being parsed, gathered by the lexer (comments are ignored
 # by the grammar, but the formatter keeps them).
@@ -76,7 +62,7 @@ def _span(meta_or_token, file: str) -> Span:
 
 
 @v_args(meta=True)
-class _ToIR(Transformer):
+class _ToIR(GraphToIR):
     """Builds IR nodes; it never validates (that is a later pass)."""
 
     def __init__(self, file: str):
@@ -90,7 +76,8 @@ class _ToIR(Transformer):
     def number(self, meta, children):
         text = str(children[0])
         is_float = any(c in text for c in ".eE")
-        value = float(text) if is_float else int(text) if len(text) <= 19 else None
+        value = float(text) if is_float else int(text) if len(text.lstrip("-")) <= 19 \
+            else None
         if value is None or (not is_float and value > MAX_INT) or value in (
                 float("inf"), float("-inf")):
             raise SpecError.at(self._s(meta), f"the number {text[:20]}"
@@ -113,6 +100,8 @@ class _ToIR(Transformer):
         (operand,) = children
         if isinstance(operand, ir.Number):  # `-3` is a literal, and stays an integer
             text = operand.text
+            if -operand.value > MAX_INT:  # `--9223372036854775808`
+                raise SpecError.at(self._s(meta), f"the number {-operand.value} is too large")
             return ir.Number(value=-operand.value, span=self._s(meta),
                              text=f"-{text}" if text and not text.startswith("-") else None)
         return ir.Neg(operand=operand, span=self._s(meta))
@@ -131,6 +120,8 @@ class _ToIR(Transformer):
 
     def arguments(self, meta, children):
         return [c for c in children if c is not None]
+
+    layer_arguments = arguments
 
     def keyword(self, meta, children):
         name, value = children
@@ -179,18 +170,22 @@ class _ToIR(Transformer):
         return ir.BlockParam(name=str(name), default=default, span=_span(name, self.file))
 
     def block_def(self, meta, children):
-        _, name, *params, body = children
+        _, name, *params, layers, graph = children
+        self._check_body(layers, graph)
         return ir.Block(
-            name=str(name), params=tuple(p for p in params if p is not None), body=body,
-            span=self._s(meta),
+            name=str(name), params=tuple(p for p in params if p is not None), body=layers,
+            graph=graph, span=self._s(meta),
         )
 
     def input_line(self, meta, children):
         return children[1]
 
     def model_def(self, meta, children):
-        _, name, input_shape, layers = children
-        return ir.Model(name=str(name), input=input_shape, layers=layers, span=self._s(meta))
+        _, name, input_shape, *inputs, layers, graph = children
+        self._check_inputs(input_shape, inputs, graph)
+        self._check_body(layers, graph)
+        return ir.Model(name=str(name), input=input_shape, inputs=tuple(inputs), layers=layers,
+                        graph=graph, span=self._s(meta))
 
     def setting(self, meta, children):
         (path, span), value = children
@@ -213,86 +208,13 @@ def ir_string(token: Token) -> str:
     return str(token)[1:-1].replace('\\"', '"').replace("\\\\", "\\")
 
 
-def _syntax_error(exc: UnexpectedInput, file: str) -> SpecError:
-    line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
-        message = "unexpected end of file"
-    elif isinstance(exc, UnexpectedToken):
-        message = f"unexpected '{exc.token}'"
-    elif isinstance(exc, UnexpectedCharacters):
-        message = f"unexpected character '{exc.char}'"
-    elif isinstance(exc, UnexpectedEOF):
-        message = "unexpected end of file"
-    else:  # pragma: no cover - lark has no other kinds today
-        message = "syntax error"
-    expected = sorted({_TERMINAL_TEXT.get(t, f"'{t.lower()}'") for t in exc.expected or ()}
-                      if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) else set())
-    if expected and len(expected) <= 6:
-        message += "; expected " + " or ".join(expected)
-    elif isinstance(exc, UnexpectedToken) and exc.token.type == "NAME":
-        message += _keyword_hint(str(exc.token), exc.expected or ())
-    width = len(str(exc.token)) if isinstance(exc, UnexpectedToken) else 1
-    if line is None or line < 0:
-        return SpecError.at(None, f"{file}: {message}")
-    if isinstance(exc, UnexpectedToken) and "EQUAL" in (exc.expected or ()):
-        found = _stray_path(file, line, column)
-        if found is not None:
-            return found
-    span = Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
-    return SpecError.at(span, message)
-
-
-def _keyword_hint(word: str, expected) -> str:
-    """`; did you mean 'train'?` for a name where only keywords may stand (`trian {`,
-    `modle m {`): the nearest of the expected keywords, or "" where none is near."""
-    words = {t.pattern.value for t in _parser().terminals
-             if t.name in expected and t.pattern.type == "str" and t.pattern.value.isidentifier()}
-    close = nearest(word, sorted(words))
-    return f"; did you mean '{close}'?" if close else ""
-
-
-_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
-_PATH_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:[ \t]*\.[ \t]*[A-Za-z_][A-Za-z0-9_]*)*)"
-                          r"\s*\Z")
-
-
-def _stray_path(file: str, line: int, column: int) -> SpecError | None:
-    """The mistake where a setting's '=' is missing, at the setting's name rather than at
-    the token after it: a name that follows a value on its line (`steps = 1_000` reads as
-    `steps = 1` and a setting `_000`), or one alone on its line; None for anything else."""
-    lines = [source_line(file, n) or "" for n in range(1, line + 1)]
-    before = "\n".join(lines[:-1] + [lines[-1][:column - 1]])
-    before = _STRING_OR_COMMENT.sub(  # comments blanked, keeping every offset
-        lambda m: " " * len(m.group()) if m.group().startswith("#") else m.group(), before)
-    path = _PATH_BEFORE.search(before)
-    if path is None:
-        return None
-    start_line = before.count("\n", 0, path.start()) + 1
-    start_column = path.start() - (before.rfind("\n", 0, path.start()) + 1) + 1
-    ahead = lines[start_line - 1][:start_column - 1].rstrip()
-    name = path.group(1)
-    span = Span(file=file, line=start_line, column=start_column, end_line=start_line,
-                end_column=start_column + len(name))
-    if not ahead:  # `steps` alone on its line, the '}' after it
-        return SpecError.at(span, f"expected '=' after '{name}'; a setting is "
-                                  "`name = value`")
-    if not ahead or not (ahead[-1].isalnum() or ahead[-1] in ")]\"_"):  # no value ends there
-        return None
-    if ahead[-1].isdigit() and start_column - 1 == len(ahead) \
-            and re.fullmatch(r"_[0-9_]*", name.split(".")[0]):
-        number = re.search(r"[0-9.]+\Z", ahead).group() + name.split(".")[0]
-        return SpecError.at(span, f"unexpected '{name}': a number has no '_' between its "
-                                  f"digits (write {number.replace('_', '')})")
-    return SpecError.at(span, f"unexpected '{name}' after the value of a setting; a "
-                              "setting is `name = value`")
-
-
 # How deep a spec may nest, counted in IR nodes from the spec itself (a value in a
 # value, a layer in a repeat's body, a term of a sum in the sum): far past what specs
 # need, and within what everything that reads a spec can take (Python's recursion; JSON
 # readers stop at 200 levels, and a spec's JSON nests at most twice as deep as its IR).
 # Rules that build no IR node of their own, so nest the spec no deeper.
-_FLAT_RULES = frozenset({"arguments", "layers", "path", "input_line", "section_def"})
+_FLAT_RULES = frozenset({"arguments", "layer_arguments", "layers", "graph", "path", "input_line",
+                         "section_def"})
 
 
 def _check_depth(tree: Tree, file: str, depth: int = 1) -> None:
@@ -313,8 +235,34 @@ def _check_depth(tree: Tree, file: str, depth: int = 1) -> None:
                 stack.append((child, depth + (child.data not in _FLAT_RULES)))
 
 
+_PAST_MAX_INT = str(MAX_INT + 1)
+
+
+def _least_int(node) -> Tree | None:
+    """`-9223372036854775808`, the least 64-bit integer, as one number literal (its digits
+    alone are one past the largest); None for any other node."""
+    if isinstance(node, Tree) and node.data == "neg" and isinstance(node.children[0], Tree) \
+            and node.children[0].data == "number" \
+            and str(node.children[0].children[0]) == _PAST_MAX_INT:
+        digits = node.children[0].children[0]
+        return Tree("number", [digits.update(value="-" + digits)], node.meta)
+    return None
+
+
+def _fold_least_ints(tree: Tree) -> Tree:
+    stack = [tree := _least_int(tree) or tree]
+    while stack:
+        node = stack.pop()
+        for i, child in enumerate(node.children):
+            if isinstance(child, Tree):
+                node.children[i] = _least_int(child) or child
+                stack.append(node.children[i])
+    return tree
+
+
 def _transform(tree, file: str, depth: int = 1):
     _check_depth(tree, file, depth)
+    tree = _fold_least_ints(tree)
     try:
         return _ToIR(file).transform(tree)
     except VisitError as exc:
@@ -327,7 +275,7 @@ def _lark_parse(text: str, file: str, start: str):
     try:
         return _parser().parse(text, start=start)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, file) from None
+        raise syntax_error(exc, file, _parser()) from None
 
 
 def parse(text: str, file: str = "<spec>") -> ir.Spec:

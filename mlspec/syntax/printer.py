@@ -163,6 +163,41 @@ def _write_layers(w: _Writer, layers: tuple[ir.LayerCall, ...], indent: str) -> 
         i += len(group)
 
 
+def _statement_head(statement: ir.Node) -> str:
+    if statement.kind == "share":
+        return f"share {statement.name} = "
+    start = format_expr(statement.value.start)
+    return ("output " if statement.kind == "output" else "") + f"{statement.name} = {start}"
+
+
+def _write_graph(w: _Writer, graph: tuple, indent: str) -> None:
+    """One statement a line, its layers joined by `->`; a layer with a body ends the line
+    with `{`, its body below, and the chain goes on after the `}`."""
+    for statement in graph:
+        layers = (statement.layer,) if statement.kind == "share" else statement.value.layers
+        value = statement.layer if statement.kind == "share" else statement.value
+        first, last = _lines(statement)
+        if value.span is not None:
+            last = value.span.end_line
+        text, joint = _statement_head(statement), "" if statement.kind == "share" else " -> "
+        for layer in layers:
+            text += joint + _layer_head(layer)
+            joint = " -> "
+            if layer.body is not None:
+                body_first, body_last = _lines(layer)
+                w.emit(text + " {", indent, first, body_first, first != last)
+                _write_layers(w, layer.body, indent + INDENT)
+                w.flush_before(body_last, indent + INDENT)
+                text, first = "}", body_last
+        w.emit(text, indent, first, last)
+
+
+def _write_body(w: _Writer, layers: tuple, graph: tuple | None, indent: str) -> None:
+    _write_layers(w, layers, indent)
+    if graph is not None:
+        _write_graph(w, graph, indent)
+
+
 def _write_section(w: _Writer, name: str, section: ir.Section) -> None:
     first, last = _lines(section)
     w.emit(name + " {", "", first, first, first != last)
@@ -237,7 +272,7 @@ def print_spec(spec: ir.Spec) -> str:
         )
         first, last = _lines(block)
         w.emit(f"block {block.name}({params}) {{", "", first, first, first != last)
-        _write_layers(w, block.body, INDENT)
+        _write_body(w, block.body, block.graph, INDENT)
         w.flush_before(last, INDENT)
         w.emit("}", "", last, last)
         w.blank()
@@ -248,7 +283,11 @@ def print_spec(spec: ir.Spec) -> str:
         w.emit(f"model {model.name} {{", "", first, first, first != last)
         if model.input is not None:
             w.emit(f"input {format_expr(model.input)}", INDENT, *_lines(model.input))
-        _write_layers(w, model.layers, INDENT)
+        for decl in model.inputs:
+            first_line, _ = _lines(decl)
+            w.emit(f"input {decl.name} {format_expr(decl.type)}", INDENT, first_line,
+                   _lines(decl.type)[1] or first_line)
+        _write_body(w, model.layers, model.graph, INDENT)
         w.flush_before(last, INDENT)
         w.emit("}", "", last, last)
         w.blank()
