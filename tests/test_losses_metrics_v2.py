@@ -533,3 +533,100 @@ def test_a_runs_auc_is_roc_auc_score(loss, tmp_path):
                                    skm.f1_score(y, pred, average="macro"), rtol=1e-5)
         np.testing.assert_allclose(last[f"{split}.balanced_accuracy"],
                                    skm.balanced_accuracy_score(y, pred), rtol=1e-5)
+
+
+# ---- early stopping takes each new metric's direction ---------------------------------
+
+DIRECTIONS = {"auc": "max", "top_k_accuracy": "max", "macro_f1": "max",
+              "balanced_accuracy": "max", "log_loss": "min"}
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTIONS))
+def test_early_stop_mode_follows_the_metric(name, tmp_path):
+    task = "binary" if name == "auc" else "class"
+    metric = "top_k_accuracy(k=2)" if name == "top_k_accuracy" else name
+    text = spec_text(task, "softmax_cross_entropy" if task == "class"
+                     else "sigmoid_binary_cross_entropy", tmp_path, metric,
+                     f"    early_stop = early_stop(metric=valid.{name}, patience=50)\n")
+    program = mlspec.resolve(mlspec.parse(text))
+    assert program.train.early_stop.mode == DIRECTIONS[name]
+
+
+@pytest.mark.parametrize("name", ["auc", "log_loss"])
+def test_early_stop_restores_the_best_evaluation_by_direction(name, tmp_path):
+    """The returned model is the evaluation with the highest valid.auc (the lowest
+    valid.log_loss); patience is never reached, so every evaluation is in the history."""
+    text = spec_text("binary", "sigmoid_binary_cross_entropy", tmp_path, name,
+                     f"    early_stop = early_stop(metric=valid.{name}, patience=1000)\n"
+                     ).replace("steps = 4", "steps = 30").replace("0.05", "0.2")
+    result = mlspec.run(mlspec.parse(text))
+    column = result.history[f"valid.{name}"].to_numpy()
+    best = column.argmax() if name == "auc" else column.argmin()
+    assert column.max() > column.min()
+    assert result.best_step == int(result.history["step"].iloc[best])
+    assert result.metrics[f"valid.{name}"] == pytest.approx(column[best])
+
+
+# ---- spec errors ------------------------------------------------------------------------
+
+ERRORS = [
+    ("class-weight-length", "class", "softmax_cross_entropy(class_weight=[1.0, 2.0])", "",
+     "class_weight has 2 weights, but the data has 3 classes: give one weight per class",
+     "[1.0, 2.0]"),
+    ("class-weight-negative", "class", "softmax_cross_entropy(class_weight=[1.0, -2.0, 1.0])",
+     "", "class_weight", "[1.0, -2.0, 1.0]"),
+    ("label-smoothing-1", "class", "softmax_cross_entropy(label_smoothing=1.0)", "",
+     "label_smoothing", "1.0"),
+    ("focal-alpha", "binary", "sigmoid_focal_loss(alpha=1.5)", "", "alpha", "1.5"),
+    ("focal-on-3-classes", "class", "sigmoid_focal_loss", "",
+     "'sigmoid_focal_loss' needs 0/1 targets, but the data has 3 classes",
+     "sigmoid_focal_loss"),
+    ("hinge-width", "class2", "hinge_loss", "",
+     "'hinge_loss' needs one score per example, but the model outputs [2]", "hinge_loss"),
+    ("multiclass-hinge-real", "real", "multiclass_hinge_loss", "",
+     "'multiclass_hinge_loss' needs class targets, but the data has real targets",
+     "multiclass_hinge_loss"),
+    ("log-cosh-classes", "class", "log_cosh", "",
+     "'log_cosh' needs real targets, but the data has class ids", "log_cosh"),
+    ("auc-3-classes", "class", "softmax_cross_entropy", "auc",
+     "metric 'auc' needs 0/1 (two-class) targets, which this data does not have", "auc"),
+    ("top-k-past-classes", "class", "softmax_cross_entropy", "top_k_accuracy(k=4)",
+     "top_k_accuracy needs k at most the number of classes (3), but k is 4", "4"),
+    ("top-k-positional", "class", "softmax_cross_entropy", "accuracy, top_k_accuracy(7)",
+     "but k is 7", "7"),
+    ("top-k-zero", "class", "softmax_cross_entropy", "top_k_accuracy(k=0)", "k", "0"),
+    ("top-k-unknown-argument", "class", "softmax_cross_entropy", "top_k_accuracy(n=2)",
+     "has no argument 'n'; did you mean 'k'?", "n=2"),
+    ("log-loss-of-scores", "binary", "hinge_loss", "log_loss",
+     "metric 'log_loss' needs class probabilities, but the loss 'hinge_loss' gives scores",
+     "log_loss"),
+    ("metric-takes-no-arguments", "class", "softmax_cross_entropy", "macro_f1(2)",
+     "metric 'macro_f1' takes no arguments", "macro_f1(2)"),
+    ("metric-twice", "class", "softmax_cross_entropy", "log_loss, log_loss",
+     "metric 'log_loss' is listed twice", "log_loss"),
+    ("confusion-of-real", "real", "mse", "confusion_matrix",
+     "metric 'confusion_matrix' needs class targets", "confusion_matrix"),
+    ("early-stop-on-confusion", "class", "softmax_cross_entropy", "confusion_matrix",
+     "early_stop cannot watch 'valid.confusion_matrix': confusion_matrix is a table of the "
+     "returned model, not a history column",
+     "early_stop(metric=valid.confusion_matrix)"),
+]
+
+
+@pytest.mark.parametrize("task, loss, metrics, message, token",
+                         [pytest.param(*row[1:], id=row[0]) for row in ERRORS])
+def test_spec_errors(task, loss, metrics, message, token, write_spec, tmp_path, capsys):
+    """`check` exits 2 with the message at the token's place (line, column and caret)."""
+    extra = "    early_stop = early_stop(metric=valid.confusion_matrix)\n" \
+        if "early_stop" in token else ""
+    _real_data(tmp_path)
+    path = write_spec(spec_text(task, loss, tmp_path, metrics, extra))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    lines = path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines) if token in text and text.strip()
+                .startswith(("loss ", "metrics ", "early_stop ")))
+    col = lines[line].rindex(token)
+    assert f"{path}:{line + 1}:{col + 1}: error:" in err
+    assert "Traceback" not in err

@@ -62,7 +62,8 @@ class EarlyStop(Entry):
         if not isinstance(metric, str):  # its own error says why
             return data
         higher = higher_is_better(metric)
-        if higher is None and metric.rpartition(".")[2] in METRICS:
+        named = METRICS.get(metric.rpartition(".")[2])
+        if higher is None and named is not None and named.scope != "report":
             raise PydanticCustomError(
                 "mode", "'{metric}' has no better direction: give mode=min or mode=max",
                 {"metric": metric})
@@ -290,6 +291,9 @@ def check_task(train: TrainSection, section: ir.Section, info: DataInfo,
         if split == "test" and "test" in splits:
             errors.add(stop.span, f"early_stop cannot watch '{stop.metric}': the test split "
                                   "is held out until training ends (watch a valid metric)")
+        elif name in METRICS and METRICS.get(name).scope == "report":
+            errors.add(stop.span, f"early_stop cannot watch '{stop.metric}': {name} is a "
+                                  "table of the returned model, not a history column")
         elif stop.metric not in known:
             errors.add(stop.span, f"early_stop watches '{stop.metric}', which is not recorded"
                                   f"{did_you_mean(stop.metric, known)}")
