@@ -630,3 +630,25 @@ def test_spec_errors(task, loss, metrics, message, token, write_spec, tmp_path, 
     col = lines[line].rindex(token)
     assert f"{path}:{line + 1}:{col + 1}: error:" in err
     assert "Traceback" not in err
+
+
+def test_predict_proba_of_a_loss_of_scores_is_refused(tmp_path, capsys):
+    """`hinge_loss` gives scores, not logits: `predict --proba` says so (exit 2), and plain
+    predictions are the scores' signs."""
+    spec = tmp_path / "hinge.mlspec"
+    spec.write_text(spec_text("binary", "hinge_loss", tmp_path))
+    out = tmp_path / "run"
+    assert main(["run", str(spec), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(out), "valid", "--proba"]) == 2
+    err = capsys.readouterr().err
+    assert "--proba needs class probabilities; this run's loss (hinge_loss) gives scores" in err
+    assert "Traceback" not in err
+    result = mlspec.load_run(out)
+    x, _ = rows_for(result, "valid", need_targets=False)
+    with pytest.raises(ValueError, match="gives scores, not logits"):
+        result.probabilities(x)
+    predictions = tmp_path / "pred.csv"
+    assert main(["predict", str(out), "valid", "--out", str(predictions)]) == 0
+    np.testing.assert_array_equal(pd.read_csv(predictions)["prediction"],
+                                  (result.outputs(x)[:, 0] >= 0).astype(int))

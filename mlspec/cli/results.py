@@ -42,6 +42,10 @@ def cmd_predict(args) -> int:
         err(located(args.run_dir, "--proba needs a run of class targets; this run "
                     f"predicts real values (its loss is {result.trainer.data_loss.kind})"))
         return EXIT_SPEC_ERROR
+    if args.proba and not result.trainer.data_loss.has_probabilities:
+        err(located(args.run_dir, "--proba needs class probabilities; this run's loss "
+                    f"({result.trainer.data_loss.kind}) gives scores, not logits"))
+        return EXIT_SPEC_ERROR
     x, _ = rows_for(result, args.data, need_targets=False)
     frame = predictions_frame(result, x, proba=args.proba)
     text = frame.to_csv(index=False)
