@@ -225,6 +225,31 @@ def test_loss_value_and_predictions(name, kwargs, task, reference, predict):
     np.testing.assert_allclose(pred, predict(out), rtol=RTOL, atol=ATOL)
 
 
+EXTENDED = {"softmax_cross_entropy"}
+"""Losses named after optax's function with arguments of mlspec's own (label_smoothing,
+class_weight); optax's takes probabilities, mlspec's class ids."""
+
+
+@pytest.mark.parametrize("name", sorted(set(LOSSES) - EXTENDED))
+def test_an_optax_named_loss_takes_optaxs_arguments_and_defaults(name):
+    """Each loss named after an optax.losses function has that function's arguments
+    (besides the outputs and targets, and the `axis` and `where` that a row-wise loss
+    has no use for), with optax's defaults."""
+    import inspect
+
+    import optax
+
+    fn = getattr(optax.losses, name, None)
+    if fn is None:
+        assert name in {"mse", "mae", "huber", "l1", "l2"}  # mlspec's own names
+        return
+    optax_args = {p.name: p.default for p in list(inspect.signature(fn).parameters.values())[2:]
+                  if p.name not in ("axis", "where")}
+    entry = LOSSES.get(name)
+    ours = {n: entry.model_fields[n].default for n in entry.argument_names()}
+    assert ours == optax_args
+
+
 def test_the_focal_inputs_and_the_hinge_inputs_see_every_branch():
     """Margins on both sides of 0 and 1 (hinge, perceptron) and of -1 and 1 (sparsemax),
     so that no branch of a reference goes untested."""
@@ -652,3 +677,20 @@ def test_predict_proba_of_a_loss_of_scores_is_refused(tmp_path, capsys):
     assert main(["predict", str(out), "valid", "--out", str(predictions)]) == 0
     np.testing.assert_array_equal(pd.read_csv(predictions)["prediction"],
                                   (result.outputs(x)[:, 0] >= 0).astype(int))
+
+
+def test_members_trained_together_each_get_their_own_auc(tmp_path):
+    """Seeds are vmapped in one program: each member's auc and macro_f1 are those of its
+    own outputs."""
+    text = spec_text("binary", "sigmoid_focal_loss(gamma=1.0)", tmp_path,
+                     "auc, macro_f1").replace("steps = 4", "steps = 4\n    seeds = 3")
+    result = mlspec.run(mlspec.parse(text))
+    assert len(result.members) == 3
+    for member in result.members:
+        x, y = rows_for(member, "valid", need_targets=True)
+        score = _f64(member.outputs(x))[:, 0]
+        np.testing.assert_allclose(member.metrics["valid.auc"], skm.roc_auc_score(y, score),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(member.metrics["valid.macro_f1"],
+                                   skm.f1_score(y, (score >= 0).astype(int),
+                                                average="macro"), rtol=1e-5)
