@@ -95,6 +95,14 @@ TABLE = [
         " split_seed = 2\n standardize = true\n}\ntrain {\n loss = softmax_cross_entropy\n"
         " optimizer = sgd(0.1)\n steps = 5\n metrics = [accuracy]\n"
         " early_stop = early_stop(metric=valid.accuracy)\n}\n")), id="data-split-in-place"),
+    # a loss with a list argument, and metrics with arguments and of the report scope
+    pytest.param(lambda: mlspec.resolve(mlspec.parse(
+        "model m { dense(classes) }\ndata {\n source = iris\n valid = 0.3\n}\ntrain {\n"
+        " loss = softmax_cross_entropy(label_smoothing=0.1, class_weight=[1.0, 2.0, 0.5])\n"
+        " optimizer = sgd(0.1)\n steps = 5\n"
+        " metrics = [top_k_accuracy(k=2), log_loss, confusion_matrix]\n"
+        " early_stop = early_stop(metric=valid.top_k_accuracy)\n}\n")),
+        id="loss-and-metric-arguments"),
     pytest.param(lambda: mlspec.resolve(mlspec.parse(
         "model m { dense(1) }\ndata {\n train = linear(n=50)\n valid = linear(n=20, seed=1)\n"
         " test = linear(n=20, seed=2)\n}\ntrain {\n loss = mse\n optimizer = sgd(0.1)\n"

@@ -5,67 +5,30 @@ predictions; training metrics (`weight_mean`, `grad_norm`, ...) describe the wei
 step and are recorded once under their bare name. Each metric states the task it needs
 (`check` refuses a metric that does not fit the data) and whether higher values are better,
 which ranks members and sets early stopping's default mode; a metric with no better
-direction (`pred_mean`, the weight statistics) says None.
+direction (`pred_mean`, the weight statistics) says None. A metric of the `report` scope
+(`confusion_matrix`) is no history column: it is computed once, of the returned model
+(see mlspec.runtime.confusion). The metrics that go beyond the first version's are in
+mlspec.catalog.class_metrics, registered on import of this module.
+
+Every split metric is computed inside the compiled program from the whole split at once
+(`Trainer.evaluate` takes all its rows), so none is combined from per-batch values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from mlspec.catalog.metric_base import (
+    METRICS,
+    Metric,
+    MetricUse,
+    SplitInputs,
+    TrainingInputs,
+    fits,
+    higher_is_better,
+    metric,
+)
 
-from mlspec.catalog.registry import Registry
-
-Needs = Literal["any", "class", "binary", "real"]
-
-
-@dataclass(frozen=True)
-class SplitInputs:
-    """What split metrics are computed from (jax arrays)."""
-
-    out: Any
-    y: Any
-    pred: Any
-    loss: Any
-
-
-@dataclass(frozen=True)
-class TrainingInputs:
-    params: Any
-    grads: Any
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    fn: Callable[[Any], Any]
-    higher_is_better: bool | None
-    """True when a higher value is better (accuracy), False when a lower one is (loss),
-    None when neither is (pred_mean)."""
-    needs: Needs = "any"
-    scope: Literal["split", "training"] = "split"
-    doc: str = ""
-
-
-METRICS: Registry[Metric] = Registry("metric")
-
-
-def metric(needs: Needs = "any", scope: Literal["split", "training"] = "split", *,
-           higher_is_better: bool | None):
-    """Registers a metric function under its name; every metric states its direction."""
-    def register(fn):
-        METRICS.add(fn.__name__, Metric(fn.__name__, fn, higher_is_better, needs, scope,
-                                        fn.__doc__ or ""))
-        return fn
-
-    return register
-
-
-def higher_is_better(column: str) -> bool | None:
-    """The direction of a history column (`valid.accuracy`, `train.loss`, `grad_norm`):
-    its metric's; None for a metric without one and for a column that names no metric."""
-    found = METRICS.get(column.rpartition(".")[2])
-    return None if found is None else found.higher_is_better
+__all__ = ["METRICS", "Metric", "MetricUse", "SplitInputs", "TrainingInputs", "fits",
+           "higher_is_better"]
 
 
 def _mean(x):
@@ -209,6 +172,4 @@ def grad_norm(m: TrainingInputs):
     return tree_utils.tree_norm(m.grads)
 
 
-def fits(needs: Needs, info) -> bool:
-    return (needs == "any" or (needs == "class" and info.target == "class")
-            or (needs == "binary" and info.binary) or (needs == "real" and info.target == "real"))
+from mlspec.catalog import class_metrics  # noqa: E402,F401  (registers the v2 metrics)

@@ -111,10 +111,12 @@ def metrics() -> Table:
     from mlspec.catalog.metrics import METRICS
 
     better = {True: "higher", False: "lower", None: "neither"}
-    rows = tuple((name, "none, of the training" if m.scope == "training"
-                  else _TARGETS[m.needs], better[m.higher_is_better], first_sentence(m.doc))
+    rows = tuple((name, entry_arguments(m.arguments) if m.arguments else (),
+                  "none, of the training" if m.scope == "training" else _TARGETS[m.needs],
+                  better[m.higher_is_better], first_sentence(m.doc))
                  for name, m in METRICS.items())
-    return Table("metrics", "Metrics", ("metric", "targets", "better", "description"), rows,
+    return Table("metrics", "Metrics", ("metric", "arguments", "targets", "better",
+                                        "description"), rows,
                  "Split metrics are recorded as `train.NAME` and `valid.NAME` (`test.NAME` "
                  "at the end); metrics of the training under their bare name.")
 

@@ -42,6 +42,10 @@ def cmd_predict(args) -> int:
         err(located(args.run_dir, "--proba needs a run of class targets; this run "
                     f"predicts real values (its loss is {result.trainer.data_loss.kind})"))
         return EXIT_SPEC_ERROR
+    if args.proba and not result.trainer.data_loss.has_probabilities:
+        err(located(args.run_dir, "--proba needs class probabilities; this run's loss "
+                    f"({result.trainer.data_loss.kind}) gives scores, not logits"))
+        return EXIT_SPEC_ERROR
     x, _ = rows_for(result, args.data, need_targets=False)
     frame = predictions_frame(result, x, proba=args.proba)
     text = frame.to_csv(index=False)
@@ -80,6 +84,7 @@ def add_predict(sub) -> None:
 def cmd_evaluate(args) -> int:
     from rich.console import Console
 
+    from mlspec.runtime import confusion
     from mlspec.runtime.predict import evaluate, rows_for
 
     result = _saved(args)
@@ -95,12 +100,18 @@ def cmd_evaluate(args) -> int:
         err(f"note: these are the metrics of the parameters saved in {args.run_dir}, of "
             f"step {result.params_step};\nits metrics.json holds those of step "
             f"{result.evaluated_at}\n({why})")
+    matrix = confusion.confusion(result, x, y) if confusion.wanted(result) else None
+    label = data if data in ("train", "valid", "test") else "data"
     if args.json:  # strict JSON: a NaN or infinite metric is null
-        print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()},
-                         indent=2))
+        shown: dict = {k: v if math.isfinite(v) else None for k, v in metrics.items()}
+        if matrix is not None:
+            shown["confusion_matrix"] = {"classes": list(matrix.columns),
+                                         "counts": matrix.to_numpy().tolist()}
+        print(json.dumps(shown, indent=2))
     else:
-        label = data if data in ("train", "valid", "test") else "data"
         Console().print(metrics_table({label: metrics}))
+        if matrix is not None:
+            Console().print(confusion.rich_table(matrix, f"confusion matrix ({label})"))
     return 0
 
 

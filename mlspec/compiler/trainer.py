@@ -104,10 +104,12 @@ class Trainer:
         train = program.train
         self.terms = train.loss
         self.data_loss = train.data_loss
-        self.split_metrics = ["loss"] + [m for m in train.metrics
+        used = {m.name: m.arguments for m in train.metrics}
+        self.metric_arguments = used
+        self.split_metrics = ["loss"] + [m for m in used
                                          if m != "loss" and METRICS.get(m).scope == "split"]
-        self.training_metrics = [m for m in train.metrics
-                                 if METRICS.get(m).scope == "training"]
+        self.training_metrics = [m for m in used if METRICS.get(m).scope == "training"]
+        self.classes = program.data.info.classes if program.data is not None else None
         self.train_mode_differs = uses_train_mode(model_layers(program.model))
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
@@ -222,9 +224,20 @@ class Trainer:
         loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
         return loss, (out, new_model_state)
 
+    def split_inputs(self, out, y, loss) -> SplitInputs:
+        return SplitInputs(out=out, y=y, pred=self.data_loss.predict(out), loss=loss,
+                           data_loss=self.data_loss, classes=self.classes)
+
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
-        inputs = SplitInputs(out=out, y=y, pred=self.data_loss.predict(out), loss=loss)
-        return {name: METRICS.get(name).fn(inputs) for name in self.split_metrics}
+        inputs = self.split_inputs(out, y, loss)
+        return {name: METRICS.get(name).compute(inputs, self.metric_arguments.get(name, ()))
+                for name in self.split_metrics}
+
+    def confusion_matrix(self, state: State, x, y) -> jax.Array:
+        """Counts of rows by target class (rows) and predicted class (columns)."""
+        out, _ = self.apply(state["params"], state["model_state"], x,
+                            traced=self.traced(state))
+        return METRICS.get("confusion_matrix").fn(self.split_inputs(out, y, None))
 
     def evaluate(self, state: State, x, y, transposed: bool = False) -> dict[str, jax.Array]:
         loss, (out, _) = self.objective(state["params"], state["model_state"], x, y, False,

@@ -247,8 +247,8 @@ def _constants(annotation: Any) -> list[str]:
 
 def _entry_item(what: str, name: str, entry: Any) -> Item:
     if isinstance(entry, Metric):
-        return Item(name, Kind.EnumMember, "metric" if entry.scope == "split"
-                    else "training metric", entry.doc.strip())
+        return Item(name, Kind.EnumMember, "training metric" if entry.scope == "training"
+                    else "metric", entry.doc.strip())
     if isinstance(entry, OptaxFunction):
         return _optax_item(name, entry)
     return Item(name, Kind.Constructor if what == "data source" else Kind.Function, what,
@@ -260,7 +260,7 @@ def _recorded_metrics() -> list[str]:
     for name, metric in METRICS.items():
         if metric.scope == "split":
             out += [f"train.{name}", f"valid.{name}"]
-        else:
+        elif metric.scope == "training":  # a report (confusion_matrix) is no column
             out.append(name)
     return out
 

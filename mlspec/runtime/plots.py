@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.files import atomic_write
+from mlspec.runtime import confusion
 from mlspec.runtime.figures import run_label
 from mlspec.runtime.history_figure import history_figure
 from mlspec.runtime.region_figures import first_dense, hidden_units_figure, regions_figure
@@ -60,6 +61,8 @@ def plot_names(result) -> list[str]:
             names.append("decision_regions.png")
         if first_dense(result) is not None:
             names.append("hidden_units.png")
+    if confusion.wanted(result):
+        names.append(confusion.PNG)
     return names
 
 
@@ -103,6 +106,10 @@ def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: st
                 status=result.status, best_step=result.best_step if single else None,
                 total=result.trainer.schedule.total if single else None,
                 best_member=_best_member(result, suffix)))
+            continue
+        if name == confusion.PNG:
+            written.append(_save(confusion.figure_of(result, *confusion.of_split(result)),
+                                 path))
             continue
         if data is None:
             data = _training_rows(result)

@@ -147,6 +147,13 @@ def _check_targets(result, n: int, y: np.ndarray) -> None:
                         f"the run has {info.classes} classes (ids 0 to {info.classes - 1})")
 
 
+def targets_of(result, n: int, y) -> np.ndarray:
+    """The targets of n rows checked as the run's own, in the dtype the run takes."""
+    y = np.asarray(y)
+    _check_targets(result, n, y)
+    return y.astype(np.int32 if result.program.data.info.target == "class" else np.float32)
+
+
 def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
     """Predictions as a table: class names where the run's targets had them; with `proba`,
     then a column of each class's probability (`proba_NAME`, or `proba_ID` without names).
@@ -170,8 +177,6 @@ def evaluate(result, x, y) -> dict[str, float]:
     import jax.numpy as jnp
 
     x = model_input(result, x)
-    y = np.asarray(y)
-    _check_targets(result, len(x), y)
-    y = y.astype(np.int32 if result.program.data.info.target == "class" else np.float32)
+    y = targets_of(result, len(x), y)
     values = jax.jit(result.trainer.evaluate)(result.state, jnp.asarray(x), jnp.asarray(y))
     return {k: float(values[k]) for k in result.trainer.split_metrics}

@@ -102,14 +102,16 @@ class Result:
     def probabilities(self, x) -> np.ndarray:
         """Each class's probability for rows `x`, shape (rows, classes): the softmax of the
         logits, or for `sigmoid_binary_cross_entropy` the sigmoid of its one logit (and
-        one minus it). A run of real targets has none: a ValueError."""
+        one minus it). A run of real targets, or of a loss of scores (`hinge_loss`), has
+        none: a ValueError."""
         import jax.numpy as jnp
 
         loss = self.trainer.data_loss
         proba = loss.probabilities(jnp.asarray(self.outputs(x)))
         if proba is None:
-            raise ValueError(f"a run of real targets (its loss is {loss.kind}) has no class "
-                             "probabilities")
+            what = "a run of real targets" if self.program.data.info.target == "real" \
+                else "a run whose loss gives scores, not logits,"
+            raise ValueError(f"{what} (its loss is {loss.kind}) has no class probabilities")
         return np.asarray(proba)
 
     def metrics_by_split(self) -> dict[str, dict[str, float]]:

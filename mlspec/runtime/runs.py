@@ -9,6 +9,10 @@
                      `members`, best first. Strict JSON: a NaN or infinite metric is
                      written as null, and manifest.json's `null_metrics` says which
                      (key -> "NaN", "Infinity" or "-Infinity")
+    confusion_matrix.csv  with `confusion_matrix` among the metrics: the returned model's
+                     on the valid split (else train), rows by target class, columns by
+                     predicted class, both labelled by class name (see
+                     mlspec.runtime.confusion; its PNG is one of the plots)
     spec.mlspec      the spec as run (overrides applied, its sweep kept), in canonical text
     manifest.json    versions, device, seed, wall time, status, resume point, the sha256
                      of spec.mlspec (`spec_sha256`) and of the other files (`file_sha256`):
@@ -217,6 +221,7 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
 def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> Path:
     from flax import serialization
 
+    from mlspec.runtime import confusion
     from mlspec.runtime.plots import draw_all, plot_names
 
     program = result.program
@@ -241,6 +246,8 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
                                "best_step": m.best_step, "evaluated_at": m.evaluated_at}
                               for i, m in enumerate(result.members)]
     put("metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    if confusion.wanted(result):
+        put(confusion.CSV, confusion.to_csv(confusion.of_split(result)[1]))
     text = spec_text(result)
     put("spec.mlspec", text)
     if result.members:

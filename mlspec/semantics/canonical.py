@@ -168,6 +168,6 @@ def resolved_spec(program: Program) -> ir.Spec:
         train = program.train
         values = train.settings()
         values["loss"] = _loss(program)
-        values["metrics"] = [ir.Name(name=m) for m in train.metrics]
+        values["metrics"] = [m.as_expr() for m in train.metrics]
         spec = spec.model_copy(update={"train": _section(values, type(train))})
     return spec

@@ -15,7 +15,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mlspec.catalog.losses import LOSSES, Loss
-from mlspec.catalog.metrics import METRICS, fits, higher_is_better
+from mlspec.catalog.metrics import METRICS, MetricUse, fits, higher_is_better
 from mlspec.catalog.optimizers import OptaxCall, optax_catalogue, resolve_optax
 from mlspec.catalog.registry import Entry, build_entry, instantiate
 from mlspec.catalog.signature import MetricPath, Names, Symbol, settle
@@ -62,7 +62,8 @@ class EarlyStop(Entry):
         if not isinstance(metric, str):  # its own error says why
             return data
         higher = higher_is_better(metric)
-        if higher is None and metric.rpartition(".")[2] in METRICS:
+        named = METRICS.get(metric.rpartition(".")[2])
+        if higher is None and named is not None and named.scope != "report":
             raise PydanticCustomError(
                 "mode", "'{metric}' has no better direction: give mode=min or mode=max",
                 {"metric": metric})
@@ -130,17 +131,29 @@ def optimizer_call(value: ir.Expr, scope: Names) -> OptaxCall:
     return resolve_optax(value, "optimizer", scope)
 
 
-def metric_names(value: ir.Expr, scope: Names) -> tuple[str, ...]:
+def metric_names(value: ir.Expr, scope: Names) -> tuple[MetricUse, ...]:
+    """`[accuracy, top_k_accuracy(k=3)]` -> the metrics, each call's arguments checked."""
     items = value.items if isinstance(value, ir.ListExpr) else (value,)
-    names = []
+    used: list[MetricUse] = []
     for item in items:
-        if not isinstance(item, ir.Name):
+        if not isinstance(item, (ir.Name, ir.Call)):
             raise SpecError.at(item.span, "metrics should be a list of metric names")
         if item.name not in METRICS:
             raise SpecError.at(item.span, f"unknown metric '{item.name}'"
                                           f"{did_you_mean(item.name, METRICS)}")
-        names.append(item.name)
-    return tuple(names)
+        metric = METRICS.get(item.name)
+        arguments: tuple = ()
+        if metric.arguments is not None:
+            entry = build_entry(metric.arguments, item, f"metric '{item.name}'", scope)
+            arguments = tuple(entry.arguments().items()) if entry is not None else ()
+        elif isinstance(item, ir.Call):
+            raise SpecError.at(item.span, f"metric '{item.name}' takes no arguments; write "
+                                          f"{item.name}")
+        if any(u.name == item.name for u in used):
+            raise SpecError.at(item.span, f"metric '{item.name}' is listed twice (its history "
+                                          "column is one)")
+        used.append(MetricUse(name=item.name, arguments=arguments, span=item.span))
+    return tuple(used)
 
 
 def early_stop_call(value: ir.Expr, scope: Names) -> EarlyStop:
@@ -174,8 +187,9 @@ class TrainSection(SectionModel):
     seed: NonNegativeInt = 0
     seeds: PositiveInt = 1
     eval_every: PositiveInt = 1
-    metrics: Annotated[tuple[str, ...], FromSpec(metric_names, Catalogue(
-        "metric", lambda: METRICS, lambda metric: []))] = ()
+    metrics: Annotated[tuple[MetricUse, ...], FromSpec(metric_names, Catalogue(
+        "metric", lambda: METRICS, lambda metric: metric.arguments.argument_names()
+        if metric.arguments else []))] = ()
     clip_by_global_norm: PositiveFloat | None = None
     early_stop: Annotated[EarlyStop | None, FromSpec(early_stop_call, Catalogue(
         "setting", lambda: {"early_stop": EarlyStop}))] = None
@@ -210,34 +224,76 @@ def resolve_train(section: ir.Section, scope: Scope) -> TrainSection:
 # ------------------------------------------------------------------------------ tasks
 
 
+def _argument_span(call: ir.Expr | None, span, arguments: list[str], argument: str):
+    """The place of `argument` in `call` (given by name or position), else `span`."""
+    if not isinstance(call, ir.Call):
+        return span
+    for keyword in call.kwargs:
+        if keyword.name == argument:
+            return keyword.value.span
+    index = arguments.index(argument)
+    return call.args[index].span if index < len(call.args) else span
+
+
+def _term_call(setting: ir.Setting | None, term: LossTerm) -> ir.Call | None:
+    """The call of a loss term in the loss setting's expression."""
+    stack: list = [setting.value] if setting is not None else []
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, ir.Call) and expr.span == term.span:
+            return expr
+        stack += [getattr(expr, side) for side in ("left", "right", "operand")
+                  if hasattr(expr, side)]
+    return None
+
+
 def check_task(train: TrainSection, section: ir.Section, info: DataInfo,
                out_shape: tuple[int, ...], splits: tuple[str, ...], errors: ErrorCollector):
     """The loss fits the targets and the output width; the metrics fit the task."""
+    loss_setting = section.get("loss")
     for term in train.loss:
         problem = term.loss.check(out_shape, info)
         if problem:
-            errors.add(term.span, problem)
+            argument = getattr(problem, "argument", None)
+            span = term.span if argument is None else _argument_span(
+                _term_call(loss_setting, term), term.span,
+                type(term.loss).argument_names(), argument)
+            errors.add(span, problem)
     metrics_setting = section.get("metrics")
     items = metrics_setting.value.items if metrics_setting and isinstance(
         metrics_setting.value, ir.ListExpr) else ()
-    for i, name in enumerate(train.metrics):
-        metric = METRICS.get(name)
+    data_loss = train.data_loss
+    for i, use in enumerate(train.metrics):
+        name, metric = use.name, METRICS.get(use.name)
+        span = use.span or (items[i].span if i < len(items) else None)
         if not fits(metric.needs, info):
             task = {"binary": "0/1 (two-class) targets", "class": "class targets",
                     "real": "real targets"}[metric.needs]
-            span = items[i].span if i < len(items) else None
             errors.add(span, f"metric '{name}' needs {task}, which this data does not have")
+        elif metric.needs_probabilities and not data_loss.has_probabilities:
+            errors.add(span, f"metric '{name}' needs class probabilities, but the loss "
+                             f"'{data_loss.kind}' gives scores, not logits")
+        elif metric.arguments is not None:
+            problem = metric.arguments(**dict(use.arguments)).check(info)
+            if problem:
+                call = items[i] if i < len(items) else None
+                errors.add(_argument_span(call, span, metric.arguments.argument_names(),
+                                          problem.argument), problem)
     stop = train.early_stop
     if stop is not None:
         split, _, name = stop.metric.partition(".")
         # the test split is held out until the end: training never sees its metrics
         watched = [s for s in splits if s != "test"]
-        known = [f"{s}.{m}" for s in watched for m in ("loss", *train.metrics)
+        names = [m.name for m in train.metrics]
+        known = [f"{s}.{m}" for s in watched for m in ("loss", *names)
                  if METRICS.get(m).scope == "split"]
-        known += [m for m in train.metrics if METRICS.get(m).scope == "training"]
+        known += [m for m in names if METRICS.get(m).scope == "training"]
         if split == "test" and "test" in splits:
             errors.add(stop.span, f"early_stop cannot watch '{stop.metric}': the test split "
                                   "is held out until training ends (watch a valid metric)")
+        elif name in METRICS and METRICS.get(name).scope == "report":
+            errors.add(stop.span, f"early_stop cannot watch '{stop.metric}': {name} is a "
+                                  "table of the returned model, not a history column")
         elif stop.metric not in known:
             errors.add(stop.span, f"early_stop watches '{stop.metric}', which is not recorded"
                                   f"{did_you_mean(stop.metric, known)}")
