@@ -68,6 +68,13 @@ def within_rank(shape: Shape, layer: str) -> Shape:
     return shape
 
 
+def needs_sequence(shape: Shape, layer: str) -> tuple[int, int]:
+    """The (time, features) of a [time, features] input."""
+    if len(shape) != 2:
+        raise ShapeError(f"{layer} needs [time, features] input; this input is {list(shape)}")
+    return shape[0], shape[1]
+
+
 LAYERS: Registry[type[Layer]] = Registry("layer")
 """Every layer by name; filled from the family modules by the package (`FAMILIES`)."""
 AnyLayer = Annotated[Layer, LAYERS.any_kind()]
