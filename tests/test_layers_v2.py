@@ -201,6 +201,7 @@ def test_static_shape_and_params_match_flax(row: V2Row):
     out = module.apply(variables, x, train=False)
     assert out.shape == (2, *row.shape)
     assert flax_params(variables) == row.params
+    assert uses_train_mode(model.layers) == (row.id == "attention_dropout")
 
     hand = Hand(row.flax)
     hand_variables = hand.init(jax.random.PRNGKey(0), x)

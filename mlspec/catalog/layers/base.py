@@ -58,6 +58,13 @@ class Layer(Entry):
         return 0
 
     def build(self, ctx: BuildContext) -> Callable[[Any], Any]:
+        """The layer as a function of the activations, built in the compiler's module.
+
+        The function of a layer that ignores padded positions (attention, lstm, gru,
+        bidirectional, the global pools) also takes `mask=`: the [batch, time] booleans
+        of the positions that hold values, for typed text's padding; until the compiler
+        follows a mask through the model (LANGUAGE.md, "More layers (v2)"), it is given
+        none, and every position counts."""
         raise NotImplementedError
 
 
