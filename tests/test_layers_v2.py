@@ -250,6 +250,19 @@ def test_bidirectional_takes_its_layer_from_a_block_argument():
         resolved_spec(program).to_text()
 
 
+@pytest.mark.parametrize("layer", ["bidirectional(lstm(width))", "bidirectional(cell)"])
+def test_a_library_block_with_bidirectional_is_checked_as_far_as_it_can_be(layer):
+    """In a library, a block's arguments are not known: what depends on them is left to
+    the block's use, the rest is checked."""
+    block = f"block enc(width, cell) {{\n    {layer} -> dense(2)\n}}\n"
+    mlspec.check(mlspec.parse(block))
+    with pytest.raises(mlspec.SpecError, match="should be greater than 0"):
+        mlspec.check(mlspec.parse(block.replace("dense(2)", "dense(0)")))
+    with pytest.raises(mlspec.SpecError, match="of layer 'lstm' should be"):
+        mlspec.check(mlspec.parse(block.replace("(width)", "(width, return_sequences=2)")
+                                  .replace("(cell)", "(lstm(0))")))
+
+
 # ------------------------------------------------------------------------ spec errors
 
 
@@ -277,6 +290,9 @@ MISTAKES = [
             ("argument 'features' of layer 'lstm' should be greater than 0",)),
     Mistake("bidirectional_of_bare_name", "bidirectional(relu)", (5, 2), "relu",
             ("'relu' is a layer, which cannot stand here",)),
+    Mistake("bidirectional_of_a_number", "bidirectional(3)", (5, 2), "3",
+            ("argument 'layer' of layer 'bidirectional' should be a recurrent layer, such "
+             "as lstm(32) or gru(32) (got an integer 3)",)),
     Mistake("bidirectional_of_misspelt", "bidirectional(lstn(3))", (5, 2), "lstn",
             ("not 'lstn'",)),
     Mistake("attention_heads", "attention(3)", (5, 8), "attention",

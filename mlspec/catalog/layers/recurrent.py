@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
+from pydantic_core import PydanticCustomError
 
 from mlspec.catalog.layers.base import LAYERS, Layer, needs_sequence
 from mlspec.catalog.registry import instantiate
-from mlspec.catalog.signature import Catalogue, Names
+from mlspec.catalog.signature import UNKNOWN, Catalogue, Names
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
 
@@ -88,13 +89,14 @@ class Gru(_Recurrent):
 RECURRENT = ("lstm", "gru")
 
 
-def recurrent_layer(call: ir.Name | ir.Call, scope: Names) -> Layer | None:
+def recurrent_layer(call: ir.Name | ir.Call, scope: Names) -> Any:
     """The recurrent layer that `bidirectional` is given (`lstm(32)`), built as a layer of
-    the model is."""
+    the model is; UNKNOWN where its arguments are not known here (a library's block)."""
     if call.name not in RECURRENT:
         raise SpecError.at(call.span, f"bidirectional takes a recurrent layer "
                                       f"({' or '.join(RECURRENT)}), not '{call.name}'")
-    return instantiate(LAYERS, call, scope)
+    layer = instantiate(LAYERS, call, scope)
+    return UNKNOWN if layer is None else layer
 
 
 class Bidirectional(Layer):
@@ -106,6 +108,14 @@ class Bidirectional(Layer):
     kind: Literal["bidirectional"] = "bidirectional"
     layer: Annotated[Lstm | Gru, Field(discriminator="kind"),
                      Catalogue("recurrent layer", lambda: RECURRENT, recurrent_layer)]
+
+    @field_validator("layer", mode="before")
+    @classmethod
+    def _recurrent(cls, value: Any) -> Any:
+        if not isinstance(value, (Lstm, Gru, dict)):  # a dict: the layer read from JSON
+            raise PydanticCustomError("recurrent_layer", "Input should be a recurrent "
+                                      "layer, such as lstm(32) or gru(32)")
+        return value
 
     def output_shape(self, shape):
         needs_sequence(shape, "bidirectional")
