@@ -44,7 +44,7 @@ from mlspec.catalog.layers import BuildContext
 from mlspec.compiler.model import build_module, uses_train_mode
 from mlspec.semantics.canonical import resolved_spec
 
-HARNESSES.update({
+HARNESSES.update({  # added to test_layers' harnesses, which its train_text reads
     # the 8x8 digits as sequences: 8 steps of 8 pixels
     "sequence": Harness("source = digits", "softmax_cross_entropy",
                         "reshape([8, 8]) -> {layer} -> flatten -> dense(classes)"),
