@@ -3,8 +3,8 @@
 `Program.model_validate_json(p.model_dump_json()) == p`, and the JSON written again is the
 same text (so no value changed type on the way: an int stays an int, `{100: 0.1}` keeps
 its int keys), for every spec in specs/ and every program of the catalogue tables: each
-layer row of test_layers (every layer kind, blocks and composites nested; the graph kinds
-are test_graph's, whose every graph reads back there), each loss,
+layer row of test_layers and test_layers_v2 (every layer kind, blocks and composites
+nested; the graph kinds are test_graph's, whose every graph reads back there), each loss,
 each data source of test_data, each optimizer and schedule of test_optimizers. Layers,
 losses and sources are discriminated unions on `kind` over what the registries hold
 (`Registry.any_kind`), so a new entry is read back with no edit anywhere.
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from test_data import SOURCE_TABLE, program_for, write_table_files
 from test_graph import ROWS as GRAPH_ROWS
 from test_layers import ROWS, static_text
+from test_layers_v2 import ROWS as V2_ROWS
 from test_optimizers import OPTIMIZERS, SCHEDULES, VARIANTS, spec_text
 
 import mlspec
@@ -73,7 +74,7 @@ TABLE = [
     *(pytest.param(lambda path=path: mlspec.resolve(mlspec.load(path)), id=f"spec-{path.stem}")
       for path in SPECS),
     *(pytest.param(lambda row=row: mlspec.resolve(mlspec.parse(static_text(row))),
-                   id=f"layer-{row.id}") for row in ROWS),
+                   id=f"layer-{row.id}") for row in [*ROWS, *V2_ROWS]),
     *(pytest.param(lambda name=name: mlspec.resolve(mlspec.parse(loss_text(name))),
                    id=f"loss-{name}") for name in LOSSES),
     *(pytest.param(lambda call=call: mlspec.resolve(mlspec.parse(spec_text(call))),
@@ -129,7 +130,7 @@ def test_every_source_reads_back(source, data_folder):
 def test_the_table_holds_every_kind():
     """A new layer, loss or source is in the table by its registry's own table rows."""
     layers = set()
-    for row in ROWS:
+    for row in [*ROWS, *V2_ROWS]:
         layers |= layer_kinds(mlspec.resolve(mlspec.parse(static_text(row))).model.layers)
     for row in GRAPH_ROWS:  # (test_graph reads each back from its JSON)
         layers |= graph_kinds(mlspec.resolve(row.spec).model.graph)

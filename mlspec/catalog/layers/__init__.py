@@ -1,16 +1,18 @@
 """The layer catalogue: one small class per layer, a thin adapter over flax.linen, in one
 file per family. The registry is assembled from the families' entries, in this order:
 
-    core            dense, embedding, the activations
-    conv            conv
-    pooling         max_pool, avg_pool
-    normalization   batch_norm, layer_norm
+    core            dense, embedding, one_hot, the activations
+    conv            conv, conv_transpose
+    pooling         max_pool, avg_pool, upsample, global_avg_pool, global_max_pool
+    normalization   batch_norm, layer_norm, group_norm, rms_norm
     regularization  dropout
+    recurrent       lstm, gru, bidirectional
+    attention       attention, position_embedding
     structure       flatten, reshape, repeat, residual
 
 Adding a layer is one class in its family's file (a subclass of `Layer` with a `kind`),
-and a row in tests/test_layers.py; a new family is a module here and an entry in
-`FAMILIES`.
+and a row in tests/test_layers.py (tests/test_layers_v2.py for the v2 layers); a new
+family is a module here and an entry in `FAMILIES`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from types import ModuleType
 from typing import Literal
 
 from mlspec.catalog.layers import (
+    attention,
     conv,
     core,
     normalization,
     pooling,
+    recurrent,
     regularization,
     structure,
 )
@@ -38,7 +42,7 @@ from mlspec.catalog.layers.structure import Composite as Composite
 from mlspec.catalog.layers.structure import Repeat as Repeat
 
 FAMILIES: tuple[ModuleType, ...] = (core, conv, pooling, normalization, regularization,
-                                    structure)
+                                    recurrent, attention, structure)
 
 
 def entries(family: ModuleType) -> list[type[Layer]]:

@@ -58,6 +58,13 @@ class Layer(Entry):
         return 0
 
     def build(self, ctx: BuildContext) -> Callable[[Any], Any]:
+        """The layer as a function of the activations, built in the compiler's module.
+
+        The function of a layer that ignores padded positions (attention, lstm, gru,
+        bidirectional, the global pools) also takes `mask=`: the [batch, time] booleans
+        of the positions that hold values, for typed text's padding; until the compiler
+        follows a mask through the model (LANGUAGE.md, "More layers (v2)"), it is given
+        none, and every position counts."""
         raise NotImplementedError
 
 
@@ -66,6 +73,13 @@ def within_rank(shape: Shape, layer: str) -> Shape:
         raise ShapeError(f"{layer} would give arrays of {len(shape) + 1} axes (with the "
                          f"batch axis); an array has at most {MAX_RANK}")
     return shape
+
+
+def needs_sequence(shape: Shape, layer: str) -> tuple[int, int]:
+    """The (time, features) of a [time, features] input."""
+    if len(shape) != 2:
+        raise ShapeError(f"{layer} needs [time, features] input; this input is {list(shape)}")
+    return shape[0], shape[1]
 
 
 LAYERS: Registry[type[Layer]] = Registry("layer")

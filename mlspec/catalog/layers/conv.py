@@ -70,3 +70,27 @@ class Conv(Layer):
             )(x)
 
         return apply
+
+
+class ConvTranspose(Conv):
+    """A transposed convolution (`flax.linen.ConvTranspose`); with `padding="SAME"` each
+    spatial size times `stride`. The spatial rank comes from the input."""
+
+    kind: Literal["conv_transpose"] = "conv_transpose"
+
+    def output_shape(self, shape):
+        rank = needs_spatial(shape, "conv_transpose")
+        kernel = spatial(self.kernel, rank, "kernel")
+        stride = spatial(self.stride, rank, "stride")
+        return (*(n * s if self.padding == "SAME" else n * s + max(k - s, 0)
+                  for n, k, s in zip(shape[:-1], kernel, stride)), self.features)
+
+    def build(self, ctx):
+        def apply(x):
+            rank = x.ndim - 2
+            return ctx.nn.ConvTranspose(
+                self.features, kernel_size=spatial(self.kernel, rank, "kernel"),
+                strides=spatial(self.stride, rank, "stride"), padding=self.padding,
+            )(x)
+
+        return apply

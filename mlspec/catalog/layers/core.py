@@ -52,6 +52,22 @@ class Embedding(Layer):
         return lambda x: embed(x.astype("int32"))
 
 
+class OneHot(Layer):
+    """Integer ids to one-hot vectors of `n` values (`jax.nn.one_hot`); an id outside
+    0..n-1 gives zeros."""
+
+    kind: Literal["one_hot"] = "one_hot"
+    n: PositiveInt
+
+    def output_shape(self, shape):
+        return within_rank((*shape, self.n), "one_hot")
+
+    def build(self, ctx):
+        import jax
+
+        return lambda x: jax.nn.one_hot(x.astype("int32"), self.n)
+
+
 class Activation(Layer):
     """An elementwise (or last-axis) function of flax.linen under the same name."""
 

@@ -59,3 +59,75 @@ class AvgPool(_Pool):
         # strict promotion); the same float32 values.
         total = nn.pool(x, 0.0, jax.lax.add, window, stride, self.padding)
         return total / math.prod(window)
+
+
+class Upsample(Layer):
+    """Nearest-neighbour upsampling: each spatial axis `factor` times as long (one
+    factor, or one per axis). Each value is repeated `factor` times along the axis."""
+
+    kind: Literal["upsample"] = "upsample"
+    factor: IntOrList
+
+    def output_shape(self, shape):
+        factor = spatial(self.factor, needs_spatial(shape, "upsample"), "factor")
+        return (*(n * f for n, f in zip(shape[:-1], factor)), shape[-1])
+
+    def build(self, ctx):
+        def apply(x):
+            for axis, f in enumerate(spatial(self.factor, x.ndim - 2, "factor"), start=1):
+                x = x.repeat(f, axis=axis)
+            return x
+
+        return apply
+
+
+class _GlobalPool(Layer):
+    """Over every axis but the batch and the last. The built layer takes `mask=`, for a
+    [time, features] input the [batch, time] booleans of the positions that hold values
+    (padding may later be masked), and pools those only."""
+
+    def output_shape(self, shape):
+        needs_spatial(shape, self.kind)
+        return shape[-1:]
+
+    def build(self, ctx):
+        def apply(x, mask=None):
+            axes = tuple(range(1, x.ndim - 1))
+            if mask is None:
+                return self.pool(x, axes)
+            return self.masked(x, mask[:, :, None])
+
+        return apply
+
+    def pool(self, x, axes):
+        raise NotImplementedError
+
+    def masked(self, x, mask):
+        raise NotImplementedError
+
+
+class GlobalAvgPool(_GlobalPool):
+    """The mean over every axis but the batch and the last: [h, w, c] to [c]."""
+
+    kind: Literal["global_avg_pool"] = "global_avg_pool"
+
+    def pool(self, x, axes):
+        return x.mean(axis=axes)
+
+    def masked(self, x, mask):
+        weights = mask.astype(x.dtype)
+        return (x * weights).sum(axis=1) / weights.sum(axis=1)
+
+
+class GlobalMaxPool(_GlobalPool):
+    """The maximum over every axis but the batch and the last: [h, w, c] to [c]."""
+
+    kind: Literal["global_max_pool"] = "global_max_pool"
+
+    def pool(self, x, axes):
+        return x.max(axis=axes)
+
+    def masked(self, x, mask):
+        import jax.numpy as jnp
+
+        return jnp.where(mask, x, -jnp.inf).max(axis=1)
