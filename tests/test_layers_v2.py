@@ -312,7 +312,7 @@ MISTAKES = [
     Mistake("conv_transpose_after_flatten", "flatten -> conv_transpose(2, 3)", (4, 4, 1),
             "conv_transpose", ("conv_transpose needs an input with spatial axes",)),
     Mistake("one_hot_without_n", "one_hot", (8,), "one_hot",
-            ("layer 'one_hot' needs argument 'n'",)),
+            ("one_hot needs n=... here: only on a categorical or text input",)),
 ]
 
 

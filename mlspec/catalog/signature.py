@@ -163,6 +163,13 @@ class Signature:
     label: str
     parameters: tuple[Parameter, ...]
     noun: str = "argument"
+    forms: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    """Short forms: so many positional arguments bind to these parameters, not to the
+    first ones (`embedding(8)` is `embedding(features=8)`)."""
+
+    def positional(self, count: int) -> list[str]:
+        """The parameters that `count` positional arguments bind to, in order."""
+        return list(dict(self.forms).get(count, self.names))
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -182,7 +189,7 @@ class Signature:
         return cls(label, tuple(Parameter(n, fields[n].rebuild_annotation(),
                                           REQUIRED if fields[n].is_required()
                                           else fields[n].get_default(call_default_factory=True))
-                                for n in names))
+                                for n in names), forms=getattr(entry, "positional_forms", ()))
 
     @classmethod
     def of_block(cls, block: ir.Block) -> Signature:
@@ -239,7 +246,7 @@ def bind(signature: Signature, call: ir.Name | ir.Call | ir.LayerCall,
         raise SpecError.at(args[n].span, f"{label} takes no arguments" if not n else
                            f"{label} takes at most {n} positional argument{'s' * (n != 1)}")
     given: dict[str, tuple[ir.Expr, Span | None]] = {
-        p.name: (a, a.span) for p, a in zip(parameters, args)}
+        n: (a, a.span) for n, a in zip(signature.positional(len(args)), args)}
     for kw in kwargs:
         if signature.parameter(kw.name) is None:
             raise SpecError.at(kw.span, f"{label} has no {signature.noun} '{kw.name}'"

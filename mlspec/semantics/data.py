@@ -267,25 +267,60 @@ def _describe(info: DataInfo) -> str:
 
 
 def typed_input_layers(layers: tuple, info: DataInfo, errors) -> tuple:
-    """The chain's layers on the data's single input: an `embedding` first on a
-    categorical or text input takes that input's vocabulary (one given must hold it);
-    anything else is left as it is."""
-    from mlspec.catalog.layers.core import Embedding
+    """A v1 chain's layers on the data's single input, as `vocabulary_layers` gives them."""
+    if len(info.inputs) != 1:
+        return layers
+    return vocabulary_layers(layers, info.inputs[0].name, info.inputs[0].vocab, errors)
+
+
+def vocabulary_layers(layers: tuple, name: str, vocab: int | None, errors) -> tuple:
+    """The layers that read the input `name`, whose ids are below `vocab` (None for an
+    input of floats): an `embedding` or `one_hot` first takes that vocabulary (one given
+    must hold it), also inside a composite run once; anything else is left as it is."""
+    from mlspec.catalog.layers.core import Embedding, OneHot
     from mlspec.catalog.registry import name_span
 
-    if len(info.inputs) != 1 or info.inputs[0].kind == "float" or not layers:
+    if vocab is None or not layers:
         return layers
-    data_input, first = info.inputs[0], layers[0]
+    first = layers[0]
     if first.composite and getattr(first, "times", 1) == 1:
-        body = typed_input_layers(first.body, info, errors)
+        body = vocabulary_layers(first.body, name, vocab, errors)
         return (first.model_copy(update={"body": body}), *layers[1:])
-    if not isinstance(first, Embedding):
+    if not isinstance(first, (Embedding, OneHot)):
         return layers
-    if first.vocab is None:
-        return (first.model_copy(update={"vocab": data_input.vocab}), *layers[1:])
-    if first.vocab < data_input.vocab:
-        errors.add(name_span(first), f"embedding has vocab={first.vocab}, but the input "
-                                     f"'{data_input.name}' takes {data_input.vocab} ids "
-                                     f"(0 to {data_input.vocab - 1}); leave vocab out to "
-                                     "take the input's")
+    field = "vocab" if isinstance(first, Embedding) else "n"
+    given = getattr(first, field)
+    if given is None:
+        return (first.model_copy(update={field: vocab}), *layers[1:])
+    if given < vocab:
+        errors.add(name_span(first), f"{first.kind} has {field}={given}, but the input "
+                                     f"'{name}' takes {vocab} ids (0 to {vocab - 1}); leave "
+                                     f"{field} out to take the input's")
     return layers
+
+
+def vocabulary_graph(graph, inputs: tuple, errors):
+    """A graph model's nodes that read a categorical or text input, as `vocabulary_layers`
+    gives their layers; a shared `embedding` or `one_hot` first on such inputs takes the
+    largest of their vocabularies."""
+    from mlspec.catalog.layers.graph import SharedUse
+
+    if graph is None:
+        return None
+    vocabs = {i.name: i.vocab for i in inputs if i.vocab is not None}
+    nodes, shared = [], {}
+    for node in graph.nodes:
+        vocab = vocabs.get(node.inputs[0]) if node.merge is None else None
+        if vocab is not None and node.layers and isinstance(node.layers[0], SharedUse):
+            name = node.layers[0].name
+            shared[name] = max(shared.get(name, 0), vocab)
+        elif vocab is not None and not node.layers:  # a name for the input: its ids
+            vocabs[node.name] = vocab
+        elif vocab is not None:
+            node = node.model_copy(update={"layers": vocabulary_layers(
+                node.layers, node.inputs[0], vocab, errors)})
+        nodes.append(node)
+    shares = tuple(s.model_copy(update={"layer": vocabulary_layers(
+        (s.layer,), s.name, shared[s.name], errors)[0]}) if s.name in shared else s
+        for s in graph.shares)
+    return graph.model_copy(update={"nodes": tuple(nodes), "shares": shares})

@@ -19,7 +19,12 @@ from mlspec.catalog.layers.graph import Graph
 from mlspec.catalog.signature import settle
 from mlspec.semantics.blocks import check_alone, used_blocks
 from mlspec.semantics.budget import MAX_MEMBERS, program_needs, refuse_if_too_big
-from mlspec.semantics.data import DataSection, resolve_data, typed_input_layers
+from mlspec.semantics.data import (
+    DataSection,
+    resolve_data,
+    typed_input_layers,
+    vocabulary_graph,
+)
 from mlspec.semantics.graph import GraphResolver, bind_graph, infer_graph
 from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.inputs import chain_input
@@ -118,6 +123,7 @@ def bind_model(state: Resolution) -> None:
     model = state.spec.model
     if model.graph is not None:
         bind_graph(state)
+        state.graph = vocabulary_graph(state.graph, state.inputs, state.errors)
         return
     model = chain_input(model, state.errors)
     if not (state.data_failed and model.input is None):

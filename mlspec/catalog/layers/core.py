@@ -31,17 +31,20 @@ class Dense(Layer):
 
 class Embedding(Layer):
     """A lookup table from integer ids (0 to `vocab` - 1) to vectors (`flax.linen.Embed`);
-    on a categorical or text input of the data, `vocab` is that input's vocabulary unless
-    given."""
+    on a categorical or text input (of the data, or an `input` line), `vocab` is that
+    input's vocabulary unless given, and one argument is `features`: `embedding(8)` there
+    is `embedding(features=8)`, while `embedding(vocab, features)` is as in v1."""
 
     kind: Literal["embedding"] = "embedding"
     vocab: PositiveInt | None = None
     features: PositiveInt
+    positional_forms: ClassVar[tuple] = ((1, ("features",)),)
 
     def output_shape(self, shape):
         if self.vocab is None:
-            raise ShapeError("embedding needs vocab=... here: only on a categorical or text "
-                             "input of the data does it take that input's vocabulary")
+            raise ShapeError("embedding needs vocab=... here, as in embedding(vocab, "
+                             "features): only on a categorical or text input does it take "
+                             "that input's vocabulary")
         return within_rank((*shape, self.features), "embedding")
 
     def param_count(self, shape):
@@ -54,12 +57,16 @@ class Embedding(Layer):
 
 class OneHot(Layer):
     """Integer ids to one-hot vectors of `n` values (`jax.nn.one_hot`); an id outside
-    0..n-1 gives zeros."""
+    0..n-1 gives zeros. On a categorical or text input, `n` is that input's vocabulary
+    unless given."""
 
     kind: Literal["one_hot"] = "one_hot"
-    n: PositiveInt
+    n: PositiveInt | None = None
 
     def output_shape(self, shape):
+        if self.n is None:
+            raise ShapeError("one_hot needs n=... here: only on a categorical or text "
+                             "input does it take that input's vocabulary")
         return within_rank((*shape, self.n), "one_hot")
 
     def build(self, ctx):
