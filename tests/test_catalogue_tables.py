@@ -12,6 +12,7 @@ from conftest import ROOT
 from mlspec.catalog import tables
 from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
+from mlspec.catalog.merges import MERGES
 from mlspec.catalog.metrics import METRICS
 from mlspec.catalog.optimizers import names, optax_catalogue
 from mlspec.catalog.registry import to_python
@@ -19,9 +20,9 @@ from mlspec.catalog.sources import SOURCES
 from mlspec.cli import main
 from mlspec.syntax.parser import parse_expr
 
-REGISTRIES = {"layers": list(LAYERS), "losses": list(LOSSES), "metrics": list(METRICS),
-              "optimizers": names("optimizer"), "schedules": names("schedule"),
-              "sources": list(SOURCES)}
+REGISTRIES = {"layers": list(LAYERS), "merges": list(MERGES), "losses": list(LOSSES),
+              "metrics": list(METRICS), "optimizers": names("optimizer"),
+              "schedules": names("schedule"), "sources": list(SOURCES)}
 
 
 def test_every_registry_has_a_table_of_all_its_entries():
@@ -39,7 +40,7 @@ def test_every_entry_has_a_description_of_one_sentence(kind):
         assert "\n" not in description
 
 
-@pytest.mark.parametrize("registry", [LAYERS, LOSSES, SOURCES], ids=lambda r: r.what)
+@pytest.mark.parametrize("registry", [LAYERS, MERGES, LOSSES, SOURCES], ids=lambda r: r.what)
 def test_defaults_are_written_as_a_spec_writes_them(registry):
     """Each `name=value` of a table, read back as spec text, is the entry's default."""
     for name, cls in registry.items():
@@ -122,7 +123,7 @@ def test_list_of_an_unknown_kind_names_the_kinds(kind, hint, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (f"error: mlspec list: unknown kind '{kind}'{hint} (the kinds are "
-                            "layers, losses, metrics, optimizers, schedules, sources)\n")
+                            "layers, merges, losses, metrics, optimizers, schedules, sources)\n")
 
 
 def test_list_and_the_generator_do_not_import_jax():

@@ -93,6 +93,17 @@ def layers() -> Table:
                  "features (the data's number of classes).")
 
 
+def merges() -> Table:
+    from mlspec.catalog.merges import MERGES
+
+    rows = tuple((name, ("a, b, ...", *entry_arguments(cls)), first_sentence(cls.__doc__))
+                 for name, cls in MERGES.items())
+    return Table("merges", "Merges", ("merge", "arguments", "description"), rows,
+                 "A graph model's calls on values: `h = concat(x, c) -> dense(64)`. The "
+                 "values are names (inputs or bindings); any other argument is given by "
+                 "name.")
+
+
 _TARGETS = {"class": "class ids", "binary": "0/1", "real": "real", "any": "any"}
 
 
@@ -183,8 +194,8 @@ def schedules() -> Table:
 
 
 KINDS: dict[str, Callable[[], Table]] = {
-    "layers": layers, "losses": losses, "metrics": metrics, "optimizers": optimizers,
-    "schedules": schedules, "sources": sources,
+    "layers": layers, "merges": merges, "losses": losses, "metrics": metrics,
+    "optimizers": optimizers, "schedules": schedules, "sources": sources,
 }
 
 
@@ -211,9 +222,10 @@ HEADER = """\
 docs/catalogue.md`: do not edit by hand. tests/test_docs.py fails when this file and the
 registries disagree. -->
 
-Every layer, loss, metric, optimizer, schedule and data source a spec can name, with its
-arguments in positional order: `name` is required, `name=value` has that default, and
-`[name]` may be left out (the description says what it then means). The same tables
+Every layer, merge, loss, metric, optimizer, schedule and data source a spec can name,
+with its arguments in positional order: `name` is required, `name=value` has that
+default, and `[name]` may be left out (the description says what it then means); a
+merge's values (`a, b, ...`) are names. The same tables
 are printed by `mlspec list KIND`. How the pieces fit together is in
 [the language reference](language.md).
 """

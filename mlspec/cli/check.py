@@ -154,12 +154,13 @@ def cmd_list(args) -> int:
 
 
 def add_list(sub) -> None:
-    p = sub.add_parser("list", help="the catalogue: layers, losses, metrics, optimizers, "
-                                    "schedules, sources, with arguments and defaults",
-                       description="Lists the catalogue that specs name: layers, losses, "
-                                   "metrics, optimizers, schedules and data sources, each "
-                                   "with its arguments and their defaults.")
+    p = sub.add_parser("list", help="the catalogue: layers, merges, losses, metrics, "
+                                    "optimizers, schedules, sources, with arguments and "
+                                    "defaults",
+                       description="Lists the catalogue that specs name: layers, merges, "
+                                   "losses, metrics, optimizers, schedules and data "
+                                   "sources, each with its arguments and their defaults.")
     p.add_argument("kind", nargs="?", metavar="KIND",
-                   help="layers, losses, metrics, optimizers, schedules or sources "
+                   help="layers, merges, losses, metrics, optimizers, schedules or sources "
                         "(default: every kind with its names)")
     p.set_defaults(fn=cmd_list)

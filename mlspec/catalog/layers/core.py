@@ -32,8 +32,9 @@ class Dense(Layer):
 class Embedding(Layer):
     """A lookup table from integer ids (0 to `vocab` - 1) to vectors (`flax.linen.Embed`);
     on a categorical or text input (of the data, or an `input` line), `vocab` is that
-    input's vocabulary unless given, and one argument is `features`: `embedding(8)` there
-    is `embedding(features=8)`, while `embedding(vocab, features)` is as in v1."""
+    input's vocabulary unless given, and `embedding(8)` is `embedding(features=8)`.
+
+    One argument is `features`, two are `vocab` and `features` (as in v1)."""
 
     kind: Literal["embedding"] = "embedding"
     vocab: PositiveInt | None = None
