@@ -647,8 +647,8 @@ OUT_OF_ORDER = {
     ("before", "shutdown"): (_message("shutdown", None, 54), (54, -32002)),
     ("after initialize", "initialize again"): (_message("initialize", _INIT, 61),
                                                (61, -32600)),
-    ("after initialize", "hover (not served)"):
-        (_message("textDocument/hover", _AT, 62), (62, -32601)),
+    ("after initialize", "definition (not served)"):
+        (_message("textDocument/definition", _AT, 62), (62, -32601)),
     ("after initialize", "completion without params"):
         (_message("textDocument/completion", None, 63), (63, -32602)),
     ("after initialize", "didClose without textDocument"):

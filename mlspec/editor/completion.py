@@ -18,10 +18,12 @@ from typing import Any
 from lsprotocol import types
 
 from mlspec.catalog.layers import LAYERS
+from mlspec.catalog.merges import MERGES
 from mlspec.catalog.metrics import METRICS, Metric
 from mlspec.catalog.optimizers import OptaxFunction, optax_catalogue
 from mlspec.catalog.signature import takes
 from mlspec.editor.context import Place, place_at
+from mlspec.editor.graph_names import GraphNames, graph_names
 from mlspec.semantics.sections import SECTIONS
 from mlspec.syntax.lexicon import lex
 from mlspec.syntax.parser import comment_start
@@ -114,7 +116,11 @@ def complete(text: str, offset: int, names: Names | None = None) -> list[Item]:
     local = document_names(text)
     params = list(dict.fromkeys([*local.params, *names.imported_params]))
     blocks = {**names.imported_blocks, **local.blocks}
-    items = _items(place, params, blocks)
+    call = place.call()
+    if place.role == "start" or place.graph or (call is not None and call.owner in MERGES):
+        items = _graph_items(place, graph_names(text, offset), params, blocks)
+    else:
+        items = _items(place, params, blocks)
     items += [Item(k, Kind.Keyword, "keyword", _KEYWORD_DOCS.get(k, "")) for k in place.keywords]
     return items
 
@@ -123,6 +129,29 @@ _KEYWORD_DOCS = {"input": "the input shape: input [28, 28, 1]; or a named input:
                           "input x [8], input city category(vocab=12)",
                  "output": "a named output of a graph: output NAME = chain",
                  "share": "one layer with the same weights at every use: share NAME = layer"}
+
+
+def _graph_items(place: Place, graph: GraphNames, params: list[str],
+                 blocks: dict[str, list[str]]) -> list[Item]:
+    """In a graph body: a chain starts from a value or a merge, a merge's values are
+    names, and a chain's layers may be its shared layers."""
+    values = [Item(n, Kind.Variable, "input") for n in graph.inputs] + [
+        Item(n, Kind.Variable, "value") for n in graph.values]
+    if place.role == "start":
+        return values + [Item(name, Kind.Function, "merge", _entry_doc(name, cls))
+                         for name, cls in MERGES.items()]
+    call = place.call()
+    if call is not None and call.owner in MERGES and place.inner is call:
+        if place.role == "argument":
+            return values + [Item(f"{n}=", Kind.Field, f"argument of merge '{call.owner}'",
+                                  insert=f"{n}=")
+                             for n in MERGES.get(call.owner).argument_names()
+                             if n not in call.given]
+        return _param_items(params)
+    items = _items(place, params, blocks)
+    if place.role == "layer":
+        items += [Item(n, Kind.Variable, "shared layer") for n in graph.shares]
+    return items
 
 
 def _items(place: Place, params: list[str], blocks: dict[str, list[str]]) -> list[Item]:
@@ -180,7 +209,10 @@ def _callee(name: str | None, statement: str | None, blocks: dict[str, list[str]
 
 def _positional_items(callee, in_model: bool, params: list[str], blocks) -> list[Item]:
     items = _param_items(params) + (_classes(params) if in_model else [])
-    what = callee[0] if callee else None
+    what, _, entry = callee or (None, [], None)
+    if what == "layer":  # an argument that is a catalogue entry: bidirectional's layer
+        for argument in entry.argument_names():
+            items += _catalogue_items(entry.model_fields[argument].rebuild_annotation())
     if what == "block":
         items += _layer_items(blocks)
     if what == "optimizer":  # its first argument, the learning rate, may be a schedule
@@ -203,8 +235,20 @@ def _argument_value_items(callee, argument: str, in_model: bool, params: list[st
     elif entry is not None and argument in entry.model_fields:
         if what == "setting" and argument == "metric":  # early_stop's
             items += [Item(m, Kind.EnumMember, "recorded metric") for m in _recorded_metrics()]
-        items += _constant_items(_constants(entry.model_fields[argument].rebuild_annotation()))
+        annotation = entry.model_fields[argument].rebuild_annotation()
+        items += _catalogue_items(annotation) + _constant_items(_constants(annotation))
     return items + (_classes(params) if in_model else [])
+
+
+def _catalogue_items(annotation: Any) -> list[Item]:
+    """The entries of the catalogues a type names (`lstm`, `gru` for a recurrent layer)."""
+    items = []
+    for catalogue in takes(annotation).catalogues:
+        for name in catalogue.names():
+            cls = LAYERS.get(name) if name in LAYERS else None
+            items.append(Item(name, Kind.Class, catalogue.what,
+                              _entry_doc(name, cls) if cls is not None else ""))
+    return items
 
 
 def _classes(params: list[str]) -> list[Item]:

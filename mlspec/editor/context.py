@@ -22,7 +22,9 @@ from mlspec.syntax import ir
 from mlspec.syntax.lexicon import lexicon
 from mlspec.syntax.parser import lark_parser
 
-Role = Literal["layer", "setting", "value", "argument", "declared", "path"]
+Role = Literal["layer", "setting", "value", "argument", "declared", "path", "start"]
+"""What a name at the cursor would be; `start` is the start of a graph's chain (a value
+or a merge: `h = |`)."""
 _OPENERS = {"LBRACE": "{", "LPAR": "(", "LSQB": "["}
 _CLOSERS = ("RBRACE", "RPAR", "RSQB")
 # what a keyword that starts no statement may be followed by: a path part's next token
@@ -58,6 +60,8 @@ class Place:
     """What a name typed at the cursor would be; None where no name fits."""
     keywords: list[str] = field(default_factory=list)
     """The keywords that may start there (`model`, `train`, `input`)."""
+    graph: bool = False
+    """Whether the model or block body the cursor is in holds graph statements."""
 
     @property
     def inner(self) -> Open | None:
@@ -87,6 +91,7 @@ def place_at(prefix: str) -> Place | None:
     # the grammar takes statements after a chain, and an input line after a statement,
     # only to say that they cannot stand there
     kind = _body_kind(parser.parser_state.value_stack)
+    place.graph = kind == "graph"
     refused = {"chain": {"OUTPUT", "SHARE"}, "graph": {"INPUT"}}.get(kind, set())
     for terminal in sorted(accepts & set(words) - refused):
         if words[terminal] in lexicon().keywords and _starts_here(parser, terminal):
@@ -252,6 +257,8 @@ def _role(body: list, place: Place) -> Role | None:
     prev = body[-1]
     if _is(prev, "DOT"):
         return "path"
+    if _is(prev, "BIND") or _is(prev, "EQUAL") and len(body) >= 3 and _is(body[-3], "OUTPUT"):
+        return "start"
     if _is(prev, "MODEL", "BLOCK", "PARAM", "OUTPUT", "SHARE") or (
             _is(prev, "INPUT") and place.inner is not None and place.inner.kind == "model"):
         return "declared"

@@ -1,10 +1,11 @@
-"""A language server for .mlspec files, on pygls 2: diagnostics and completion.
+"""A language server for .mlspec files, on pygls 2: diagnostics, completion and hover.
 
 Start it with `serve()` (stdio). On every open, change and save it parses the buffer with
 `mlspec.syntax.parser.parse` under the document's file path (so imports and CSV paths
 resolve against the file's folder, even while the buffer is unsaved), validates it as
 `mlspec check` does and publishes every mistake (`editor.diagnostics`). Completion asks
 the parser what may come next and fills in the registries' names (`editor.completion`).
+Hover shows a graph model's value with its shape (`editor.hover`).
 Messages out of LSP's order are refused (`editor.stream`).
 
 Nothing here imports jax: the catalogues and the resolver are jax-free, and optax's
@@ -31,6 +32,7 @@ from pygls.workspace import TextDocument
 from mlspec.editor import stream
 from mlspec.editor.completion import Names, complete
 from mlspec.editor.diagnostics import SOURCE, check_text, to_lsp_diagnostic
+from mlspec.editor.hover import hover_text, value_shapes
 from mlspec.semantics.imports import merge_imports
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
@@ -58,6 +60,7 @@ class MlspecLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("mlspec", __version__, protocol_cls=_Protocol)
         self.names: dict[str, Names] = {}  # imported names of each document's last parse
+        self.shapes: dict[str, tuple[int | None, dict]] = {}  # each document's graph shapes
         # where the session is, for `stream` to refuse what LSP's order forbids
         self.initialized = False
         self.shut_down = False
@@ -173,6 +176,7 @@ def create_server() -> MlspecLanguageServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MlspecLanguageServer, params: types.DidCloseTextDocumentParams):
         ls.names.pop(params.text_document.uri, None)
+        ls.shapes.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=params.text_document.uri, diagnostics=[]))
 
@@ -189,6 +193,24 @@ def create_server() -> MlspecLanguageServer:
             logger.exception("completion failed at %s", params.position)
             items = []
         return types.CompletionList(is_incomplete=False, items=[i.to_lsp() for i in items])
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: MlspecLanguageServer, params: types.HoverParams):
+        uri = params.text_document.uri
+        doc = _open_document(ls, uri)
+        if doc is None or len(doc.source) > MAX_SPEC_BYTES:
+            return None
+        try:
+            version, shapes = ls.shapes.get(uri, (None, None))
+            if shapes is None or version != doc.version:
+                shapes = value_shapes(doc.source, _document_path(uri))
+                ls.shapes[uri] = (doc.version, shapes)
+            text = hover_text(doc.source, doc.offset_at_position(params.position), shapes)
+        except Exception:  # hover is best effort; never fail the request
+            logger.exception("hover failed at %s", params.position)
+            return None
+        return None if text is None else types.Hover(contents=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=text))
 
     return server
 
