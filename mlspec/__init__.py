@@ -12,11 +12,12 @@ A spec comes from text, a file, or Python, and is printed, checked and run the s
     True
 
 Building from Python (`spec`, `model`, `data`, `train`, `sweep`, `param`, `block`, `arg`,
-`layer`, `name`, `call`, `classes`) is described in docs/python.md. Every catalogue entry
-is a function here, made from its registry on first use: layers (`dense`, `conv`,
-`repeat`, ...), losses (`huber`), data sources (`hill`, `csv`), `early_stop`, and optax's
-optimizers and schedules (`adam`, `warmup_cosine_decay_schedule`); `help(mlspec.dense)`
-shows its arguments.
+`layer`, `name`, `call`, `classes`; for graph models `binding`, `output`, `share`,
+`tokens`, `category`) is described in docs/python.md. Every catalogue entry is a function
+here, made from its registry on first use: layers (`dense`, `conv`, `repeat`, ...),
+merges (`concat`, `add`, ...), losses (`huber`), data sources (`hill`, `csv`),
+`early_stop`, and optax's optimizers and schedules (`adam`,
+`warmup_cosine_decay_schedule`); `help(mlspec.dense)` shows its arguments.
 
 Nothing is imported until it is used: `import mlspec` stays quick and never imports jax,
 which only `run`, `compile` and `load_run` do.
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from mlspec.runtime.results import DivergedError, Result
     from mlspec.semantics.build import arg, block, data, model, param, spec, sweep, train
     from mlspec.semantics.builders import call, classes, layer, name
+    from mlspec.semantics.graph_build import binding, category, output, share, tokens
     from mlspec.semantics.program import Program
     from mlspec.syntax.errors import SpecError
     from mlspec.syntax.ir import (
@@ -63,14 +65,17 @@ _LAZY = {
     **dict.fromkeys(["arg", "block", "data", "model", "param", "spec", "sweep", "train"],
                     ".semantics.build"),
     **dict.fromkeys(["call", "classes", "layer", "name"], ".semantics.builders"),
+    **dict.fromkeys(["binding", "category", "output", "share", "tokens"],
+                    ".semantics.graph_build"),
 }
 
 __all__ = [
     "Block", "BlockParam", "Call", "DivergedError", "Import", "LayerCall", "Model", "Name",
     "Param",
     "Program", "Result", "Section", "Setting", "Spec", "SpecError", "__version__", "arg",
-    "block", "call", "check", "classes", "compile", "data", "layer", "load", "load_run",
-    "model", "name", "param", "parse", "resolve", "run", "spec", "sweep", "train",
+    "binding", "block", "call", "category", "check", "classes", "compile", "data", "layer",
+    "load", "load_run", "model", "name", "output", "param", "parse", "resolve", "run",
+    "share", "spec", "sweep", "tokens", "train",
 ]
 
 
@@ -160,8 +165,9 @@ def __getattr__(name: str):
         return value
     if not name.startswith("_"):
         from mlspec.semantics.builders import catalogue_function
+        from mlspec.semantics.graph_build import merge_function
 
-        function = catalogue_function(name)
+        function = catalogue_function(name) or merge_function(name)
         if function is not None:
             globals()[name] = function
             return function
@@ -169,6 +175,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
+    from mlspec.catalog.merges import MERGES
     from mlspec.semantics.builders import catalogue_names
 
-    return sorted(set(globals()) | set(_LAZY) | set(catalogue_names()))
+    return sorted(set(globals()) | set(_LAZY) | set(catalogue_names()) | set(MERGES))

@@ -36,8 +36,8 @@ The catalogue functions (`mlspec.dense`, `mlspec.hill`, `mlspec.adam`, ...) are 
 the registries by `mlspec.semantics.builders`, so new layers, sources (with their typed
 columns) and losses come with theirs. The forms grow by the same rule as the text: a new
 section is a keyword of `spec` (read from `ir.Spec`'s fields), and a graph model's
-statements (bindings, outputs, shared layers) would be further items that `model` takes
-beside layers, as its body holds them.
+statements (bindings, outputs, shared layers: `mlspec.semantics.graph_build`) are the
+items that `model` and `block` take instead of layers, as their bodies hold them.
 """
 
 from __future__ import annotations
@@ -46,22 +46,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlspec.semantics.builders import a_kind, call, classes, layer, layers, name, value
+from mlspec.semantics.graph_build import identifier, input_decls, input_shape, statements
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError, did_you_mean
-from mlspec.syntax.limits import NAME
 
 __all__ = ["arg", "block", "call", "classes", "data", "layer", "model", "name", "param",
            "spec", "sweep", "train"]
 
 
-def model(model_name: str, *body: Any, input: Any = None) -> ir.Model:  # noqa: A002
-    """A model: its layers in order, as `keras.Sequential([...])` takes them.
+def model(model_name: str, *body: Any, input: Any = None,  # noqa: A002
+          inputs: Mapping[str, Any] | None = None) -> ir.Model:
+    """A model: its layers in order, as `keras.Sequential([...])` takes them, or a graph:
+    its statements (`mlspec.binding`, `mlspec.output`, `mlspec.share`) in order.
 
     Args:
         model_name: the model's name (it names the run folder).
         *body: the layers, top to bottom: layer calls, layer names such as `"relu"`,
-            blocks, or lists of these.
+            blocks, or lists of these; or a graph's statements.
         input: the input shape per example (`[8, 8, 1]`), where there is no data.
+        inputs: a graph's named inputs, where there is no data: `{"x": [8],
+            "title": mlspec.tokens(20, vocab=1000), "city": mlspec.category(vocab=12)}`.
 
     Returns:
         The model's IR node, for `mlspec.spec`.
@@ -69,29 +73,11 @@ def model(model_name: str, *body: Any, input: Any = None) -> ir.Model:  # noqa: 
     Example:
         >>> net = mlspec.model("net", mlspec.dense(2), "sigmoid", mlspec.dense(2))
     """
-    return ir.Model(name=_identifier(model_name, "a model"), layers=layers(body),
-                    input=None if input is None else _input(input))
-
-
-def _identifier(text: Any, what: str) -> str:
-    """A name as the text writes it: letters, digits and _, not starting with a digit,
-    and no keyword (`model`) or constant (`true`), so that `to_text()` parses back."""
-    from mlspec.syntax.lexicon import lexicon
-
-    words = lexicon()
-    if not isinstance(text, str) or not NAME.fullmatch(text) \
-            or text in words.keywords + words.constants:
-        raise SpecError.at(None, f"{text!r} cannot name {what} (letters, digits and _, "
-                                 "not starting with a digit, and no keyword)")
-    return text
-
-
-def _input(shape: Any) -> ir.ListExpr:
-    if not (isinstance(shape, (list, tuple)) and shape and all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
-        raise SpecError.at(None, f"a model's input is a list of positive integers, the "
-                                 f"shape of one example ([8, 8, 1]), not {shape!r}")
-    return value(shape)
+    graph = statements(body)
+    return ir.Model(name=identifier(model_name, "a model"),
+                    layers=layers(body) if graph is None else (), graph=graph,
+                    input=None if input is None else input_shape(input),
+                    inputs=() if inputs is None else input_decls(inputs))
 
 
 def param(param_name: str, param_value: Any) -> ir.Param:
@@ -102,7 +88,7 @@ def param(param_name: str, param_value: Any) -> ir.Param:
         >>> hidden = mlspec.param("hidden", 64)
         >>> layer = mlspec.dense(hidden)  # dense(hidden)
     """
-    return ir.Param(name=_identifier(param_name, "a param"), value=value(param_value))
+    return ir.Param(name=identifier(param_name, "a param"), value=value(param_value))
 
 
 def arg(arg_name: str, default: Any = None) -> ir.BlockParam:
@@ -112,7 +98,7 @@ def arg(arg_name: str, default: Any = None) -> ir.BlockParam:
     Example:
         >>> act = mlspec.arg("act", default=mlspec.relu)  # block mlp(..., act=relu)
     """
-    return ir.BlockParam(name=_identifier(arg_name, "a block argument"),
+    return ir.BlockParam(name=identifier(arg_name, "a block argument"),
                          default=None if default is None else value(default))
 
 
@@ -122,7 +108,8 @@ def block(block_name: str, args: Iterable[ir.BlockParam | str], *body: Any) -> i
     Args:
         block_name: the block's name.
         args: its parameters: `mlspec.arg`s, or names for those without a default.
-        *body: its layers, as `mlspec.model` takes them.
+        *body: its layers, as `mlspec.model` takes them; or a graph's bindings, whose
+            input is `"in"` and whose value is the binding named `"out"`.
 
     Returns:
         The block's IR node, for `mlspec.spec`; `mlspec.layer(block, ...)` uses it.
@@ -136,8 +123,9 @@ def block(block_name: str, args: Iterable[ir.BlockParam | str], *body: Any) -> i
         if not isinstance(a, ir.BlockParam):
             raise SpecError.at(None, f"{a_kind(a)} cannot be an argument of block "
                                      f"'{block_name}' (an `mlspec.arg` or a name can)")
-    return ir.Block(name=_identifier(block_name, "a block"), params=params,
-                    body=layers(body))
+    graph = statements(body)
+    return ir.Block(name=identifier(block_name, "a block"), params=params,
+                    body=layers(body) if graph is None else (), graph=graph)
 
 
 def _settings(section: str, settings: Mapping[str, Any], keys: Iterable[str] | None,
