@@ -98,6 +98,10 @@ BROKEN = {
     "input type without vocab": (
         graph(lines("output y = concat(a, b, c)"), INPUTS + "    input c category\n"), 4, 13,
         "input type 'category' needs argument 'vocab'"),
+    "a chain on a typed input line": (
+        "model m {\n    input t tokens(6, vocab=50)\n    embedding(8)\n}\n", 2, 11,
+        "a chain model takes one input of floats (input x [8]); several or typed inputs "
+        "need a graph model"),
     "graph without inputs": (
         "model g {\n    h = x -> dense(2)\n    output y = h\n}\n", 1, 1,
         "graph model 'g' needs its inputs: add a data section or lines such as input x [8]"),
@@ -293,3 +297,10 @@ def test_broken_spec_is_reported_at_its_place_by_check_and_the_editor(case, fold
     lsp = to_lsp_diagnostic(first, text, str(path))
     assert (lsp.range.start.line, lsp.range.start.character) == (line - 1, column - 1)
     assert lsp.message == message
+
+
+def test_a_refused_input_line_is_the_one_error_of_a_chain(folder):
+    """Not also `the model needs an input shape`: it has an input line."""
+    text, line, column, message = BROKEN["a chain on a typed input line"]
+    (error,) = check_text(text, str(folder / "typed_line.mlspec"))
+    assert (error.span.line, error.span.column, error.message) == (line, column, message)

@@ -125,8 +125,10 @@ def bind_model(state: Resolution) -> None:
         bind_graph(state)
         state.graph = vocabulary_graph(state.graph, state.inputs, state.errors)
         return
+    before = len(state.errors.diagnostics)
     model = chain_input(model, state.errors)
-    if not (state.data_failed and model.input is None):
+    refused = len(state.errors.diagnostics) > before  # its input lines: said once
+    if not refused and not (state.data_failed and model.input is None):
         state.input_shape = _input_shape(model, state.scope, state.data, state.errors)
     resolver = GraphResolver({b.name: b for b in state.spec.blocks}, state.scope, state.errors)
     state.layers = resolver.model_layers(model.layers)
