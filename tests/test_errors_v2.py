@@ -89,6 +89,10 @@ BROKEN = {
         graph(lines("h = relu -> dense(2)", "output y = concat(a, b, h)")), 4, 9,
         "a chain starts from a value (an input, a binding or a merge), and 'relu' is a "
         "layer: write h = NAME -> relu"),
+    "a value as a layer": (
+        graph(lines("h = concat(a, b)", "output y = h -> h")), 5, 21,
+        "'h' is a value, not a layer: a chain runs layers on the one value it starts from "
+        "(merge values to combine them: add(h, ...))"),
     "no output": (
         graph(lines("h = concat(a, b) -> dense(2)", "k = h -> dense(2)")), 1, 1,
         "graph model 'g' has no output: add a line output NAME = ..."),

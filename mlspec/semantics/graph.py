@@ -184,6 +184,13 @@ class GraphResolver(ModelResolver):
                 ok = False
         layers = []
         for call in statement.value.layers:
+            if call.name in state.bound and call.name not in LAYERS \
+                    and call.name not in self.blocks:
+                self.report(call.span, f"'{call.name}' is a value, not a layer: a chain "
+                                       "runs layers on the one value it starts from (merge "
+                                       f"values to combine them: add({call.name}, ...))")
+                ok = False
+                continue
             if call.name in state.share_names and call.name not in self.blocks \
                     and call.name not in LAYERS:
                 state.used.add(call.name)  # if wrongly: one mistake is enough
