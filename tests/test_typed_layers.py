@@ -122,3 +122,9 @@ def test_declared_typed_inputs_give_their_vocabulary():
     nodes = _nodes(program)
     assert (nodes["c"].layers[0].vocab, nodes["t"].layers[0].vocab) == (12, 30)
     assert _params(program) == 12 * 4 + 30 * 4 + 8 * 2 + 2
+
+
+def test_the_python_builder_takes_the_short_form_as_the_text_does():
+    assert mlspec.embedding(8) == mlspec.parse("model m { embedding(8) }").model.layers[0]
+    with pytest.raises(SpecError, match="at most 2 positional"):
+        mlspec.embedding(8, 3, 2)

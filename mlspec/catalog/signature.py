@@ -235,10 +235,11 @@ class Bound:
 
 def bind(signature: Signature, call: ir.Name | ir.Call | ir.LayerCall,
          scope: Names = NO_NAMES) -> Bound:
-    """Maps `call`'s arguments onto `signature`: positional ones in order, keywords by
-    name. Too many positional arguments, an unknown or twice-given keyword, and a missing
-    required argument are errors at their place; each value is evaluated in `scope` and
-    its names settled by its parameter's type (see `settle`)."""
+    """Maps `call`'s arguments onto `signature`: positional ones in order (or as the
+    signature's short form for so many says), keywords by name. Too many positional
+    arguments, an unknown or twice-given keyword, and a missing required argument are
+    errors at their place; each value is evaluated in `scope` and its names settled by
+    its parameter's type (see `settle`)."""
     label, parameters = signature.label, signature.parameters
     args, kwargs = getattr(call, "args", ()), getattr(call, "kwargs", ())
     if len(args) > len(parameters):
