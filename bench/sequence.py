@@ -13,7 +13,10 @@ Each compiled program runs `--repeats` times, the ways alternating (their order 
 every repeat); the script prints the median execution time of each way and the ratios
 (mlspec / hand, graph / chain; the target is at most 1.0x), and the compile times.
 
-Usage: python bench/sequence.py [--repeats 7] [--only lstm|attention]
+`--epochs N` trains N epochs instead of the spec's 4 (46 steps each), for timings that
+stand above the noise of a shared machine.
+
+Usage: python bench/sequence.py [--repeats 7] [--epochs 4] [--only lstm|attention]
 """
 
 from __future__ import annotations
@@ -82,14 +85,14 @@ def mlspec_program(program):
     return run, compile_s, params, int(counts.sum())
 
 
-def resolved(example: str, graph: bool, vocab: int = 0):
+def resolved(example: str, graph: bool, vocab: int = 0, epochs: int | None = None):
     from mlspec.semantics.resolve import resolve
     from mlspec.syntax.parser import parse
     from mlspec.syntax.reader import load
 
     path = SPECS / f"{EXAMPLES[example][0]}.mlspec"
     spec = parse(graph_text(example, vocab), file=str(path)) if graph else load(path)
-    return resolve(spec, {})
+    return resolve(spec, {} if epochs is None else {"train.epochs": epochs})
 
 
 def hand_way(example: str, program):
@@ -132,11 +135,12 @@ def alternate(ways: dict, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def compare(example: str, repeats: int) -> list[dict]:
-    program = resolved(example, graph=False)
+def compare(example: str, repeats: int, epochs: int | None = None) -> list[dict]:
+    program = resolved(example, graph=False, epochs=epochs)
     (vocab,) = [i.vocab for i in program.data.info.inputs]
     ways = {"mlspec": mlspec_program(program), "hand": hand_way(example, program),
-            "mlspec_graph": mlspec_program(resolved(example, graph=True, vocab=vocab))}
+            "mlspec_graph": mlspec_program(resolved(example, graph=True, vocab=vocab,
+                                                             epochs=epochs))}
     params = {name: way[2] for name, way in ways.items()}
     steps = {name: way[3] for name, way in ways.items()}
     # the same model and the same number of steps, three ways
@@ -158,14 +162,15 @@ def compare(example: str, repeats: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--epochs", type=int)
     parser.add_argument("--only", choices=list(EXAMPLES))
     args = parser.parse_args(argv)
     import jax
 
     print(json.dumps({"backend": jax.default_backend(), "devices": len(jax.devices()),
-                      "repeats": args.repeats}))
+                      "repeats": args.repeats, "epochs": args.epochs or "the spec's"}))
     for example in [args.only] if args.only else list(EXAMPLES):
-        for row in compare(example, args.repeats):
+        for row in compare(example, args.repeats, args.epochs):
             print(json.dumps(row))
     return 0
 
