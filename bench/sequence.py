@@ -9,14 +9,17 @@
    `output label = h -> dense(classes)`) against the chain of the spec file, both through
    mlspec.
 
-Each compiled program runs `--repeats` times, the ways alternating (their order flipped
+Each compiled program runs `--repeats` times, the ways alternating (their order rotated
 every repeat); the script prints the median execution time of each way and the ratios
-(mlspec / hand, graph / chain; the target is at most 1.0x), and the compile times.
+(mlspec / hand, graph / chain; the target is at most 1.0x), the ratios of the fastest
+runs and of the median process CPU times (both less swayed by other work on a shared
+machine), the compile times, and whether the graph's lowered program (StableHLO text)
+is the chain's.
 
 `--epochs N` trains N epochs instead of the spec's 4 (46 steps each), for timings that
 stand above the noise of a shared machine.
 
-Usage: python bench/sequence.py [--repeats 7] [--epochs 4] [--only lstm|attention]
+Usage: python bench/sequence.py [--repeats 9] [--epochs 4] [--only lstm|attention]
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,8 +63,19 @@ def graph_text(example: str, vocab: int) -> str:
         + f"    output label = {last} -> dense(classes)" + text[end:]
 
 
-def mlspec_program(program):
-    """(compiled run_all, its arguments, param count) of a resolved program."""
+@dataclass
+class Way:
+    run: Callable[[], float]
+    """One whole training, blocking; returns the final valid accuracy."""
+    compile_s: float
+    params: int
+    steps: int
+    program: str | None = None
+    """The lowered StableHLO text (mlspec's ways)."""
+
+
+def mlspec_program(program) -> Way:
+    """mlspec's Trainer's whole run (`run_all`) of a resolved program, compiled."""
     import jax
     import jax.numpy as jnp
 
@@ -74,7 +90,8 @@ def mlspec_program(program):
     counts = trainer.schedule.counts()
     args = jax.block_until_ready((state, data, counts))
     t0 = time.perf_counter()
-    compiled = jax.jit(trainer.run_all).lower(*args).compile()
+    lowered = jax.jit(trainer.run_all).lower(*args)
+    compiled = lowered.compile()
     compile_s = time.perf_counter() - t0
     params = sum(leaf.size for leaf in jax.tree.leaves(state["params"]))
 
@@ -82,7 +99,7 @@ def mlspec_program(program):
         _, rows = jax.block_until_ready(compiled(*args))
         return float(rows["valid.accuracy"][-1])
 
-    return run, compile_s, params, int(counts.sum())
+    return Way(run, compile_s, params, int(counts.sum()), lowered.as_text())
 
 
 def resolved(example: str, graph: bool, vocab: int = 0, epochs: int | None = None):
@@ -95,7 +112,7 @@ def resolved(example: str, graph: bool, vocab: int = 0, epochs: int | None = Non
     return resolve(spec, {} if epochs is None else {"train.epochs": epochs})
 
 
-def hand_way(example: str, program):
+def hand_way(example: str, program) -> Way:
     import jax
     import jax.numpy as jnp
 
@@ -119,19 +136,21 @@ def hand_way(example: str, program):
         return float(valid["accuracy"])
 
     steps = program.train.epochs * (len(x) // program.train.batch)
-    return run, compile_s, sum(leaf.size for leaf in jax.tree.leaves(params)), steps
+    return Way(run, compile_s, sum(leaf.size for leaf in jax.tree.leaves(params)), steps)
 
 
-def alternate(ways: dict, repeats: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in ways}
+def alternate(ways: dict[str, Way], repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, process CPU) seconds of each way's runs; the order rotates every repeat, so
+    that with a multiple of 3 repeats each way runs as often first, second and last."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     names = list(ways)
     for way in ways.values():
-        way[0]()  # a first call apart (allocations, caches)
+        way.run()  # a first call apart (allocations, caches)
     for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            t0 = time.perf_counter()
-            ways[name][0]()
-            times[name].append(time.perf_counter() - t0)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            ways[name].run()
+            times[name].append((time.perf_counter() - t0, time.process_time() - c0))
     return times
 
 
@@ -141,27 +160,36 @@ def compare(example: str, repeats: int, epochs: int | None = None) -> list[dict]
     ways = {"mlspec": mlspec_program(program), "hand": hand_way(example, program),
             "mlspec_graph": mlspec_program(resolved(example, graph=True, vocab=vocab,
                                                              epochs=epochs))}
-    params = {name: way[2] for name, way in ways.items()}
-    steps = {name: way[3] for name, way in ways.items()}
+    params = {name: way.params for name, way in ways.items()}
+    steps = {name: way.steps for name, way in ways.items()}
     # the same model and the same number of steps, three ways
     assert len(set(params.values())) == 1 and len(set(steps.values())) == 1, (params, steps)
-    accuracy = {name: round(way[0](), 4) for name, way in ways.items()}
+    accuracy = {name: round(way.run(), 4) for name, way in ways.items()}
     times = alternate(ways, repeats)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
+    best = {name: min(w for w, _ in t) for name, t in times.items()}
+    cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
     rows = [{"example": EXAMPLES[example][0], "way": name, "params": params[name],
-             "steps": steps[name], "compile_s": round(ways[name][1], 2),
-             "exec_median_s": round(median[name], 3),
-             "exec_all_s": [round(t, 3) for t in times[name]],
+             "steps": steps[name], "compile_s": round(ways[name].compile_s, 2),
+             "exec_median_s": round(median[name], 3), "exec_min_s": round(best[name], 3),
+             "exec_cpu_median_s": round(cpu[name], 3),
+             "exec_all_s": [round(w, 3) for w, _ in times[name]],
              "valid_acc": accuracy[name]} for name in ways]
     rows.append({"example": EXAMPLES[example][0],
                  "mlspec/hand": round(median["mlspec"] / median["hand"], 3),
-                 "graph/chain": round(median["mlspec_graph"] / median["mlspec"], 3)})
+                 "graph/chain": round(median["mlspec_graph"] / median["mlspec"], 3),
+                 "mlspec/hand (min)": round(best["mlspec"] / best["hand"], 3),
+                 "mlspec/hand (cpu)": round(cpu["mlspec"] / cpu["hand"], 3),
+                 "graph/chain (min)": round(best["mlspec_graph"] / best["mlspec"], 3),
+                 # the graph compiles to the very program of the chain (StableHLO text)
+                 "graph program == chain program":
+                     ways["mlspec_graph"].program == ways["mlspec"].program})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--only", choices=list(EXAMPLES))
     args = parser.parse_args(argv)
