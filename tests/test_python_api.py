@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SPECS
+from python_forms_v2 import BUILT_V2
 
 import mlspec
 from mlspec.catalog.layers import LAYERS
@@ -119,6 +120,7 @@ BUILT = {
     "digits_mlp": digits_mlp,
     "digits_cnn": digits_cnn,
     "residual_mlp": residual_mlp,
+    **BUILT_V2,
 }
 
 

@@ -13,6 +13,10 @@ label. Deterministic: running it again writes the same bytes.
   0.06 * (age - 40) + 0.05 * (hours - 40) + CITY[city] + JOB[job] + noise > 0.
 - `digits_parity.csv`: scikit-learn's bundled digits (8x8 pixels, 0..16) with two targets,
   the digit and its parity (`even`/`odd`).
+- `digits_images.npz`: the same digits for an autoencoder: `x` the images, shape
+  (1797, 8, 8, 1), and `y` the same pixels as the target, shape (1797, 64), both float32
+  scaled to 0..1 (pixel / 16). The arrays are deterministic (the archive's zip timestamps
+  are not, so compare arrays, not bytes).
 """
 
 from __future__ import annotations
@@ -82,6 +86,13 @@ def digits_parity() -> tuple[list[str], list[tuple]]:
     return header, rows
 
 
+def digits_images():
+    from sklearn.datasets import load_digits
+
+    pixels = load_digits().data.astype(np.float32) / 16.0
+    return {"x": pixels.reshape(-1, 8, 8, 1), "y": pixels}
+
+
 def write(folder: Path, name: str, header, rows) -> None:
     with open(folder / name, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -90,12 +101,14 @@ def write(folder: Path, name: str, header, rows) -> None:
 
 
 FILES = ("reviews.csv", "income.csv", "digits_parity.csv")
+ARRAYS = ("digits_images.npz",)
 
 
 def main(folder: Path = HERE) -> None:
     write(folder, "reviews.csv", ["review", "label"], reviews())
     write(folder, "income.csv", ["age", "hours", "city", "job", "high"], income())
     write(folder, "digits_parity.csv", *digits_parity())
+    np.savez_compressed(folder / "digits_images.npz", **digits_images())
 
 
 if __name__ == "__main__":
