@@ -1,14 +1,15 @@
 """Recurrent layers over the time axis of [time, features]: lstm, gru, and bidirectional,
 which runs one of them both ways.
 
-The time axis may later hold padding: each built layer takes `mask=`, the [batch, time]
+The time axis may hold padding: each built layer takes `mask=`, the [batch, time]
 booleans of the positions that hold values (padded ones at the end), and reads the state
 after each sequence's last value (flax's `seq_lengths`); without it every position counts.
+With `return_sequences=true` the output keeps the mask.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 from pydantic_core import PydanticCustomError
@@ -26,8 +27,13 @@ def lengths(mask: Any) -> Any:
 
 
 class _Recurrent(Layer):
+    uses_mask: ClassVar[bool] = True
     features: PositiveInt
     return_sequences: bool = False
+
+    @property
+    def keeps_mask(self) -> bool:  # type: ignore[override]
+        return self.return_sequences
 
     def output_shape(self, shape):
         time, _ = needs_sequence(shape, self.kind)
@@ -106,6 +112,7 @@ class Bidirectional(Layer):
     reads the first step."""
 
     kind: Literal["bidirectional"] = "bidirectional"
+    uses_mask: ClassVar[bool] = True
     layer: Annotated[Lstm | Gru, Field(discriminator="kind"),
                      Catalogue("recurrent layer", lambda: RECURRENT, recurrent_layer)]
 
@@ -116,6 +123,10 @@ class Bidirectional(Layer):
             raise PydanticCustomError("recurrent_layer", "Input should be a recurrent "
                                       "layer, such as lstm(32) or gru(32)")
         return value
+
+    @property
+    def keeps_mask(self) -> bool:  # type: ignore[override]
+        return self.layer.return_sequences
 
     def output_shape(self, shape):
         needs_sequence(shape, "bidirectional")
