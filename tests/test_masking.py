@@ -156,15 +156,21 @@ def test_global_pools_reduce_over_the_real_positions(pool, reduce, tmp_path):
         np.testing.assert_allclose(got[i], reduce(table[ids[i, :n]], axis=0), rtol=1e-6)
 
 
-def test_a_row_of_padding_only_pools_to_zeros(tmp_path):
-    program = chain_program(tmp_path, "embedding(features=4) -> global_avg_pool -> dense(2)")
+@pytest.mark.parametrize("layers", ["global_avg_pool", "global_max_pool", "lstm(3)",
+                                    "bidirectional(gru(3))",
+                                    "attention(2) -> global_max_pool"])
+def test_a_row_of_padding_only_gives_zeros(layers, tmp_path):
+    """An empty text: pools of no positions, and a recurrent state before any step, are
+    zeros, and their gradients finite."""
+    program = chain_program(tmp_path, f"embedding(features=4) -> {layers} -> dense(2)")
     masked, _ = modules(program)
     ids = np.zeros((2, SEQ), np.int32)
     ids[1, :2] = 3
     variables = masked.init(jax.random.PRNGKey(0), jnp.asarray(ids))
     out = np.asarray(masked.apply(variables, jnp.asarray(ids)))
-    assert np.isfinite(out).all()
     np.testing.assert_allclose(out[0], variables["params"]["Dense_0"]["bias"])
+    grads = jax.grad(lambda v: masked.apply(v, jnp.asarray(ids)).sum())(variables)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(grads))
 
 
 # ------------------------------------------------------------------ where the mask goes

@@ -3,8 +3,8 @@ which runs one of them both ways.
 
 The time axis may hold padding: each built layer takes `mask=`, the [batch, time]
 booleans of the positions that hold values (padded ones at the end), and reads the state
-after each sequence's last value (flax's `seq_lengths`); without it every position counts.
-With `return_sequences=true` the output keeps the mask.
+after each sequence's last value (flax's `seq_lengths`; zeros for a row with none); without
+it every position counts. With `return_sequences=true` the output keeps the mask.
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ from mlspec.syntax.errors import SpecError
 def lengths(mask: Any) -> Any:
     """The number of positions that hold values in each row of a [batch, time] mask."""
     return None if mask is None else mask.sum(axis=-1)
+
+
+def after_last(out: Any, mask: Any) -> Any:
+    """The output after each row's last value: zeros, the state before any step, for a
+    row with none (flax's seq_lengths would read a row of length 0 at its last step)."""
+    if mask is None:
+        return out
+    import jax.numpy as jnp
+
+    return jnp.where(mask.any(axis=-1, keepdims=True), out, 0)
 
 
 class _Recurrent(Layer):
@@ -51,7 +61,7 @@ class _Recurrent(Layer):
 
         def apply(x, mask=None):
             carry, outputs = rnn(x, seq_lengths=lengths(mask))
-            return outputs if self.return_sequences else self.last(carry)
+            return outputs if self.return_sequences else after_last(self.last(carry), mask)
 
         return apply
 
@@ -148,6 +158,7 @@ class Bidirectional(Layer):
             if layer.return_sequences:
                 return outputs
             # the backward direction ends at the first step
-            return jnp.concatenate([layer.last(forward), layer.last(backward)], axis=-1)
+            return after_last(jnp.concatenate([layer.last(forward), layer.last(backward)],
+                                              axis=-1), mask)
 
         return apply
