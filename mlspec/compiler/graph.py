@@ -6,6 +6,12 @@ parameters of that chain, under the same names, with the same initial values. A 
 layer is built once, at its first use, under `shared_<name>`, and called at each use, so
 all its uses have one set of weights. The input is one array (a graph with one input) or
 a dict by input name; the output one array (one output) or a dict by output name.
+
+The padding mask of each input of token ids (`masked`; a graph block's input: the mask it
+is given) follows the values as `Graph.masks` says: through a node's layers while they
+keep it, and through a merge whose values all carry that one mask and that acts per step
+(elementwise, or `concat` on an axis but time); a merge of values with different masks,
+or of a masked one and an unmasked one, ends it.
 """
 
 from __future__ import annotations
@@ -107,10 +113,10 @@ class GraphModule(nn.Module):
                 if layer is not None and not isinstance(layer, SharedUse):
                     run.append(layer)
                     continue
-                value, mask = run_layers(tuple(run), value, train=train, traced=traced, at=at,
+                value, kept = run_layers(tuple(run), value, train=train, traced=traced, at=at,
                                          uses=uses, body_module=self.body_module,
                                          mask=held and held[1])
-                held = held if mask is not None else None
+                held = held if kept is not None else None
                 run = []
                 if layer is not None:
                     one = graph.shared(layer.name)
