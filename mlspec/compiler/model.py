@@ -12,7 +12,7 @@ from mlspec.catalog.layers import Layer
 from mlspec.catalog.layers.graph import inner_layers
 from mlspec.compiler.graph import GraphModule, run_layers
 from mlspec.compiler.layout import lay_out, takes_transposed
-from mlspec.semantics.program import ModelProgram
+from mlspec.semantics.program import ModelProgram, Program
 
 
 class Stack(nn.Module):
@@ -22,30 +22,56 @@ class Stack(nn.Module):
     fields of the layers inside the program; without it they are constants. A stack whose
     layers start features-first (see mlspec.compiler.layout) may be given its input
     transposed already (`transposed=True`): the trainer transposes constant data once per
-    run, not once per step."""
+    run, not once per step.
+
+    A stack on token ids (`masked`) masks their padding (id 0) through its layers; a body
+    is given its input's mask (`mask=`, see `run_layers`)."""
 
     layers: tuple[Layer, ...]
     start: tuple[tuple[str, int], ...] = ()
     """Where this stack's first traced values sit in the state's lists, by name (for a
     body: after those of the layers before it)."""
+    masked: bool = False
+    """The input is token ids (a text input), whose positions that are not 0 hold values."""
 
     @nn.compact
     def __call__(self, x, train: bool = False, transposed: bool = False,
-                 traced: Mapping[str, Any] | None = None):
+                 traced: Mapping[str, Any] | None = None, mask=None):
         layers = self.layers
         if transposed:
             if not takes_transposed(layers):
                 raise ValueError("transposed input is for a model whose first layers run "
                                  "features-first")
             layers = layers[1:]
-        return run_layers(layers, x, train=train, traced=traced, at=Counter(dict(self.start)),
-                          uses={}, body_module=Stack)
+        elif self.masked:
+            mask = x != 0
+        out, _ = run_layers(layers, x, train=train, traced=traced,
+                            at=Counter(dict(self.start)), uses={}, body_module=Stack,
+                            mask=mask)
+        return out
 
 
-def build_module(model: ModelProgram) -> nn.Module:
-    """A chain's `Stack` (laid out for the backend), or a graph's `GraphModule`."""
+def token_inputs(program: Program) -> tuple[str, ...]:
+    """The model's inputs of token ids (text), whose padding the model masks: a graph's
+    inputs of int32 ids with one axis (`tokens`), or a chain's single input where the data
+    gives it from a text column."""
+    model = program.model
     if model.graph is not None:
-        return GraphModule(model.graph, body_module=Stack)
+        return tuple(i.name for i in model.inputs if i.dtype == "int32" and len(i.shape) == 1)
+    if program.data is None:
+        return ()
+    inputs = program.data.info.inputs
+    return (inputs[0].name,) if len(inputs) == 1 and inputs[0].kind == "tokens" else ()
+
+
+def build_module(model: ModelProgram, tokens: tuple[str, ...] = ()) -> nn.Module:
+    """A chain's `Stack` (laid out for the backend), or a graph's `GraphModule`; `tokens`:
+    the inputs of token ids whose padding it masks (`token_inputs`). A chain on token ids
+    keeps flax's rows-first layout."""
+    if model.graph is not None:
+        return GraphModule(model.graph, body_module=Stack, masked=tuple(tokens))
+    if tokens:
+        return Stack(tuple(model.layers), masked=True)
     return Stack(lay_out(model))
 
 

@@ -26,6 +26,7 @@ from mlspec.compiler.model import (
     build_module,
     model_layers,
     takes_transposed_input,
+    token_inputs,
     uses_train_mode,
 )
 from mlspec.compiler.schedule import make_schedule
@@ -98,7 +99,7 @@ class Trainer:
         self.program = program
         self.n_train = n_train
         self.inject = inject
-        self.module = build_module(program.model)
+        self.module = build_module(program.model, token_inputs(program))
         self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
         train = program.train
@@ -138,6 +139,7 @@ class Trainer:
                 repr(program.data.info.model_dump(include={"features", "target", "classes",
                                                            "target_dim"}))
                 if program.data is not None else None,
+                token_inputs(program),  # which inputs' padding the model masks
                 self.n_train, self.inject, jax.default_backend())
         return self._structure_key
 

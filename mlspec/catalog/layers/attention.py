@@ -1,14 +1,14 @@
 """Layers over the positions of a sequence [time, features]: self-attention and learned
 position embeddings.
 
-The time axis may later hold padding: the built `attention` takes `mask=`, the [batch,
-time] booleans of the positions that hold values, and attends to those only; without it
-to every position (or every earlier one, when causal).
+The time axis may hold padding: the built `attention` takes `mask=`, the [batch, time]
+booleans of the positions that hold values, and attends to those only; without it to
+every position (or every earlier one, when causal). Both keep the mask.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
@@ -22,6 +22,8 @@ class Attention(Layer):
     weights in training."""
 
     kind: Literal["attention"] = "attention"
+    keeps_mask: ClassVar[bool] = True
+    uses_mask: ClassVar[bool] = True
     heads: PositiveInt
     qkv_features: PositiveInt | None = None
     """The width of the queries, keys and values, all heads together (the input's width
@@ -69,6 +71,7 @@ class PositionEmbedding(Layer):
     input's time unless given. The vectors are a `flax.linen.Embed` of the positions."""
 
     kind: Literal["position_embedding"] = "position_embedding"
+    keeps_mask: ClassVar[bool] = True
     max_len: PositiveInt | None = None
 
     def _positions(self, shape) -> int:

@@ -9,7 +9,7 @@ marked `Traced()` (see mlspec.catalog.traced); `build` then reads it as always.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -50,6 +50,18 @@ class Layer(Entry):
     """A function of each value on its own, so the same on any layout of the activations
     (relu; not softmax, over an axis, nor dropout, whose mask is drawn by shape). The
     compiler's layout pass may run such layers on transposed activations."""
+    keeps_mask: ClassVar[bool] = False
+    """Acts on each step of a sequence on its own and keeps the time axis (embedding,
+    dense, relu, attention), so the padded positions of its output are its input's: the
+    mask of a text input's padding (LANGUAGE.md, "More layers (v2)") holds after it. Any
+    other layer ends the mask."""
+    over_last_axis: ClassVar[bool] = False
+    """Acts over the last axis (dense, softmax, layer_norm): per step only where the time
+    axis is not the last one, so on the token ids themselves ([time]) it ends the mask."""
+    uses_mask: ClassVar[bool] = False
+    """Its built function takes `mask=` (see `build`): it ignores padded positions
+    (attention, the recurrent layers, the global pools), or passes the mask on to its
+    body (composites)."""
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape
@@ -57,15 +69,27 @@ class Layer(Entry):
     def param_count(self, shape: Shape) -> int:
         return 0
 
+    def mask_after(self, shape: Shape) -> bool:
+        """Whether the mask of the positions of an input of this shape (per example, the
+        time axis first) holds for this layer's output (see `keeps_mask`)."""
+        return self.keeps_mask and not (self.over_last_axis and len(shape) < 2)
+
     def build(self, ctx: BuildContext) -> Callable[[Any], Any]:
         """The layer as a function of the activations, built in the compiler's module.
 
-        The function of a layer that ignores padded positions (attention, lstm, gru,
-        bidirectional, the global pools) also takes `mask=`: the [batch, time] booleans
-        of the positions that hold values, for typed text's padding; until the compiler
-        follows a mask through the model (LANGUAGE.md, "More layers (v2)"), it is given
-        none, and every position counts."""
+        The function of a layer that `uses_mask` also takes `mask=`: the [batch, time]
+        booleans of the positions that hold values (padding at the end), where the
+        compiler follows a text input's mask to it; without it every position counts."""
         raise NotImplementedError
+
+
+def mask_through(layers: Sequence[Layer], shape: Shape) -> bool:
+    """Whether the mask of an input of this shape holds after all of `layers` in a row."""
+    for layer in layers:
+        if not layer.mask_after(shape):
+            return False
+        shape = layer.output_shape(shape)
+    return True
 
 
 def within_rank(shape: Shape, layer: str) -> Shape:

@@ -14,6 +14,8 @@ class Dense(Layer):
     """A fully connected layer (`flax.linen.Dense`) over the last axis."""
 
     kind: Literal["dense"] = "dense"
+    keeps_mask: ClassVar[bool] = True
+    over_last_axis: ClassVar[bool] = True
     features: PositiveInt
     use_bias: bool = True
 
@@ -37,6 +39,7 @@ class Embedding(Layer):
     One argument is `features`, two are `vocab` and `features` (as in v1)."""
 
     kind: Literal["embedding"] = "embedding"
+    keeps_mask: ClassVar[bool] = True
     vocab: PositiveInt | None = None
     features: PositiveInt
     positional_forms: ClassVar[tuple] = ((1, ("features",)),)
@@ -79,6 +82,8 @@ class OneHot(Layer):
 class Activation(Layer):
     """An elementwise (or last-axis) function of flax.linen under the same name."""
 
+    keeps_mask: ClassVar[bool] = True
+
     def build(self, ctx):
         return getattr(ctx.nn, self.kind)
 
@@ -102,7 +107,7 @@ for _name, _doc in _ACTIVATIONS.items():
     _cls = type(_name.title().replace("_", ""), (Activation,), {
         "__annotations__": {"kind": Literal[_name]}, "kind": _name,
         "__doc__": f"{_doc} (`flax.linen.{_name}`).", "__module__": __name__,
-        "elementwise": _name not in _OVER_AN_AXIS,
+        "elementwise": _name not in _OVER_AN_AXIS, "over_last_axis": _name in _OVER_AN_AXIS,
     })
     globals()[_cls.__name__] = _cls
 del _name, _doc, _cls

@@ -12,10 +12,10 @@ kinds of the typed program that no spec names (registered with `LAYERS.add_kind`
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mlspec.catalog.layers.base import AnyLayer, Layer, Shape, ShapeError
-from mlspec.catalog.merges import AnyMerge
+from mlspec.catalog.merges import AnyMerge, Concat, Merge
 from mlspec.syntax import ir
 
 
@@ -111,6 +111,23 @@ class Graph(ir.Node):
                 shape = layer.output_shape(shape)
         return total
 
+    def masks(self, inputs: Mapping[str, Shape], masked: Mapping[str, str]
+              ) -> dict[str, str | None]:
+        """The mask each value carries, by name: the name of the input whose padding mask
+        it is (`masked` gives the inputs' own), or None. The mask follows each node's
+        layers while they keep it, and its merge as `merged_mask` says."""
+        shapes = dict(inputs)
+        sources: dict[str, str | None] = {name: masked.get(name) for name in inputs}
+        source = None
+        for node, layer, before, after in self.walk(inputs):
+            if layer is None:
+                source = sources[node.inputs[0]] if node.merge is None else merged_mask(
+                    node.merge, [sources[n] for n in node.inputs], shapes[node.inputs[0]])
+            elif source is not None and not self.resolved(layer).mask_after(before):
+                source = None
+            sources[node.name], shapes[node.name] = source, after
+        return sources
+
     def layers(self) -> Iterator[Layer]:
         """Every layer of the graph (a shared one once), not those inside bodies."""
         for share in self.shares:
@@ -132,12 +149,30 @@ class SharedUse(Layer):
         raise NotImplementedError("a shared layer is built by its graph")
 
 
+def merged_mask(merge: Merge, sources: list[str | None], shape: Shape) -> str | None:
+    """The mask a merge of values carrying masks `sources` (see `Graph.masks`) carries,
+    its inputs of `shape`: their mask where all carry the same one and the merge acts per
+    step (elementwise, or `concat` along an axis but the time axis), else None."""
+    first = sources[0]
+    if first is None or any(source != first for source in sources[1:]):
+        return None
+    if isinstance(merge, Concat) and merge.axis % len(shape) == 0:
+        return None  # along the time axis: the positions are no longer the input's
+    return first
+
+
 class GraphBlockUse(Layer):
-    """A use of a block whose body is a graph: its input `in`, its value `out`."""
+    """A use of a block whose body is a graph: its input `in`, its value `out`. Its built
+    function passes a mask on to the graph's input; the mask holds after it where it
+    reaches `out`."""
 
     kind: Literal["graph_block"] = "graph_block"
+    uses_mask: ClassVar[bool] = True
     name: str
     graph: Graph
+
+    def mask_after(self, shape):
+        return self.graph.masks({"in": shape}, {"in": "in"})["out"] == "in"
 
     def output_shape(self, shape):
         try:

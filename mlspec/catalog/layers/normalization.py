@@ -29,6 +29,8 @@ class LayerNorm(Layer):
     """Layer normalisation over the last axis (`flax.linen.LayerNorm`)."""
 
     kind: Literal["layer_norm"] = "layer_norm"
+    keeps_mask: ClassVar[bool] = True
+    over_last_axis: ClassVar[bool] = True
     epsilon: PositiveFloat = 1e-6
 
     def param_count(self, shape):
@@ -67,6 +69,8 @@ class RmsNorm(Layer):
     per feature, no bias."""
 
     kind: Literal["rms_norm"] = "rms_norm"
+    keeps_mask: ClassVar[bool] = True
+    over_last_axis: ClassVar[bool] = True
     epsilon: PositiveFloat = 1e-6
 
     def param_count(self, shape):

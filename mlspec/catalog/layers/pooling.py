@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mlspec.catalog.layers.base import IntOrList, Layer
 from mlspec.catalog.layers.conv import needs_spatial, spatial, window_out
@@ -82,9 +82,11 @@ class Upsample(Layer):
 
 
 class _GlobalPool(Layer):
-    """Over every axis but the batch and the last. The built layer takes `mask=`, for a
-    [time, features] input the [batch, time] booleans of the positions that hold values
-    (padding may later be masked), and pools those only."""
+    """Over every axis but the batch and the last. The built layer takes `mask=`, the
+    [batch, time] booleans of the positions of the first axis that hold values (a text
+    input's), and pools those only; a row with none pools to zeros."""
+
+    uses_mask: ClassVar[bool] = True
 
     def output_shape(self, shape):
         needs_spatial(shape, self.kind)
@@ -95,14 +97,19 @@ class _GlobalPool(Layer):
             axes = tuple(range(1, x.ndim - 1))
             if mask is None:
                 return self.pool(x, axes)
-            return self.masked(x, mask[:, :, None])
+            import jax.numpy as jnp
+
+            # the mask over every pooled axis: [batch, time, 1, ..., 1] to x's shape
+            mask = mask.reshape(mask.shape + (1,) * (x.ndim - 2))
+            mask = jnp.broadcast_to(mask, x.shape[:-1] + (1,))
+            return self.masked(jnp, x, mask, axes)
 
         return apply
 
     def pool(self, x, axes):
         raise NotImplementedError
 
-    def masked(self, x, mask):
+    def masked(self, jnp, x, mask, axes):
         raise NotImplementedError
 
 
@@ -114,9 +121,9 @@ class GlobalAvgPool(_GlobalPool):
     def pool(self, x, axes):
         return x.mean(axis=axes)
 
-    def masked(self, x, mask):
+    def masked(self, jnp, x, mask, axes):
         weights = mask.astype(x.dtype)
-        return (x * weights).sum(axis=1) / weights.sum(axis=1)
+        return (x * weights).sum(axis=axes) / jnp.maximum(weights.sum(axis=axes), 1)
 
 
 class GlobalMaxPool(_GlobalPool):
@@ -127,7 +134,6 @@ class GlobalMaxPool(_GlobalPool):
     def pool(self, x, axes):
         return x.max(axis=axes)
 
-    def masked(self, x, mask):
-        import jax.numpy as jnp
-
-        return jnp.where(mask, x, -jnp.inf).max(axis=1)
+    def masked(self, jnp, x, mask, axes):
+        top = jnp.where(mask, x, -jnp.inf).max(axis=axes)
+        return jnp.where(mask.any(axis=axes), top, 0)

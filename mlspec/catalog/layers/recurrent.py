@@ -1,14 +1,15 @@
 """Recurrent layers over the time axis of [time, features]: lstm, gru, and bidirectional,
 which runs one of them both ways.
 
-The time axis may later hold padding: each built layer takes `mask=`, the [batch, time]
+The time axis may hold padding: each built layer takes `mask=`, the [batch, time]
 booleans of the positions that hold values (padded ones at the end), and reads the state
-after each sequence's last value (flax's `seq_lengths`); without it every position counts.
+after each sequence's last value (flax's `seq_lengths`; zeros for a row with none); without
+it every position counts. With `return_sequences=true` the output keeps the mask.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 from pydantic_core import PydanticCustomError
@@ -25,9 +26,24 @@ def lengths(mask: Any) -> Any:
     return None if mask is None else mask.sum(axis=-1)
 
 
+def after_last(out: Any, mask: Any) -> Any:
+    """The output after each row's last value: zeros, the state before any step, for a
+    row with none (flax's seq_lengths would read a row of length 0 at its last step)."""
+    if mask is None:
+        return out
+    import jax.numpy as jnp
+
+    return jnp.where(mask.any(axis=-1, keepdims=True), out, 0)
+
+
 class _Recurrent(Layer):
+    uses_mask: ClassVar[bool] = True
     features: PositiveInt
     return_sequences: bool = False
+
+    @property
+    def keeps_mask(self) -> bool:  # type: ignore[override]
+        return self.return_sequences
 
     def output_shape(self, shape):
         time, _ = needs_sequence(shape, self.kind)
@@ -45,7 +61,7 @@ class _Recurrent(Layer):
 
         def apply(x, mask=None):
             carry, outputs = rnn(x, seq_lengths=lengths(mask))
-            return outputs if self.return_sequences else self.last(carry)
+            return outputs if self.return_sequences else after_last(self.last(carry), mask)
 
         return apply
 
@@ -106,6 +122,7 @@ class Bidirectional(Layer):
     reads the first step."""
 
     kind: Literal["bidirectional"] = "bidirectional"
+    uses_mask: ClassVar[bool] = True
     layer: Annotated[Lstm | Gru, Field(discriminator="kind"),
                      Catalogue("recurrent layer", lambda: RECURRENT, recurrent_layer)]
 
@@ -116,6 +133,10 @@ class Bidirectional(Layer):
             raise PydanticCustomError("recurrent_layer", "Input should be a recurrent "
                                       "layer, such as lstm(32) or gru(32)")
         return value
+
+    @property
+    def keeps_mask(self) -> bool:  # type: ignore[override]
+        return self.layer.return_sequences
 
     def output_shape(self, shape):
         needs_sequence(shape, "bidirectional")
@@ -137,6 +158,7 @@ class Bidirectional(Layer):
             if layer.return_sequences:
                 return outputs
             # the backward direction ends at the first step
-            return jnp.concatenate([layer.last(forward), layer.last(backward)], axis=-1)
+            return after_last(jnp.concatenate([layer.last(forward), layer.last(backward)],
+                                              axis=-1), mask)
 
         return apply

@@ -16,6 +16,7 @@ class Dropout(Layer):
 
     kind: Literal["dropout"] = "dropout"
     train_dependent: ClassVar[bool] = True
+    keeps_mask: ClassVar[bool] = True
     rate: Annotated[NonNegativeFloat, Traced(fed="keep")] = Field(lt=1)
 
     def keep(self) -> float:

@@ -9,7 +9,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from mlspec.catalog.layers.base import AnyLayer, Layer, Shape, ShapeError, within_rank
+from mlspec.catalog.layers.base import (
+    AnyLayer,
+    Layer,
+    Shape,
+    ShapeError,
+    mask_through,
+    within_rank,
+)
 
 
 class Flatten(Layer):
@@ -42,9 +49,12 @@ class Reshape(Layer):
 
 
 class Composite(Layer):
-    """A layer with a body of layers: `repeat(3) { ... }`, `residual { ... }`."""
+    """A layer with a body of layers: `repeat(3) { ... }`, `residual { ... }`. Its built
+    function passes a mask on to its body (`ctx.stack`'s function takes `mask=`); the
+    mask holds after it where it holds through its body."""
 
     composite: ClassVar[bool] = True
+    uses_mask: ClassVar[bool] = True
     body: tuple[AnyLayer, ...] = ()
 
     @classmethod
@@ -56,6 +66,9 @@ class Composite(Layer):
 
     def param_count(self, shape):
         return _body_params(self.body, shape)
+
+    def mask_after(self, shape):
+        return mask_through(self.body, shape)
 
 
 # A body's shape and count are pure functions of its layers and input shape: they are
@@ -104,12 +117,20 @@ class Repeat(Composite):
         return sum(count * super(Repeat, self).param_count(seen)
                    for seen, count in self.copy_inputs(shape))
 
+    def mask_after(self, shape):
+        return all(mask_through(self.body, seen) for seen, _ in self.copy_inputs(shape))
+
     def build(self, ctx):
         copies = [ctx.stack(self.body) for _ in range(self.times)]
 
-        def apply(x):
+        def apply(x, mask=None):
             for copy in copies:
-                x = copy(x)
+                if mask is None:
+                    x = copy(x)
+                else:  # each copy sees the mask while the copies before it keep it
+                    kept = mask_through(self.body, x.shape[1:])
+                    x = copy(x, mask=mask)
+                    mask = mask if kept else None
             return x
 
         return apply
@@ -129,4 +150,4 @@ class Residual(Composite):
 
     def build(self, ctx):
         body = ctx.stack(self.body)
-        return lambda x: x + body(x)
+        return lambda x, mask=None: x + (body(x) if mask is None else body(x, mask=mask))
