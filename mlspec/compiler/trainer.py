@@ -70,6 +70,16 @@ def clear_programs() -> None:
     _PROGRAMS.clear()
 
 
+def n_rows(x) -> int:
+    """The rows of an input: one array's, or a dict of arrays' (all alike)."""
+    return len(jax.tree.leaves(x)[0])
+
+
+def take_rows(x, rows):
+    """`x[rows]` of one array or of every array in a dict of inputs (or targets)."""
+    return jax.tree.map(lambda a: a[rows], x)
+
+
 def optax_code(fn, *args, **kwargs):
     """`fn(*args, **kwargs)` of optax's optimizers under jax's standard dtype promotion,
     which optax is written for (adam's bias correction raises a Python float to the
@@ -163,12 +173,13 @@ class Trainer:
             # The key made inside the program from an int32 seed: the key that
             # PRNGKey(seed) makes outside, without its two small programs to compile.
             fresh = shared_jit(self, "fresh_state", lambda: jax.jit(
-                lambda seed, x, traced: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
-                                                          self.module_init(), traced)))
+                lambda seed, x, traced: self._fresh_state(
+                    jax.random.PRNGKey(seed), take_rows(x, slice(0, 1)), self.module_init(),
+                    traced)))
             return fresh(np.int32(seed), x_example, self.traced_state())
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
-        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit),
-                                 self.traced_state())
+        return self._fresh_state(key, take_rows(x_example, slice(0, 1)),
+                                 module_init or self.module_init(jit), self.traced_state())
 
     def _fresh_state(self, key, x_example, module_init, traced) -> State:
         init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
@@ -267,10 +278,10 @@ class Trainer:
         epoch = step // schedule.steps_per_epoch
         index = step % schedule.steps_per_epoch
         order = jax.lax.cond(
-            index == 0, lambda: self._epoch_order(state["shuffle_key"], epoch, x.shape[0]),
+            index == 0, lambda: self._epoch_order(state["shuffle_key"], epoch, n_rows(x)),
             lambda: state["order"])
         rows = jax.lax.dynamic_slice_in_dim(order, index * schedule.batch, schedule.batch)
-        return {**state, "order": order}, x[rows], y[rows]
+        return {**state, "order": order}, take_rows(x, rows), take_rows(y, rows)
 
     def step(self, state: State, data: Data):
         """One gradient step; returns the new state and what the step saw."""

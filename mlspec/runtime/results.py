@@ -85,13 +85,15 @@ class Result:
 
     def outputs(self, x) -> np.ndarray:
         """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
+        import jax
         import jax.numpy as jnp
 
         from mlspec.runtime.predict import model_input  # rows of another width are a DataError
 
         x = model_input(self, x)
-        out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
-        return np.asarray(out)
+        out, _ = self.trainer.apply(self.params, self.state["model_state"],
+                                    jax.tree.map(jnp.asarray, x))
+        return jax.tree.map(np.asarray, out)
 
     def predict(self, x) -> np.ndarray:
         """Point predictions for rows `x`: class ids, or real values."""

@@ -292,12 +292,48 @@ def bind_graph(state: Resolution) -> None:
                                      f"most {MAX_LAYERS:,}")
         return
     state.inputs = tuple(inputs.values()) if inputs else ()
+    if state.graph is not None:
+        state.graph = _typed_embeddings(state.graph, state.inputs, state.errors)
     if state.graph is not None and len(state.graph.outputs) > 1 \
             and state.spec.train is not None:
         state.errors.add(model.span, f"model '{model.name}' has {len(state.graph.outputs)} "
                                      f"outputs ({', '.join(state.graph.outputs)}); training "
                                      "several outputs is not supported yet (check and "
                                      "summary take such a model without a train section)")
+
+
+def _typed_embeddings(graph: Graph, inputs: tuple, errors: ErrorCollector) -> Graph:
+    """An `embedding` first on a categorical or text input takes that input's vocabulary
+    (one given must hold it), as on a chain's single typed input."""
+    vocab = {i.name: i for i in inputs if i.vocab is not None}
+    nodes = []
+    for node in graph.nodes:
+        if node.merge is None and node.inputs[0] in vocab:
+            node = node.model_copy(update={"layers": _with_vocab(
+                node.layers, vocab[node.inputs[0]], errors)})
+        nodes.append(node)
+    return graph.model_copy(update={"nodes": tuple(nodes)})
+
+
+def _with_vocab(layers: tuple, model_input, errors: ErrorCollector) -> tuple:
+    from mlspec.catalog.layers.core import Embedding
+
+    if not layers:
+        return layers
+    first = layers[0]
+    if first.composite and getattr(first, "times", 1) == 1:
+        return (first.model_copy(update={"body": _with_vocab(first.body, model_input,
+                                                             errors)}), *layers[1:])
+    if not isinstance(first, Embedding):
+        return layers
+    if first.vocab is None:
+        return (first.model_copy(update={"vocab": model_input.vocab}), *layers[1:])
+    if first.vocab < model_input.vocab:
+        errors.add(name_span(first), f"embedding has vocab={first.vocab}, but the input "
+                                     f"'{model_input.name}' takes {model_input.vocab} ids "
+                                     f"(0 to {model_input.vocab - 1}); leave vocab out to "
+                                     "take the input's")
+    return layers
 
 
 def _read_names(statements: tuple) -> list[str]:

@@ -1,4 +1,5 @@
-"""`npz(path)`: arrays `x` and `y` (or other names) of a NumPy archive."""
+"""`npz(path)`: arrays `x` and `y` (or other names) of a NumPy archive; with
+`inputs=["image", "meta"]`, several input arrays, each an input named after it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mlspec.catalog.sources.base import (
     SOURCES,
     DataError,
     DataInfo,
+    InputInfo,
     Source,
     Task,
     arrays_info,
@@ -17,6 +19,7 @@ from mlspec.catalog.sources.base import (
     encode_targets,
     feature_array,
 )
+from mlspec.catalog.sources.typed import input_name
 from mlspec.syntax.errors import did_you_mean
 
 
@@ -24,13 +27,19 @@ from mlspec.syntax.errors import did_you_mean
 class Npz(Source):
     """Arrays `x` and `y` (or other names) of a NumPy archive. Integer or boolean `y` are
     class ids, real `y` a regression target, unless `task` says otherwise; a text `y`
-    holds class names (ids in their sorted order)."""
+    holds class names (ids in their sorted order). With `inputs`, those arrays are the
+    model's inputs (each named after its array) and `x` is not read."""
 
     kind: Literal["npz"] = "npz"
     path: str
     x: str = "x"
     y: str = "y"
     task: Task = "auto"
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def input_arrays(self) -> tuple[str, ...]:
+        return self.inputs or (self.x,)
 
     def _read(self, base: Path, targets: bool):
         import zipfile
@@ -51,7 +60,7 @@ class Npz(Source):
                             f"named arrays; write it with np.savez(path, {self.x}=..., "
                             f"{self.y}=...)")
         with archive:
-            names = (self.x, self.y) if targets else (self.x,)
+            names = (*self.input_arrays, *((self.y,) if targets else ()))
             missing = [k for k in names if k not in archive.files]
             # only its arrays are named: the other members of a zip that is no NumPy
             # archive (a document renamed .npz) are never listed
@@ -75,18 +84,48 @@ class Npz(Source):
             if not isinstance(array, np.ndarray):  # a member that is not a .npy file
                 raise DataError(f"cannot read '{self.path}' as a NumPy archive: its member "
                                 f"'{key}' is not a NumPy array")
-        return arrays + [None] * (2 - len(arrays))
+        return dict(zip(names, arrays, strict=True))
+
+    def _check_inputs(self) -> None:
+        given: dict[str, str] = {}
+        for i, array in enumerate(self.inputs):
+            name = input_name(array)
+            if array == self.y:
+                raise DataError(f"'{array}' is the target array; it cannot also be an input",
+                                "inputs", i)
+            if name in given:
+                raise DataError(f"the arrays '{given[name]}' and '{array}' both give the "
+                                f"input name '{name}'", "inputs", i)
+            given[name] = array
 
     def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
-        x, y = self._read(base, targets)
-        check_rows(x, y, self.path, f"'{self.x}'", f"'{self.y}'")
-        x = feature_array(x, f"array '{self.x}' of '{self.path}'")
+        """(x, y, class names): x the one input's features, or with `inputs` a dict of
+        them by input name."""
+        self._check_inputs()
+        read = self._read(base, targets)
+        y = read.get(self.y) if targets else None
+        xs = {}
+        for array in self.input_arrays:
+            check_rows(read[array], y, self.path, f"'{array}'", f"'{self.y}'")
+            if len(read[array]) != len(read[self.input_arrays[0]]):
+                raise DataError(f"'{self.path}': '{self.input_arrays[0]}' has "
+                                f"{len(read[self.input_arrays[0]])} rows and '{array}' has "
+                                f"{len(read[array])}; they must match")
+            xs[input_name(array) if self.inputs else "x"] = feature_array(
+                read[array], f"array '{array}' of '{self.path}'")
+        x = xs if len(xs) > 1 else next(iter(xs.values()))
         if y is None:
             return x, None, None
         return (x, *encode_targets(y, self.task, f"array '{self.y}' of '{self.path}'", fit))
 
     def info(self, base):
-        return arrays_info(*self._arrays(base))
+        x, y, names = self._arrays(base)
+        if not self.inputs:
+            return arrays_info(x, y, names)
+        first = next(iter(x.values()))
+        info = arrays_info(first, y, names)
+        return info.model_copy(update={"inputs": tuple(
+            InputInfo(name=name, shape=a.shape[1:]) for name, a in x.items())})
 
     def load(self, base):
         x, y, _ = self._arrays(base)
