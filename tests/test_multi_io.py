@@ -6,6 +6,7 @@ mistakes of a multi-output spec at their place."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import flax.linen as nn
@@ -20,6 +21,7 @@ from conftest import ROOT
 import mlspec
 from mlspec.catalog.sources import DataError
 from mlspec.runtime.loading import load_data
+from mlspec.syntax.errors import SpecError
 
 DATA = ROOT / "specs" / "data"
 
@@ -216,3 +218,265 @@ def test_several_inputs_train_data_parallel_over_devices_as_on_one(income):
     done = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT, str(path)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------ several outputs
+
+DIGITS2 = """model digits2 {
+    h = x -> dense(32) -> relu
+    output digit = h -> dense(classes)
+    output parity = h -> dense(classes)
+}
+data {
+    source = csv("digits_parity.csv", target=["digit", "parity"])
+    valid = 0.2
+    standardize = true
+}
+train {
+    loss = softmax_cross_entropy(digit) + 0.5 * softmax_cross_entropy(parity)
+    optimizer = adam(learning_rate=0.01)
+    steps = 25
+    metrics = [digit.accuracy, parity.accuracy]
+}
+"""
+
+
+@pytest.fixture
+def digits2(tmp_path):
+    shutil.copy(DATA / "digits_parity.csv", tmp_path / "digits_parity.csv")
+
+    def write(text: str = DIGITS2, name: str = "digits2.mlspec"):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+class DigitsTwin(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        h = nn.relu(nn.Dense(32)(x))
+        return {"digit": nn.Dense(10)(h), "parity": nn.Dense(2)(h)}
+
+
+def test_two_outputs_train_as_the_hand_written_flax_twin(digits2):
+    result = mlspec.run(digits2())
+    program = result.program
+    assert [t.name for t in program.data.info.outputs] == ["digit", "parity"]
+    assert dict(program.model.output_shapes) == {"digit": (10,), "parity": (2,)}
+    assert list(result.history.columns) == [
+        "step", "train.loss", "train.digit.accuracy", "train.parity.accuracy",
+        "valid.loss", "valid.digit.accuracy", "valid.parity.accuracy"]
+    dataset = load_data(program.data)
+    module = DigitsTwin()
+    init_key, _, _ = jax.random.split(jax.random.PRNGKey(0), 3)
+    (x, y), (vx, vy) = dataset["train"], dataset["valid"]
+    assert set(y) == {"digit", "parity"} and y["parity"].max() == 1
+    params = module.init(init_key, x[:1])["params"]
+    tx = optax.adam(0.01)
+    opt = tx.init(params)
+
+    def loss_of(p, x, y):
+        out = module.apply({"params": p}, x)
+        ce = optax.softmax_cross_entropy_with_integer_labels
+        return ce(out["digit"], y["digit"]).mean() + 0.5 * ce(out["parity"], y["parity"]).mean()
+
+    losses = []
+    for _ in range(25):
+        losses.append(float(loss_of(params, x, y)))
+        grads = jax.grad(loss_of)(params, x, y)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt = tx.update(grads, opt, params)
+        params = optax.apply_updates(params, updates)
+    losses.append(float(loss_of(params, x, y)))
+    np.testing.assert_allclose(result.history["train.loss"], losses, rtol=2e-5, atol=1e-6)
+    assert result.metrics["valid.loss"] == pytest.approx(float(loss_of(params, vx, vy)),
+                                                         rel=2e-5)
+    out = module.apply({"params": params}, vx)
+    for head in ("digit", "parity"):
+        accuracy = float((out[head].argmax(-1) == vy[head]).mean())
+        assert result.metrics[f"valid.{head}.accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_two_outputs_predict_and_evaluate_each_output_with_class_names(digits2, tmp_path):
+    from mlspec.runtime.predict import evaluate, predictions_frame, rows_for
+
+    spec = DIGITS2.replace("steps = 25", "steps = 150")
+    result = mlspec.run(digits2(spec))
+    assert result.metrics["valid.digit.accuracy"] > 0.9
+    assert result.metrics["valid.parity.accuracy"] > 0.9
+    loaded = mlspec.load_run(result.save(tmp_path / "run"))
+    rows = pd.read_csv(DATA / "digits_parity.csv").iloc[:30]
+    rows.drop(columns=["digit", "parity"]).to_csv(tmp_path / "new.csv", index=False)
+    for run in (result, loaded):
+        x, _ = rows_for(run, str(tmp_path / "new.csv"), need_targets=False)
+        frame = predictions_frame(run, x, proba=True)
+        assert list(frame.columns[:2]) == ["digit", "parity"]
+        assert set(frame["parity"]) <= {"even", "odd"}
+        assert (frame["parity"] == rows["parity"]).mean() > 0.85
+        assert (frame["digit"].astype(int) == rows["digit"]).mean() > 0.85
+        assert "proba_parity_even" in frame and "proba_digit_9" in frame
+        x, y = rows_for(run, "valid", need_targets=True)
+        metrics = evaluate(run, x, y)
+        for key in ("loss", "digit.accuracy", "parity.accuracy"):
+            assert metrics[key] == pytest.approx(result.metrics[f"valid.{key}"], abs=1e-5)
+
+
+def _regression_data(folder, rows: int = 400):
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=rows), rng.normal(size=rows)
+    city = rng.choice(["ash", "elm", "oak"], size=rows)
+    price = 2 * a - b + (city == "oak") + 0.1 * rng.normal(size=rows)
+    sold = (a + b > 0).astype(int)
+    frame = pd.DataFrame({"a": a, "b": b, "city": city, "price": price, "sold": sold})
+    frame.to_csv(folder / "houses.csv", index=False)
+    return frame
+
+
+HOUSES = """model houses {
+    c = city -> embedding(features=2)
+    h = concat(x, c) -> dense(16) -> tanh
+    output price = h -> dense(1)
+    output sold = h -> dense(1)
+}
+data {
+    source = csv("houses.csv", target=["price", "sold"], categorical=["city"])
+    valid = 0.25
+}
+train {
+    loss = mse(price) + 0.5 * sigmoid_binary_cross_entropy(sold) + 1e-4 * l2
+    optimizer = adam(learning_rate=0.02)
+    steps = 300
+    eval_every = 10
+    metrics = [price.rmse, sold.accuracy]
+    early_stop = early_stop(metric=valid.price.rmse, patience=5)
+}
+"""
+
+
+def test_a_real_and_a_binary_output_with_early_stop_on_one_of_them(tmp_path):
+    frame = _regression_data(tmp_path)
+    (tmp_path / "houses.mlspec").write_text(HOUSES)
+    result = mlspec.run(tmp_path / "houses.mlspec")
+    assert "valid.price.rmse" in result.history and "valid.sold.accuracy" in result.history
+    assert result.metrics["valid.price.rmse"] < 0.5
+    assert result.metrics["valid.sold.accuracy"] > 0.85
+    best = result.history["valid.price.rmse"].min()
+    assert result.metrics["valid.price.rmse"] == pytest.approx(best)
+    assert result.program.train.early_stop.mode == "min"
+    pred = result.predict(result.trainer and {"x": frame[["a", "b"]].to_numpy()[:5],
+                                              "city": np.array([1, 2, 3, 1, 2])})
+    assert pred["price"].shape == (5, 1) and set(np.unique(pred["sold"])) <= {0, 1}
+
+
+def test_parquet_and_npz_name_several_targets(tmp_path):
+    frame = _regression_data(tmp_path)
+    pytest.importorskip("pyarrow")
+    frame.to_parquet(tmp_path / "houses.parquet")
+    (tmp_path / "p.mlspec").write_text(HOUSES.replace('csv("houses.csv"',
+                                                      'parquet("houses.parquet"'))
+    from_csv = mlspec.run(tmp_path / "p.mlspec", {"train.steps": 20})
+    (tmp_path / "c.mlspec").write_text(HOUSES)
+    from_parquet = mlspec.run(tmp_path / "c.mlspec", {"train.steps": 20})
+    pd.testing.assert_frame_equal(from_csv.history, from_parquet.history, rtol=1e-6)
+    np.savez(tmp_path / "h.npz", x=frame[["a", "b"]].to_numpy(), price=frame["price"],
+             sold=frame["sold"])
+    npz = HOUSES.replace('    c = city -> embedding(features=2)\n', '').replace(
+        "concat(x, c)", "x").replace(
+        'csv("houses.csv", target=["price", "sold"], categorical=["city"])',
+        'npz("h.npz", y=["price", "sold"], task=auto)')
+    (tmp_path / "n.mlspec").write_text(npz.replace("task=auto", 'task="auto"'))
+    result = mlspec.run(tmp_path / "n.mlspec", {"train.steps": 20})
+    info = result.program.data.info
+    assert [(t.name, t.target) for t in info.outputs] == [("price", "real"), ("sold", "class")]
+    assert result.history["train.loss"].iloc[-1] < result.history["train.loss"].iloc[0]
+
+
+MULTI_MISTAKES = {
+    "loss without output": ("mse(price) + 0.5 * sigmoid_binary_cross_entropy + 1e-4 * l2",
+                            None, "has several outputs \\(price, sold\\): name the output",
+                            "sigmoid_binary_cross_entropy +"),
+    "unknown output in a loss": ("mse(prise) + sigmoid_binary_cross_entropy(sold)", None,
+                                 "'prise' is no output of model 'houses'; did you mean "
+                                 "'price'", "prise"),
+    "loss that does not fit": ("mse(price) + softmax_cross_entropy(price)", None,
+                               "output 'price'", "softmax_cross_entropy(price)"),
+    "output without a loss": ("mse(price)", None, "output 'sold' has no loss term",
+                              "loss = "),
+    "metric of an unknown output": (None, "[price.rmse, sould.accuracy]",
+                                    "names no output of the model; did you mean 'sold'",
+                                    "sould.accuracy"),
+    "metric without output": (None, "[rmse, sold.accuracy]", "write price.rmse", "rmse,"),
+    "metric that does not fit": (None, "[price.accuracy]", "needs class targets, which the "
+                                                           "target of output 'price'",
+                                 "price.accuracy"),
+}
+
+
+@pytest.mark.parametrize("loss, metrics, message, at", MULTI_MISTAKES.values(),
+                         ids=MULTI_MISTAKES)
+def test_multi_output_mistakes_are_reported_at_their_place(tmp_path, loss, metrics, message, at):
+    _regression_data(tmp_path)
+    text = HOUSES.replace("    early_stop = early_stop(metric=valid.price.rmse, patience=5)\n",
+                          "")
+    if loss is not None:
+        text = text.replace("mse(price) + 0.5 * sigmoid_binary_cross_entropy(sold) + 1e-4 * l2",
+                            loss)
+    if metrics is not None:
+        text = text.replace("[price.rmse, sold.accuracy]", metrics)
+    _assert_error_at(tmp_path, text, message, at)
+
+
+def _assert_error_at(tmp_path, text, message, at):
+    """The spec's error matches `message` at the first place of the text `at`."""
+    (tmp_path / "bad.mlspec").write_text(text)
+    with pytest.raises(SpecError) as caught:
+        mlspec.check(tmp_path / "bad.mlspec")
+    found = [d for d in caught.value.diagnostics if re.search(message, d.message)]
+    assert found, [d.message for d in caught.value.diagnostics]
+    offset = text.index(at)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    assert (found[0].span.line, found[0].span.column) == (line, column), found[0]
+
+
+SPEC_MISTAKES = {
+    "output without a target": (("output sold = h -> dense(1)", "output sald = h -> dense(1)"),
+                                "output 'sald' has no target of its name; did you mean 'sold'",
+                                "sald = h"),
+    "target no output uses": (('target=["price", "sold"]', 'target=["price", "sold", "b"]'),
+                              "the target 'b' is no output of model 'houses'", '"b"]'),
+    "classes outside an output": (("dense(16) -> tanh", "dense(classes) -> tanh"),
+                                  "'classes' needs a data with a single class target",
+                                  "classes) -> tanh"),
+    "early_stop on a column not recorded": (("valid.price.rmse", "valid.price.mae"),
+                                            "watches 'valid.price.mae', which is not recorded"
+                                            "; did you mean 'valid.price.rmse'",
+                                            "early_stop(metric"),
+}
+
+
+@pytest.mark.parametrize("change, message, at", SPEC_MISTAKES.values(), ids=SPEC_MISTAKES)
+def test_mistakes_of_outputs_and_targets_are_reported_at_their_place(tmp_path, change,
+                                                                     message, at):
+    _regression_data(tmp_path)
+    _assert_error_at(tmp_path, HOUSES.replace(*change), message, at)
+
+
+def test_classes_in_an_output_chain_is_that_outputs_number_of_classes(digits2):
+    program = mlspec.resolve(digits2())
+    assert dict(program.model.output_shapes) == {"digit": (10,), "parity": (2,)}
+
+
+def test_one_output_keeps_history_unprefixed_and_may_name_its_output(income):
+    text = income().read_text().replace("loss = softmax_cross_entropy",
+                                        "loss = softmax_cross_entropy(high)").replace(
+        "metrics = [accuracy]", "metrics = [high.accuracy]")
+    path = income()
+    path.write_text(text)
+    named = mlspec.run(path)
+    plain = mlspec.run(income(name="plain.mlspec"))
+    assert list(named.history.columns) == ["step", "train.loss", "train.accuracy",
+                                           "valid.loss", "valid.accuracy"]
+    pd.testing.assert_frame_equal(named.history, plain.history)

@@ -22,6 +22,7 @@ from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
 from mlspec.catalog.traced import bind_tree, declared_names, traced_values, untraced
+from mlspec.compiler.heads import Heads
 from mlspec.compiler.model import (
     build_module,
     model_layers,
@@ -114,12 +115,19 @@ class Trainer:
         train = program.train
         self.terms = train.loss
         self.data_loss = train.data_loss
+        info = program.data.info if program.data is not None else None
+        self.outputs = Heads(program) if info is not None and info.outputs else None
+        """With several outputs (see mlspec.compiler.heads): outputs and targets are
+        dicts by their names."""
+        self.heads = self.outputs.names if self.outputs is not None else ()
         used = {m.name: m.arguments for m in train.metrics}
         self.metric_arguments = used
         self.split_metrics = ["loss"] + [m for m in used
                                          if m != "loss" and METRICS.get(m).scope == "split"]
         self.training_metrics = [m for m in used if METRICS.get(m).scope == "training"]
-        self.classes = program.data.info.classes if program.data is not None else None
+        self.classes = info.classes if info is not None else None
+        if self.outputs is not None:
+            self.split_metrics = self.outputs.split_metrics
         self.train_mode_differs = uses_train_mode(model_layers(program.model))
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
@@ -146,7 +154,7 @@ class Trainer:
                 repr(untraced(program.train.model_copy(update={"seed": 0}))),
                 # what the loss and metrics may read of the data (binary, class count)
                 repr(program.data.info.model_dump(include={"features", "target", "classes",
-                                                           "target_dim"}))
+                                                           "target_dim", "outputs"}))
                 if program.data is not None else None,
                 self.n_train, self.inject, jax.default_backend())
         return self._structure_key
@@ -232,7 +240,10 @@ class Trainer:
         out, new_model_state = self.apply(params, model_state, x, train, rng, transposed,
                                           traced)
         terms = bind_tree(self.terms, traced)
-        loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
+        if self.outputs is not None:
+            loss = self.outputs.loss(terms, out, y, params)
+        else:
+            loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
         return loss, (out, new_model_state)
 
     def split_inputs(self, out, y, loss) -> SplitInputs:
@@ -240,6 +251,8 @@ class Trainer:
                            data_loss=self.data_loss, classes=self.classes)
 
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
+        if self.outputs is not None:
+            return self.outputs.metrics_of(out, y, loss)
         inputs = self.split_inputs(out, y, loss)
         return {name: METRICS.get(name).compute(inputs, self.metric_arguments.get(name, ()))
                 for name in self.split_metrics}

@@ -157,10 +157,9 @@ def _ids(info, x) -> np.ndarray:
     return x.astype(np.int32)
 
 
-def _check_targets(result, n: int, y: np.ndarray) -> None:
+def _check_targets(info, n: int, y: np.ndarray) -> None:
     """Targets as the run's own: class ids (n,) below its number of classes, or real
     values (n, k) of its width. Anything else would broadcast into wrong metrics."""
-    info = result.program.data.info
     if info.target == "class":
         expected, ok = (n,), y.dtype.kind in "iub"
     else:
@@ -174,11 +173,23 @@ def _check_targets(result, n: int, y: np.ndarray) -> None:
                         f"the run has {info.classes} classes (ids 0 to {info.classes - 1})")
 
 
-def targets_of(result, n: int, y) -> np.ndarray:
-    """The targets of n rows checked as the run's own, in the dtype the run takes."""
+def targets_of(result, n: int, y):
+    """The targets of n rows checked as the run's own, in the dtype the run takes; with
+    several outputs, a dict of them by output name."""
+    info = result.program.data.info
+    if info.outputs:
+        if not isinstance(y, dict) or set(y) != set(info.target_names):
+            raise DataError(f"the run takes the targets {', '.join(info.target_names)}: give "
+                            "a dict of them by output name")
+        return {name: _targets(info.target_info(name), n, y[name])
+                for name in info.target_names}
+    return _targets(info, n, y)
+
+
+def _targets(info, n: int, y) -> np.ndarray:
     y = np.asarray(y)
-    _check_targets(result, n, y)
-    return y.astype(np.int32 if result.program.data.info.target == "class" else np.float32)
+    _check_targets(info, n, y)
+    return y.astype(np.int32 if info.target == "class" else np.float32)
 
 
 def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
@@ -186,7 +197,24 @@ def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
     then a column of each class's probability (`proba_NAME`, or `proba_ID` without names).
     """
     pred = result.predict(x)
-    names = result.program.data.info.class_names
+    info = result.program.data.info
+    if isinstance(pred, dict):  # a column (or one per width) for each output
+        frame = pd.DataFrame(index=range(len(next(iter(pred.values())))))
+        probabilities = result.probabilities(x) if proba else {}
+        for head, values in pred.items():
+            names = info.target_info(head).class_names
+            if values.ndim > 1:
+                for i in range(values.shape[1]):
+                    frame[f"{head}_{i}"] = values[:, i]
+            else:
+                frame[head] = [names[i] for i in values] if names else values
+        for head, values in probabilities.items():  # after every prediction
+            names = info.target_info(head).class_names
+            labels = names or [str(i) for i in range(values.shape[1])]
+            for i, label in enumerate(labels):
+                frame[f"proba_{head}_{label}"] = values[:, i]
+        return frame
+    names = info.class_names
     if pred.ndim > 1:
         return pd.DataFrame({f"prediction_{i}": pred[:, i] for i in range(pred.shape[1])})
     frame = pd.DataFrame({"prediction": [names[i] for i in pred] if names else pred})

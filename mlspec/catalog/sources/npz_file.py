@@ -18,6 +18,7 @@ from mlspec.catalog.sources.base import (
     data_file,
     encode_targets,
     feature_array,
+    several_targets,
 )
 from mlspec.catalog.sources.typed import input_name
 from mlspec.syntax.errors import did_you_mean
@@ -33,9 +34,15 @@ class Npz(Source):
     kind: Literal["npz"] = "npz"
     path: str
     x: str = "x"
-    y: str = "y"
+    y: str | tuple[str, ...] = "y"
+    """The target array, or several (`y=["digit", "parity"]`), each the target of the
+    output of its name."""
     task: Task = "auto"
     inputs: tuple[str, ...] = ()
+
+    @property
+    def target_arrays(self) -> tuple[str, ...]:
+        return (self.y,) if isinstance(self.y, str) else self.y
 
     @property
     def input_arrays(self) -> tuple[str, ...]:
@@ -60,7 +67,7 @@ class Npz(Source):
                             f"named arrays; write it with np.savez(path, {self.x}=..., "
                             f"{self.y}=...)")
         with archive:
-            names = (*self.input_arrays, *((self.y,) if targets else ()))
+            names = (*self.input_arrays, *(self.target_arrays if targets else ()))
             missing = [k for k in names if k not in archive.files]
             # only its arrays are named: the other members of a zip that is no NumPy
             # archive (a document renamed .npz) are never listed
@@ -90,7 +97,7 @@ class Npz(Source):
         given: dict[str, str] = {}
         for i, array in enumerate(self.inputs):
             name = input_name(array)
-            if array == self.y:
+            if array in self.target_arrays:
                 raise DataError(f"'{array}' is the target array; it cannot also be an input",
                                 "inputs", i)
             if name in given:
@@ -102,11 +109,14 @@ class Npz(Source):
         """(x, y, class names): x the one input's features, or with `inputs` a dict of
         them by input name."""
         self._check_inputs()
+        if not self.target_arrays:
+            raise DataError("y=[] names no target array", "y")
         read = self._read(base, targets)
-        y = read.get(self.y) if targets else None
+        ys = {a: read[a] for a in self.target_arrays} if targets else {}
         xs = {}
         for array in self.input_arrays:
-            check_rows(read[array], y, self.path, f"'{array}'", f"'{self.y}'")
+            for target, y in ys.items() or [(self.target_arrays[0], None)]:
+                check_rows(read[array], y, self.path, f"'{array}'", f"'{target}'")
             if len(read[array]) != len(read[self.input_arrays[0]]):
                 raise DataError(f"'{self.path}': '{self.input_arrays[0]}' has "
                                 f"{len(read[self.input_arrays[0]])} rows and '{array}' has "
@@ -114,18 +124,29 @@ class Npz(Source):
             xs[input_name(array) if self.inputs else "x"] = feature_array(
                 read[array], f"array '{array}' of '{self.path}'")
         x = xs if len(xs) > 1 else next(iter(xs.values()))
-        if y is None:
+        if not ys:
             return x, None, None
-        return (x, *encode_targets(y, self.task, f"array '{self.y}' of '{self.path}'", fit))
+        y, names = {}, {}
+        for array, values in ys.items():
+            name = input_name(array)
+            own = fit.target_info(name) if fit is not None and fit.outputs else fit
+            y[name], names[name] = encode_targets(values, self.task,
+                                                  f"array '{array}' of '{self.path}'", own)
+        if len(y) == 1:
+            return x, next(iter(y.values())), next(iter(names.values()))
+        return x, y, names
 
     def info(self, base):
         x, y, names = self._arrays(base)
-        if not self.inputs:
-            return arrays_info(x, y, names)
-        first = next(iter(x.values()))
+        xs = x if isinstance(x, dict) else {input_name(self.input_arrays[0])
+                                            if self.inputs else "x": x}
+        first = next(iter(xs.values()))
+        inputs = tuple(InputInfo(name=name, shape=a.shape[1:]) for name, a in xs.items())
+        if isinstance(y, dict):
+            return several_targets(y, names, {input_name(a): a for a in self.target_arrays},
+                                   features=first.shape[1:], rows=len(first), inputs=inputs)
         info = arrays_info(first, y, names)
-        return info.model_copy(update={"inputs": tuple(
-            InputInfo(name=name, shape=a.shape[1:]) for name, a in x.items())})
+        return info.model_copy(update={"inputs": inputs}) if self.inputs else info
 
     def load(self, base):
         x, y, _ = self._arrays(base)
