@@ -450,6 +450,11 @@ SPEC_MISTAKES = {
     "classes outside an output": (("dense(16) -> tanh", "dense(classes) -> tanh"),
                                   "'classes' needs a data with a single class target",
                                   "classes) -> tanh"),
+    "a chain on several targets": (("    c = city -> embedding(features=2)\n    h = concat(x, c)"
+                                    " -> dense(16) -> tanh\n    output price = h -> dense(1)\n"
+                                    "    output sold = h -> dense(1)\n", "    dense(1)\n"),
+                                   "the data has the targets price, sold; a chain has one "
+                                   "output", "model houses"),
     "early_stop on a column not recorded": (("valid.price.rmse", "valid.price.mae"),
                                             "watches 'valid.price.mae', which is not recorded"
                                             "; did you mean 'valid.price.rmse'",
@@ -480,3 +485,45 @@ def test_one_output_keeps_history_unprefixed_and_may_name_its_output(income):
     assert list(named.history.columns) == ["step", "train.loss", "train.accuracy",
                                            "valid.loss", "valid.accuracy"]
     pd.testing.assert_frame_equal(named.history, plain.history)
+
+
+def test_the_resolved_spec_of_several_outputs_resolves_to_the_same_program(tmp_path):
+    from mlspec.semantics.canonical import resolved_spec
+    from mlspec.syntax.printer import print_spec
+
+    _regression_data(tmp_path)
+    (tmp_path / "houses.mlspec").write_text(HOUSES)
+    program = mlspec.resolve(tmp_path / "houses.mlspec")
+    text = print_spec(resolved_spec(program))
+    assert "mse(price)" in text and "sold.accuracy" in text
+    (tmp_path / "again.mlspec").write_text(text)
+    again = mlspec.resolve(tmp_path / "again.mlspec")
+
+    def terms(p):
+        return [(t.weight, t.output, t.loss.kind) for t in p.train.loss]
+
+    assert terms(again) == terms(program) and len(terms(program)) == 3
+    assert [m.as_expr().name for m in again.train.metrics] == ["price.rmse", "sold.accuracy"]
+    assert again.model.output_shapes == program.model.output_shapes
+
+
+DATA_MISTAKES = {
+    "a target twice": ('csv("houses.csv", target=["price", "price"])',
+                       "the column 'price' is twice in target=\\[...\\]", '"price"]'),
+    "a missing target": ('csv("houses.csv", target=["price", "sould"])',
+                         "has no column 'sould'; did you mean 'sold'", 'csv('),
+    "an npz input that is the target": ('npz("h.npz", inputs=["a", "y"])',
+                                        "'y' is the target array", '"y"]'),
+    "an npz input that is missing": ('npz("h.npz", inputs=["a", "c"])',
+                                     "has no array 'c'", 'npz('),
+}
+
+
+@pytest.mark.parametrize("source, message, at", DATA_MISTAKES.values(), ids=DATA_MISTAKES)
+def test_data_mistakes_of_several_inputs_and_targets_are_at_their_place(tmp_path, source,
+                                                                        message, at):
+    _regression_data(tmp_path)
+    np.savez(tmp_path / "h.npz", a=np.ones((10, 2)), b=np.ones((10, 3)), y=np.arange(10) % 2)
+    text = ("model m {\n    output y = a -> dense(classes)\n}\ndata {\n    source = "
+            f"{source}\n    valid = 0.2\n}}\n")
+    _assert_error_at(tmp_path, text, message, at)

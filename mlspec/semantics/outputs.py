@@ -188,7 +188,13 @@ def check_fit(state) -> None:
         return
     section = state.spec.train
     if graph is None:
-        if state.output_shape is not None:
+        if data.info.outputs:
+            model = state.spec.model
+            state.errors.add(model.span, f"the data has the targets "
+                                         f"{', '.join(data.info.target_names)}; a chain has "
+                                         f"one output, so write a graph model with a line "
+                                         f"output NAME = ... for each")
+        elif state.output_shape is not None:
             check_task(train, section, data.info, state.output_shape, data.splits,
                        state.errors)
             check_output_names(train, section, None, state.errors)

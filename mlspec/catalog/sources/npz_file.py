@@ -64,8 +64,8 @@ class Npz(Source):
                             f"{str(exc)[:200]}") from None
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise DataError(f"'{self.path}' holds one array (a .npy file), not an archive of "
-                            f"named arrays; write it with np.savez(path, {self.x}=..., "
-                            f"{self.y}=...)")
+                            f"named arrays; write it with np.savez(path, "
+                            f"{self.input_arrays[0]}=..., {self.target_arrays[0]}=...)")
         with archive:
             names = (*self.input_arrays, *(self.target_arrays if targets else ()))
             missing = [k for k in names if k not in archive.files]
