@@ -106,7 +106,7 @@ def test_an_argument_given_by_position_is_set_by_its_name(key, value, check, csv
 
 @pytest.mark.parametrize("key, words", [
     ("data.valid.file", "data source 'npz' has no argument 'file'; expected one of "
-                        "'path', 'task', 'x', 'y'"),
+                        "'inputs', 'path', 'task', 'x', 'y'"),
     ("data.train.txt", "data source 'csv' has no argument 'txt'; did you mean 'text'?"),
     ("data.valid.pth", "data source 'npz' has no argument 'pth'; did you mean 'path'?"),
     ("train.optimizer.learning_rate.rate",

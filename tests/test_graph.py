@@ -511,7 +511,8 @@ ERRORS = [
     ("several-outputs-trained", graph_spec([
         bind("h", "x", L("dense", 4)), out("a", "h", L("dense", 3)), out("b", "h", L("dense", 3))],
         data=IRIS, train=iris_train()),
-     1, 1, "model 'g' has 2 outputs \\(a, b\\); training several outputs is not supported yet"),
+     1, 1, "model 'g' has 2 outputs \\(a, b\\), but the data has one target: give a target "
+           "for each output"),
     ("data-has-no-such-input", graph_spec([out("y", "x", L("dense", 3))], [
         ir.InputDecl(name="q", type=ir.as_expr([4]), span=at(2))], data=IRIS),
      2, 1, "the data has no input 'q' \\(its inputs: x\\)"),

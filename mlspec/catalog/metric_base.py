@@ -70,12 +70,15 @@ class MetricUse(ir.Node):
     kind: Literal["metric_use"] = "metric_use"
     name: str
     arguments: tuple[tuple[str, int | float], ...] = ()
+    output: str | None = None
+    """The output it measures (`price.rmse`), in a model of several outputs."""
 
     def as_expr(self) -> ir.Expr:
         """The metric in spec syntax, as `check --resolved` prints it."""
+        name = self.name if self.output is None else f"{self.output}.{self.name}"
         if not self.arguments:
-            return ir.Name(name=self.name)
-        return ir.Call.of(self.name, **dict(self.arguments))
+            return ir.Name(name=name)
+        return ir.Call.of(name, **dict(self.arguments))
 
 
 METRICS: Registry[Metric] = Registry("metric")

@@ -22,6 +22,7 @@ from mlspec.catalog.layers import LAYERS
 from mlspec.catalog.losses import LOSSES
 from mlspec.catalog.metrics import METRICS, SplitInputs, TrainingInputs
 from mlspec.catalog.traced import bind_tree, declared_names, traced_values, untraced
+from mlspec.compiler.heads import Heads
 from mlspec.compiler.model import (
     build_module,
     model_layers,
@@ -71,6 +72,16 @@ def clear_programs() -> None:
     _PROGRAMS.clear()
 
 
+def n_rows(x) -> int:
+    """The rows of an input: one array's, or a dict of arrays' (all alike)."""
+    return len(jax.tree.leaves(x)[0])
+
+
+def take_rows(x, rows):
+    """`x[rows]` of one array or of every array in a dict of inputs (or targets)."""
+    return jax.tree.map(lambda a: a[rows], x)
+
+
 def optax_code(fn, *args, **kwargs):
     """`fn(*args, **kwargs)` of optax's optimizers under jax's standard dtype promotion,
     which optax is written for (adam's bias correction raises a Python float to the
@@ -105,12 +116,19 @@ class Trainer:
         train = program.train
         self.terms = train.loss
         self.data_loss = train.data_loss
+        info = program.data.info if program.data is not None else None
+        self.outputs = Heads(program) if info is not None and info.outputs else None
+        """With several outputs (see mlspec.compiler.heads): outputs and targets are
+        dicts by their names."""
+        self.heads = self.outputs.names if self.outputs is not None else ()
         used = {m.name: m.arguments for m in train.metrics}
         self.metric_arguments = used
         self.split_metrics = ["loss"] + [m for m in used
                                          if m != "loss" and METRICS.get(m).scope == "split"]
         self.training_metrics = [m for m in used if METRICS.get(m).scope == "training"]
-        self.classes = program.data.info.classes if program.data is not None else None
+        self.classes = info.classes if info is not None else None
+        if self.outputs is not None:
+            self.split_metrics = self.outputs.split_metrics
         self.train_mode_differs = uses_train_mode(model_layers(program.model))
         self.early_stop = train.early_stop
         # A model whose first layers run features-first gets full-batch data transposed
@@ -137,7 +155,7 @@ class Trainer:
                 repr(untraced(program.train.model_copy(update={"seed": 0}))),
                 # what the loss and metrics may read of the data (binary, class count)
                 repr(program.data.info.model_dump(include={"features", "target", "classes",
-                                                           "target_dim"}))
+                                                           "target_dim", "outputs"}))
                 if program.data is not None else None,
                 token_inputs(program),  # which inputs' padding the model masks
                 self.n_train, self.inject, jax.default_backend())
@@ -165,12 +183,13 @@ class Trainer:
             # The key made inside the program from an int32 seed: the key that
             # PRNGKey(seed) makes outside, without its two small programs to compile.
             fresh = shared_jit(self, "fresh_state", lambda: jax.jit(
-                lambda seed, x, traced: self._fresh_state(jax.random.PRNGKey(seed), x[:1],
-                                                          self.module_init(), traced)))
+                lambda seed, x, traced: self._fresh_state(
+                    jax.random.PRNGKey(seed), take_rows(x, slice(0, 1)), self.module_init(),
+                    traced)))
             return fresh(np.int32(seed), x_example, self.traced_state())
         key = jax.random.PRNGKey(seed)  # outside jit: any Python int seed
-        return self._fresh_state(key, x_example[:1], module_init or self.module_init(jit),
-                                 self.traced_state())
+        return self._fresh_state(key, take_rows(x_example, slice(0, 1)),
+                                 module_init or self.module_init(jit), self.traced_state())
 
     def _fresh_state(self, key, x_example, module_init, traced) -> State:
         init_key, dropout_key, shuffle_key = jax.random.split(key, 3)
@@ -223,7 +242,10 @@ class Trainer:
         out, new_model_state = self.apply(params, model_state, x, train, rng, transposed,
                                           traced)
         terms = bind_tree(self.terms, traced)
-        loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
+        if self.outputs is not None:
+            loss = self.outputs.loss(terms, out, y, params)
+        else:
+            loss = sum(term.weight * term.loss.value(out, y, params) for term in terms)
         return loss, (out, new_model_state)
 
     def split_inputs(self, out, y, loss) -> SplitInputs:
@@ -231,6 +253,8 @@ class Trainer:
                            data_loss=self.data_loss, classes=self.classes)
 
     def metrics_of(self, out, y, loss) -> dict[str, jax.Array]:
+        if self.outputs is not None:
+            return self.outputs.metrics_of(out, y, loss)
         inputs = self.split_inputs(out, y, loss)
         return {name: METRICS.get(name).compute(inputs, self.metric_arguments.get(name, ()))
                 for name in self.split_metrics}
@@ -269,10 +293,10 @@ class Trainer:
         epoch = step // schedule.steps_per_epoch
         index = step % schedule.steps_per_epoch
         order = jax.lax.cond(
-            index == 0, lambda: self._epoch_order(state["shuffle_key"], epoch, x.shape[0]),
+            index == 0, lambda: self._epoch_order(state["shuffle_key"], epoch, n_rows(x)),
             lambda: state["order"])
         rows = jax.lax.dynamic_slice_in_dim(order, index * schedule.batch, schedule.batch)
-        return {**state, "order": order}, x[rows], y[rows]
+        return {**state, "order": order}, take_rows(x, rows), take_rows(y, rows)
 
     def step(self, state: State, data: Data):
         """One gradient step; returns the new state and what the step saw."""

@@ -39,12 +39,13 @@ def confusion(result, x, y) -> pd.DataFrame:
     import jax
     import jax.numpy as jnp
 
+    from mlspec.compiler.trainer import n_rows
     from mlspec.runtime.predict import model_input, targets_of
 
     x = model_input(result, x)
-    y = targets_of(result, len(x), y)
+    y = targets_of(result, n_rows(x), y)
     counts = np.asarray(jax.jit(result.trainer.confusion_matrix)(
-        result.state, jnp.asarray(x), jnp.asarray(y)))
+        result.state, jax.tree.map(jnp.asarray, x), jnp.asarray(y)))
     labels = class_labels(result)
     frame = pd.DataFrame(counts, index=pd.Index(labels, name="target"), columns=labels)
     frame.columns.name = "predicted"

@@ -45,7 +45,8 @@ def load_data(data: DataSection, encoding: Encoding | None = None) -> Dataset:
                       for name, idx in cuts.items()}
         else:
             x, y = source.load(folder)
-            splits = {name: (x[idx], y[idx]) for name, idx in split_cuts(data, len(x)).items()}
+            splits = {name: (take(x, idx), take(y, idx))
+                      for name, idx in split_cuts(data, rows(x)).items()}
     else:
         # Every split is encoded as the train source (`data.info`): its class ids, its
         # feature columns in its order, its vocabularies.
@@ -62,6 +63,16 @@ def load_data(data: DataSection, encoding: Encoding | None = None) -> Dataset:
     splits = {name: (_with_x(x, ((_x(x) - mean) / std).astype(np.float32)), y)
               for name, (x, y) in splits.items()}
     return Dataset(splits, mean, std, encoding)
+
+
+def rows(x) -> int:
+    """The rows of one array, or of a dict of arrays by name (all alike)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take(x, index):
+    """The rows `index` of one array, or of each array of a dict by name."""
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
 
 
 def _rows(source, folder: Path, data: DataSection, encoding: Encoding | None):

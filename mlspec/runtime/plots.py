@@ -55,7 +55,7 @@ def plot_names(result) -> list[str]:
     """The plots that fit the run, in the order they are drawn."""
     names = ["history.png"]
     info = result.program.data.info if result.program.data else None
-    if tuple(result.program.model.input_shape) == (2,) and info is not None \
+    if result.program.model.input_shape == (2,) and info is not None \
             and not info.typed:  # two features, not two ids
         if info.target == "class" or info.target_dim == 1:  # one value to colour by
             names.append("decision_regions.png")

@@ -97,21 +97,48 @@ def _width(shape: tuple[int, ...]) -> str:
     return f"features of shape {list(shape)}"
 
 
-def model_input(result, x) -> np.ndarray:
-    """Rows `x` as the run's model takes them (normalized where the run was); rows of
-    another width are a DataError naming both."""
-    expected = tuple(result.program.model.input_shape)
+def model_input(result, x):
+    """Rows `x` as the run's model takes them (normalized where the run was): one array,
+    or for a model of several inputs a dict of them by input name. Rows of another width,
+    or a dict that lacks an input, are a DataError naming both."""
     inputs = result.program.data.info.inputs if result.program.data is not None else ()
-    if len(inputs) == 1 and inputs[0].kind != "float":
-        return _ids(inputs[0], x)
+    if len(inputs) > 1:
+        if not isinstance(x, dict):
+            raise DataError(f"the run's model takes the inputs "
+                            f"{', '.join(i.name for i in inputs)}: give a dict of their rows")
+        lacking = [i.name for i in inputs if i.name not in x]
+        if lacking:
+            raise DataError(f"the run's model takes the inputs "
+                            f"{', '.join(i.name for i in inputs)}; the rows lack "
+                            f"{', '.join(lacking)}")
+        arrays = {i.name: _one_input(result, i, x[i.name]) for i in inputs}
+        rows = {len(a) for a in arrays.values()}
+        if len(rows) > 1:
+            raise DataError("the inputs' rows differ in number: " + ", ".join(
+                f"{name} has {len(a)}" for name, a in arrays.items()))
+        return arrays
+    if len(inputs) == 1:
+        return _one_input(result, inputs[0], x)
+    return _floats(result, tuple(result.program.model.input_shape), x)
+
+
+def _one_input(result, info, x) -> np.ndarray:
+    if info.kind != "float":
+        return _ids(info, x)
+    return _floats(result, tuple(info.shape), x, info.name if info.name != "x" else None)
+
+
+def _floats(result, expected: tuple[int, ...], x, name: str | None = None) -> np.ndarray:
     x = np.asarray(x, np.float32)
     if x.ndim == 0 or x.shape[1:] != expected:
         given = "a single value" if x.ndim == 0 else (
             f"a 1-D array of {len(x)} values" if x.ndim == 1 else _width(x.shape[1:]))
-        raise DataError(f"the run's model takes rows of {_width(expected)}, but was given "
-                        f"{given}" + (f" (for one row, give shape (1, {expected[0]}))"
-                                      if x.ndim == 1 and len(expected) == 1 else ""))
-    if result.normalizer is not None:
+        raise DataError(f"the run's model takes rows of {_width(expected)}"
+                        + (f" (its input '{name}')" if name else "")
+                        + f", but was given {given}"
+                        + (f" (for one row, give shape (1, {expected[0]}))"
+                           if x.ndim == 1 and len(expected) == 1 else ""))
+    if result.normalizer is not None and name is None:  # standardize applies to x only
         mean, std = result.normalizer
         x = (x - mean) / std
     return x
@@ -130,10 +157,9 @@ def _ids(info, x) -> np.ndarray:
     return x.astype(np.int32)
 
 
-def _check_targets(result, n: int, y: np.ndarray) -> None:
+def _check_targets(info, n: int, y: np.ndarray) -> None:
     """Targets as the run's own: class ids (n,) below its number of classes, or real
     values (n, k) of its width. Anything else would broadcast into wrong metrics."""
-    info = result.program.data.info
     if info.target == "class":
         expected, ok = (n,), y.dtype.kind in "iub"
     else:
@@ -147,11 +173,23 @@ def _check_targets(result, n: int, y: np.ndarray) -> None:
                         f"the run has {info.classes} classes (ids 0 to {info.classes - 1})")
 
 
-def targets_of(result, n: int, y) -> np.ndarray:
-    """The targets of n rows checked as the run's own, in the dtype the run takes."""
+def targets_of(result, n: int, y):
+    """The targets of n rows checked as the run's own, in the dtype the run takes; with
+    several outputs, a dict of them by output name."""
+    info = result.program.data.info
+    if info.outputs:
+        if not isinstance(y, dict) or set(y) != set(info.target_names):
+            raise DataError(f"the run takes the targets {', '.join(info.target_names)}: give "
+                            "a dict of them by output name")
+        return {name: _targets(info.target_info(name), n, y[name])
+                for name in info.target_names}
+    return _targets(info, n, y)
+
+
+def _targets(info, n: int, y) -> np.ndarray:
     y = np.asarray(y)
-    _check_targets(result, n, y)
-    return y.astype(np.int32 if result.program.data.info.target == "class" else np.float32)
+    _check_targets(info, n, y)
+    return y.astype(np.int32 if info.target == "class" else np.float32)
 
 
 def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
@@ -159,7 +197,24 @@ def predictions_frame(result, x, proba: bool = False) -> pd.DataFrame:
     then a column of each class's probability (`proba_NAME`, or `proba_ID` without names).
     """
     pred = result.predict(x)
-    names = result.program.data.info.class_names
+    info = result.program.data.info
+    if isinstance(pred, dict):  # a column (or one per width) for each output
+        frame = pd.DataFrame(index=range(len(next(iter(pred.values())))))
+        probabilities = result.probabilities(x) if proba else {}
+        for head, values in pred.items():
+            names = info.target_info(head).class_names
+            if values.ndim > 1:
+                for i in range(values.shape[1]):
+                    frame[f"{head}_{i}"] = values[:, i]
+            else:
+                frame[head] = [names[i] for i in values] if names else values
+        for head, values in probabilities.items():  # after every prediction
+            names = info.target_info(head).class_names
+            labels = names or [str(i) for i in range(values.shape[1])]
+            for i, label in enumerate(labels):
+                frame[f"proba_{head}_{label}"] = values[:, i]
+        return frame
+    names = info.class_names
     if pred.ndim > 1:
         return pd.DataFrame({f"prediction_{i}": pred[:, i] for i in range(pred.shape[1])})
     frame = pd.DataFrame({"prediction": [names[i] for i in pred] if names else pred})
@@ -176,7 +231,10 @@ def evaluate(result, x, y) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
+    from mlspec.compiler.trainer import n_rows
+
     x = model_input(result, x)
-    y = targets_of(result, len(x), y)
-    values = jax.jit(result.trainer.evaluate)(result.state, jnp.asarray(x), jnp.asarray(y))
+    y = targets_of(result, n_rows(x), y)
+    values = jax.jit(result.trainer.evaluate)(result.state, jax.tree.map(jnp.asarray, x),
+                                              jax.tree.map(jnp.asarray, y))
     return {k: float(values[k]) for k in result.trainer.split_metrics}

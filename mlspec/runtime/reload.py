@@ -156,6 +156,7 @@ def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
     import jax.numpy as jnp
     from flax import serialization
 
+    from mlspec.compiler.graph import example_input
     from mlspec.compiler.trainer import Trainer
 
     if not isinstance(saved_train, dict):
@@ -167,7 +168,7 @@ def restore_state(program, n_train: int, seed: int, saved_train, path: Path, *,
         if template is not None:
             shapes = template
         else:  # shapes only: nothing allocated before the file is known to fit
-            example = jnp.zeros((1, *program.model.input_shape), jnp.float32)
+            example = example_input(program.model, make=jnp.zeros)
             shapes = jax.eval_shape(functools.partial(trainer.init, seed), example)
         train = _fill_spec_decided(saved_train, trainer)
         why = _misfit(serialization.to_state_dict(shapes), train)
@@ -185,7 +186,7 @@ def read_normalizer(entry: dict, program, path: Path):
     saved = entry["normalizer"]
     mean = saved.get("mean") if isinstance(saved, dict) else None
     std = saved.get("std") if isinstance(saved, dict) else None
-    shape = tuple(program.model.input_shape)
+    shape = tuple(program.model.input_shape or program.model.input_shapes()["x"])
     for value in (mean, std):
         if not isinstance(value, np.ndarray) or value.shape != shape or \
                 value.dtype.kind != "f":

@@ -85,31 +85,48 @@ class Result:
 
     def outputs(self, x) -> np.ndarray:
         """The model's raw outputs (logits or values) for rows `x`, in evaluation mode."""
+        import jax
         import jax.numpy as jnp
 
         from mlspec.runtime.predict import model_input  # rows of another width are a DataError
 
         x = model_input(self, x)
-        out, _ = self.trainer.apply(self.params, self.state["model_state"], jnp.asarray(x))
-        return np.asarray(out)
+        out, _ = self.trainer.apply(self.params, self.state["model_state"],
+                                    jax.tree.map(jnp.asarray, x))
+        return jax.tree.map(np.asarray, out)
 
-    def predict(self, x) -> np.ndarray:
-        """Point predictions for rows `x`: class ids, or real values."""
+    def predict(self, x) -> np.ndarray | dict[str, np.ndarray]:
+        """Point predictions for rows `x`: class ids, or real values (with several
+        outputs, a dict of them by output name)."""
         import jax.numpy as jnp
 
-        return np.asarray(self.trainer.data_loss.predict(jnp.asarray(self.outputs(x))))
+        out = self.outputs(x)
+        if self.trainer.heads:
+            return {head: np.asarray(self.trainer.outputs.losses[head].predict(jnp.asarray(
+                out[head]))) for head in self.trainer.heads}
+        return np.asarray(self.trainer.data_loss.predict(jnp.asarray(out)))
 
     def probabilities(self, x) -> np.ndarray:
         """Each class's probability for rows `x`, shape (rows, classes): the softmax of the
         logits, or for `sigmoid_binary_cross_entropy` the sigmoid of its one logit (and
         one minus it). A run of real targets, or of a loss of scores (`hinge_loss`), has
         none: a ValueError."""
+
+        out = self.outputs(x)
+        if self.trainer.heads:
+            return {head: self._probabilities(self.trainer.outputs.losses[head], out[head],
+                                              self.program.data.info.target_info(head))
+                    for head in self.trainer.heads
+                    if self.trainer.outputs.losses[head].has_probabilities}
+        return self._probabilities(self.trainer.data_loss, out, self.program.data.info)
+
+    @staticmethod
+    def _probabilities(loss, out, info) -> np.ndarray:
         import jax.numpy as jnp
 
-        loss = self.trainer.data_loss
-        proba = loss.probabilities(jnp.asarray(self.outputs(x)))
+        proba = loss.probabilities(jnp.asarray(out))
         if proba is None:
-            what = "a run of real targets" if self.program.data.info.target == "real" \
+            what = "a run of real targets" if info.target == "real" \
                 else "a run whose loss gives scores, not logits,"
             raise ValueError(f"{what} (its loss is {loss.kind}) has no class probabilities")
         return np.asarray(proba)
@@ -117,8 +134,8 @@ class Result:
     def metrics_by_split(self) -> dict[str, dict[str, float]]:
         grouped: dict[str, dict[str, float]] = {}
         for key, value in self.metrics.items():
-            split, _, name = key.rpartition(".")
-            grouped.setdefault(split or "training", {})[name] = value
+            split, dot, name = key.partition(".")  # valid.price.rmse: valid's price.rmse
+            grouped.setdefault(split if dot else "training", {})[name if dot else key] = value
         return grouped
 
     def divergence_message(self) -> str:

@@ -43,7 +43,7 @@ class Training:
         import jax.numpy as jnp
 
         from mlspec.catalog.sources import DataError
-        from mlspec.compiler.trainer import Trainer
+        from mlspec.compiler.trainer import Trainer, n_rows
         from mlspec.runtime.loading import Dataset, load_data
 
         if program.data is None or program.train is None:
@@ -58,7 +58,7 @@ class Training:
         self.program = program
         self.members = members or []
         self.multi = len(self.members) > 1
-        n_train = len(self.dataset["train"][0])
+        n_train = n_rows(self.dataset["train"][0])
         self.trainer = Trainer(program, n_train, inject=self.multi)
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
@@ -353,7 +353,7 @@ class Training:
             from mlspec.compiler.trainer import shared_jit
 
             evaluate = shared_jit(self.trainer, "evaluate", lambda: jax.jit(self.trainer.evaluate))
-            test = evaluate(state, on_device(x), on_device(y))
+            test = evaluate(state, jax.tree.map(on_device, x), jax.tree.map(on_device, y))
             # in the spec's order, as train.* and valid.* (jax returns a dict's keys sorted)
             metrics.update({f"test.{k}": float(test[k]) for k in self.trainer.split_metrics})
         normalizer = None

@@ -134,6 +134,10 @@ def _loss(program: Program) -> ir.Expr:
     expr = None
     for term in program.train.loss:
         call = entry_call(term.loss)
+        if term.output is not None:  # mse(price): the output first
+            call = ir.Call(name=call.name, args=(ir.Name(name=term.output),
+                                                 *getattr(call, "args", ())),
+                           kwargs=getattr(call, "kwargs", ()))
         piece = call if term.weight == 1 else ir.BinOp(op="*", left=ir.as_expr(term.weight),
                                                       right=call)
         expr = piece if expr is None else ir.BinOp(op="+", left=expr, right=piece)

@@ -22,7 +22,7 @@ from mlspec.catalog.layers import LAYERS, Layer
 from mlspec.catalog.layers.graph import Graph, GraphBlockUse, GraphNode, SharedLayer, SharedUse
 from mlspec.catalog.merges import MERGES
 from mlspec.catalog.registry import instantiate, name_span
-from mlspec.semantics.inputs import model_inputs
+from mlspec.semantics.inputs import model_inputs, typed_embeddings
 from mlspec.semantics.model import (
     MAX_LAYERS,
     ModelResolver,
@@ -62,6 +62,9 @@ class GraphResolver(ModelResolver):
 
     share_names: set[str] = set()
     """The model's shared layers, which a chain names directly (a -> enc)."""
+    output_classes: dict[str, int] = {}
+    """With several targets: the number of classes of each class target, by name, which
+    `classes` is in the chain of the output of that name."""
 
     def layer(self, call: ir.LayerCall, scope: Scope) -> Layer | None:
         if call.name in self.share_names and call.name not in LAYERS \
@@ -126,7 +129,10 @@ class GraphResolver(ModelResolver):
                     state.failed = True
                 else:
                     outputs.append(name)
-            node = self.node(statement, state, scope)
+            inner = scope
+            if isinstance(statement, ir.Output) and name in self.output_classes:
+                inner = scope.child({"classes": ir.Number(value=self.output_classes[name])})
+            node = self.node(statement, state, inner)
             state.bound[name] = statement.span
             state.binder[name] = statement
             if node is not None:
@@ -286,6 +292,9 @@ def bind_graph(state: Resolution) -> None:
                                                          state.errors)
     resolver = GraphResolver({b.name: b for b in state.spec.blocks}, state.scope,
                              state.errors)
+    if state.data is not None:
+        resolver.output_classes = {t.name: t.classes for t in state.data.info.outputs
+                                   if t.target == "class"}
     names = {name: model.span for name in inputs} if inputs else \
         {decl.name: decl.span for decl in model.inputs}
     if inputs is None:  # stand-ins: the names the lines read that no line binds
@@ -299,12 +308,8 @@ def bind_graph(state: Resolution) -> None:
                                      f"most {MAX_LAYERS:,}")
         return
     state.inputs = tuple(inputs.values()) if inputs else ()
-    if state.graph is not None and len(state.graph.outputs) > 1 \
-            and state.spec.train is not None:
-        state.errors.add(model.span, f"model '{model.name}' has {len(state.graph.outputs)} "
-                                     f"outputs ({', '.join(state.graph.outputs)}); training "
-                                     "several outputs is not supported yet (check and "
-                                     "summary take such a model without a train section)")
+    if state.graph is not None:
+        state.graph = typed_embeddings(state.graph, state.inputs, state.errors)
 
 
 def _read_names(statements: tuple) -> list[str]:

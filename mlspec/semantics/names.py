@@ -28,7 +28,11 @@ def bind_names(state: Resolution) -> None:
     """The names the data gives the model: `classes`, the number of classes of a class
     target. Without one, `classes` is absent, and its error says why."""
     scope, data = state.scope, state.data
-    if data is not None and data.info.target == "class":
+    if data is not None and data.info.outputs:
+        scope.absent["classes"] = ("'classes' needs a data with a single class target; with "
+                                   "several, it is the number of classes of NAME's target "
+                                   "in the chain of output NAME = ...")
+    elif data is not None and data.info.target == "class":
         scope.bind("classes", ir.Number(value=data.info.classes))
     elif state.data_failed:  # a stand-in, so that the data's mistake is not reported again
         scope.bind("classes", ir.Number(value=2))

@@ -30,10 +30,11 @@ from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.inputs import chain_input
 from mlspec.semantics.model import check_layer_count, infer_shapes
 from mlspec.semantics.names import bind_names
+from mlspec.semantics.outputs import check_fit
 from mlspec.semantics.overrides import apply_overrides
 from mlspec.semantics.program import ModelProgram, Program
 from mlspec.semantics.scope import Scope
-from mlspec.semantics.train import TrainSection, check_task, resolve_train
+from mlspec.semantics.train import TrainSection, resolve_train
 from mlspec.syntax import ir
 from mlspec.syntax.errors import ErrorCollector, SpecError
 from mlspec.syntax.limits import NAME
@@ -153,9 +154,7 @@ def bind_train(state: Resolution) -> None:
 
 
 def check_task_fit(state: Resolution) -> None:
-    if state.train is not None and state.data is not None and state.output_shape is not None:
-        check_task(state.train, state.spec.train, state.data.info, state.output_shape,
-                   state.data.splits, state.errors)
+    check_fit(state)  # mlspec.semantics.outputs: one output, or each of several
 
 
 def check_unused_blocks(state: Resolution) -> None:

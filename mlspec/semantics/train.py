@@ -39,6 +39,8 @@ AnyLoss = Annotated[Loss, LOSSES.any_kind()]
 class LossTerm(ir.Node):
     weight: Annotated[float, Traced(saved_as="loss_weights")] = 1.0
     loss: AnyLoss
+    output: str | None = None
+    """The output it is for (`mse(price)`), in a model of several outputs."""
 
 
 class EarlyStop(Entry):
@@ -109,14 +111,34 @@ def _loss_terms(expr: ir.Expr, scope: Names, weight: float = 1.0
                                   "'softmax_cross_entropy + 1e-4 * l2'")
 
 
+def _named_output(call: ir.Call | ir.Name, scope: Names) -> str | None:
+    """The output a loss term names as its first argument (`mse(price)`): a bare name that
+    no param or block argument binds."""
+    if not isinstance(call, ir.Call) or not call.args or not isinstance(call.args[0], ir.Name):
+        return None
+    name = call.args[0].name
+    bound = scope.evaluate(call.args[0])
+    if scope.is_unknown(name) or not (isinstance(bound, ir.Name) and bound.name == name):
+        return None
+    return name
+
+
 def loss_terms(value: ir.Expr, scope: Names) -> tuple[LossTerm, ...]:
-    """`softmax_cross_entropy + 1e-4 * l2` -> its weighted terms, each bound in `scope`."""
+    """`softmax_cross_entropy + 1e-4 * l2` -> its weighted terms, each bound in `scope`;
+    `mse(price)` names the output the term is for."""
     terms = []
     for weight, call in _loss_terms(value, scope):
         if not math.isfinite(weight):
             raise SpecError.at(call.span, "the weight of this loss term is too large")
-        terms.append(LossTerm(weight=float(weight), loss=instantiate(LOSSES, call, scope),
-                              span=call.span))
+        output = _named_output(call, scope)
+        try:
+            loss = instantiate(LOSSES, call, scope)
+            output = None
+        except SpecError:
+            if output is None:
+                raise
+            loss = instantiate(LOSSES, call.model_copy(update={"args": call.args[1:]}), scope)
+        terms.append(LossTerm(weight=float(weight), loss=loss, output=output, span=call.span))
     if all(t.loss.regulariser for t in terms):
         raise SpecError.at(value.span, "the loss needs a data term (such as mse or "
                                        "softmax_cross_entropy), not only regularisers")
@@ -138,6 +160,8 @@ def metric_names(value: ir.Expr, scope: Names) -> tuple[MetricUse, ...]:
     for item in items:
         if not isinstance(item, (ir.Name, ir.Call)):
             raise SpecError.at(item.span, "metrics should be a list of metric names")
+        output, _, name = item.name.rpartition(".")  # `price.rmse`: the output's
+        item = item.model_copy(update={"name": name})
         if item.name not in METRICS:
             raise SpecError.at(item.span, f"unknown metric '{item.name}'"
                                           f"{did_you_mean(item.name, METRICS)}")
@@ -149,10 +173,13 @@ def metric_names(value: ir.Expr, scope: Names) -> tuple[MetricUse, ...]:
         elif isinstance(item, ir.Call):
             raise SpecError.at(item.span, f"metric '{item.name}' takes no arguments; write "
                                           f"{item.name}")
-        if any(u.name == item.name for u in used):
-            raise SpecError.at(item.span, f"metric '{item.name}' is listed twice (its history "
+        output = output or None
+        if any((u.output, u.name) == (output, item.name) for u in used):
+            written = item.name if output is None else f"{output}.{item.name}"
+            raise SpecError.at(item.span, f"metric '{written}' is listed twice (its history "
                                           "column is one)")
-        used.append(MetricUse(name=item.name, arguments=arguments, span=item.span))
+        used.append(MetricUse(name=item.name, arguments=arguments, output=output,
+                              span=item.span))
     return tuple(used)
 
 
@@ -212,6 +239,11 @@ class TrainSection(SectionModel):
     def data_loss(self) -> Loss:
         """The first term that is not a regulariser: it defines the point predictions."""
         return next(t.loss for t in self.loss if not t.loss.regulariser)
+
+    def output_loss(self, output: str) -> Loss:
+        """The first data term for `output`: it defines that output's predictions."""
+        return next(t.loss for t in self.loss if not t.loss.regulariser
+                    and t.output == output)
 
 
 def resolve_train(section: ir.Section, scope: Scope) -> TrainSection:

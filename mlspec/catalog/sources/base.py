@@ -38,6 +38,21 @@ class InputInfo(BaseModel):
     """The column it is read from (categorical and text inputs)."""
 
 
+class TargetInfo(BaseModel):
+    """One of several targets (`target=["price", "sold"]`): what the output of its name
+    is trained against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    """The output it is for: its column's name as an input's is (see `input_name`)."""
+    column: str
+    target: Literal["class", "real"]
+    classes: int | None = None
+    target_dim: int = 1
+    class_names: tuple[str, ...] | None = None
+
+
 class DataInfo(BaseModel):
     """What a source yields, known before any data is made."""
 
@@ -58,11 +73,28 @@ class DataInfo(BaseModel):
     """Its inputs, in order; `x` of shape `features` unless said otherwise. `features` is
     the single input's shape (with several: that of `x`, or else of the first)."""
 
+    outputs: tuple[TargetInfo, ...] = ()
+    """With several targets, each one by its output's name, in order (the fields above
+    are then the first's); empty for a single target."""
+
     @model_validator(mode="after")
     def _plain_x(self):
         if not self.inputs:  # frozen: set once, as it is made
             object.__setattr__(self, "inputs", (InputInfo(name="x", shape=self.features),))
         return self
+
+    def target_info(self, name: str) -> DataInfo:
+        """The data as the output `name` sees it: its target's task, classes and names."""
+        target = next(t for t in self.outputs if t.name == name)
+        return self.model_copy(update={
+            "target": target.target, "classes": target.classes,
+            "target_dim": target.target_dim, "class_names": target.class_names,
+            "outputs": ()})
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """The targets' names where there are several, else ()."""
+        return tuple(t.name for t in self.outputs)
 
     @property
     def typed(self) -> bool:
@@ -276,6 +308,24 @@ def check_rows(x: np.ndarray, y: np.ndarray | None, name: str, x_name: str, y_na
     if y is not None and len(x) != len(y):
         raise DataError(f"'{name}': {x_name} has {len(x)} rows and {y_name} has {len(y)}; "
                         "they must match")
+
+
+def target_fields(y: np.ndarray, names) -> dict:
+    """The DataInfo fields of one encoded target: its task, classes or width."""
+    import numpy as np
+
+    if y.dtype == np.int32:
+        classes = len(names) if names else int(y.max()) + 1
+        return {"target": "class", "classes": max(classes, 2), "class_names": names}
+    return {"target": "real", "target_dim": y.shape[1]}
+
+
+def several_targets(ys: dict, names: dict, columns: dict, **common) -> DataInfo:
+    """The DataInfo of several targets (by output name): the first's fields on top."""
+    outputs = tuple(TargetInfo(name=name, column=columns[name], **target_fields(y, names[name]))
+                    for name, y in ys.items())
+    first = outputs[0].model_dump(include={"target", "classes", "target_dim", "class_names"})
+    return DataInfo(**first, outputs=outputs, **common)
 
 
 def arrays_info(x: np.ndarray, y: np.ndarray, names, feature_names=None) -> DataInfo:

@@ -1,4 +1,5 @@
-"""`npz(path)`: arrays `x` and `y` (or other names) of a NumPy archive."""
+"""`npz(path)`: arrays `x` and `y` (or other names) of a NumPy archive; with
+`inputs=["image", "meta"]`, several input arrays, each an input named after it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mlspec.catalog.sources.base import (
     SOURCES,
     DataError,
     DataInfo,
+    InputInfo,
     Source,
     Task,
     arrays_info,
@@ -16,7 +18,9 @@ from mlspec.catalog.sources.base import (
     data_file,
     encode_targets,
     feature_array,
+    several_targets,
 )
+from mlspec.catalog.sources.typed import input_name
 from mlspec.syntax.errors import did_you_mean
 
 
@@ -24,13 +28,25 @@ from mlspec.syntax.errors import did_you_mean
 class Npz(Source):
     """Arrays `x` and `y` (or other names) of a NumPy archive. Integer or boolean `y` are
     class ids, real `y` a regression target, unless `task` says otherwise; a text `y`
-    holds class names (ids in their sorted order)."""
+    holds class names (ids in their sorted order). With `inputs`, those arrays are the
+    model's inputs (each named after its array) and `x` is not read."""
 
     kind: Literal["npz"] = "npz"
     path: str
     x: str = "x"
-    y: str = "y"
+    y: str | tuple[str, ...] = "y"
+    """The target array, or several (`y=["digit", "parity"]`), each the target of the
+    output of its name."""
     task: Task = "auto"
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def target_arrays(self) -> tuple[str, ...]:
+        return (self.y,) if isinstance(self.y, str) else self.y
+
+    @property
+    def input_arrays(self) -> tuple[str, ...]:
+        return self.inputs or (self.x,)
 
     def _read(self, base: Path, targets: bool):
         import zipfile
@@ -48,10 +64,10 @@ class Npz(Source):
                             f"{str(exc)[:200]}") from None
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise DataError(f"'{self.path}' holds one array (a .npy file), not an archive of "
-                            f"named arrays; write it with np.savez(path, {self.x}=..., "
-                            f"{self.y}=...)")
+                            f"named arrays; write it with np.savez(path, "
+                            f"{self.input_arrays[0]}=..., {self.target_arrays[0]}=...)")
         with archive:
-            names = (self.x, self.y) if targets else (self.x,)
+            names = (*self.input_arrays, *(self.target_arrays if targets else ()))
             missing = [k for k in names if k not in archive.files]
             # only its arrays are named: the other members of a zip that is no NumPy
             # archive (a document renamed .npz) are never listed
@@ -75,18 +91,62 @@ class Npz(Source):
             if not isinstance(array, np.ndarray):  # a member that is not a .npy file
                 raise DataError(f"cannot read '{self.path}' as a NumPy archive: its member "
                                 f"'{key}' is not a NumPy array")
-        return arrays + [None] * (2 - len(arrays))
+        return dict(zip(names, arrays, strict=True))
+
+    def _check_inputs(self) -> None:
+        given: dict[str, str] = {}
+        for i, array in enumerate(self.inputs):
+            name = input_name(array)
+            if array in self.target_arrays:
+                raise DataError(f"'{array}' is the target array; it cannot also be an input",
+                                "inputs", i)
+            if name in given:
+                raise DataError(f"the arrays '{given[name]}' and '{array}' both give the "
+                                f"input name '{name}'", "inputs", i)
+            given[name] = array
 
     def _arrays(self, base: Path, fit: DataInfo | None = None, targets: bool = True):
-        x, y = self._read(base, targets)
-        check_rows(x, y, self.path, f"'{self.x}'", f"'{self.y}'")
-        x = feature_array(x, f"array '{self.x}' of '{self.path}'")
-        if y is None:
+        """(x, y, class names): x the one input's features, or with `inputs` a dict of
+        them by input name."""
+        self._check_inputs()
+        if not self.target_arrays:
+            raise DataError("y=[] names no target array", "y")
+        read = self._read(base, targets)
+        ys = {a: read[a] for a in self.target_arrays} if targets else {}
+        xs = {}
+        for array in self.input_arrays:
+            for target, y in ys.items() or [(self.target_arrays[0], None)]:
+                check_rows(read[array], y, self.path, f"'{array}'", f"'{target}'")
+            if len(read[array]) != len(read[self.input_arrays[0]]):
+                raise DataError(f"'{self.path}': '{self.input_arrays[0]}' has "
+                                f"{len(read[self.input_arrays[0]])} rows and '{array}' has "
+                                f"{len(read[array])}; they must match")
+            xs[input_name(array) if self.inputs else "x"] = feature_array(
+                read[array], f"array '{array}' of '{self.path}'")
+        x = xs if len(xs) > 1 else next(iter(xs.values()))
+        if not ys:
             return x, None, None
-        return (x, *encode_targets(y, self.task, f"array '{self.y}' of '{self.path}'", fit))
+        y, names = {}, {}
+        for array, values in ys.items():
+            name = input_name(array)
+            own = fit.target_info(name) if fit is not None and fit.outputs else fit
+            y[name], names[name] = encode_targets(values, self.task,
+                                                  f"array '{array}' of '{self.path}'", own)
+        if len(y) == 1:
+            return x, next(iter(y.values())), next(iter(names.values()))
+        return x, y, names
 
     def info(self, base):
-        return arrays_info(*self._arrays(base))
+        x, y, names = self._arrays(base)
+        xs = x if isinstance(x, dict) else {input_name(self.input_arrays[0])
+                                            if self.inputs else "x": x}
+        first = next(iter(xs.values()))
+        inputs = tuple(InputInfo(name=name, shape=a.shape[1:]) for name, a in xs.items())
+        if isinstance(y, dict):
+            return several_targets(y, names, {input_name(a): a for a in self.target_arrays},
+                                   features=first.shape[1:], rows=len(first), inputs=inputs)
+        info = arrays_info(first, y, names)
+        return info.model_copy(update={"inputs": inputs}) if self.inputs else info
 
     def load(self, base):
         x, y, _ = self._arrays(base)

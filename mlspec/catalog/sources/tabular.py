@@ -21,6 +21,7 @@ from mlspec.catalog.sources.base import (
     Task,
     encode_targets,
     feature_array,
+    several_targets,
     short,
 )
 from mlspec.catalog.sources.typed import Encoding, fit_category, fit_tokens, input_name
@@ -40,22 +41,28 @@ class Table:
     numeric: np.ndarray | None
     feature_names: tuple[str, ...]
     cells: dict[str, np.ndarray]
-    y: np.ndarray | None
-    class_names: tuple[str, ...] | None
+    y: np.ndarray | dict[str, np.ndarray] | None
+    """One target's, or several's by output name."""
+    class_names: tuple[str, ...] | dict[str, tuple[str, ...] | None] | None
     rows: int
 
     def take(self, index: np.ndarray) -> Table:
+        y = self.y
+        if y is not None:
+            y = {k: v[index] for k, v in y.items()} if isinstance(y, dict) else y[index]
         return Table(None if self.numeric is None else self.numeric[index], self.feature_names,
-                     {c: v[index] for c, v in self.cells.items()},
-                     None if self.y is None else self.y[index], self.class_names, len(index))
+                     {c: v[index] for c, v in self.cells.items()}, y, self.class_names,
+                     len(index))
 
 
 class Tabular(Source):
     """A table's numeric `features` (by default every column but the target and the
-    typed ones), its `categorical` and `text` columns and its `target` column."""
+    typed ones), its `categorical` and `text` columns and its `target` column, or several
+    target columns (`target=["price", "sold"]`), each the target of the output of its
+    name."""
 
     path: str
-    target: str
+    target: str | tuple[str, ...]
     features: tuple[str, ...] | None = None
     task: Task = "auto"
     categorical: tuple[str, ...] = ()
@@ -72,14 +79,29 @@ class Tabular(Source):
         raise NotImplementedError
 
     @property
+    def target_columns(self) -> tuple[str, ...]:
+        return (self.target,) if isinstance(self.target, str) else self.target
+
+    @property
+    def several_targets(self) -> bool:
+        return not isinstance(self.target, str) and len(self.target) > 1
+
+    @property
     def typed_columns(self) -> tuple[str, ...]:
         return (*self.categorical, *self.text)
 
     def _check_arguments(self) -> None:
+        if not self.target_columns:
+            raise DataError("target=[] names no target column", "target")
         seen: dict[str, str] = {}
+        for i, column in enumerate(self.target_columns):
+            if column in seen:
+                raise DataError(f"the column '{column}' is twice in target=[...]", "target", i)
+            seen[column] = "target"
+        seen = {}
         for argument in ("categorical", "text"):
             for i, column in enumerate(getattr(self, argument)):
-                if column == self.target:
+                if column in self.target_columns:
                     raise DataError(f"'{column}' is the target column; it cannot also be "
                                     f"a {argument} input", argument, i)
                 if column in seen:
@@ -108,13 +130,13 @@ class Tabular(Source):
         elif fit is not None and fit.feature_names is not None:
             features = list(fit.feature_names)
         else:
-            features = [c for c in columns if c != self.target and c not in typed]
+            features = [c for c in columns if c not in self.target_columns and c not in typed]
         for argument in ("categorical", "text"):
             for i, column in enumerate(getattr(self, argument)):
                 if column not in columns:
                     raise DataError(f"'{self.path}' has no column '{column}'"
                                     f"{did_you_mean(column, columns)}", argument, i)
-        wanted = [*features, *([self.target] if targets else ())]
+        wanted = [*features, *(self.target_columns if targets else ())]
         missing = [c for c in wanted if c not in columns]
         if missing and not named:  # its first line is no header: never repeat it
             raise self._no_header()
@@ -126,7 +148,8 @@ class Tabular(Source):
                             + ", ".join(f"'{c}'" for c in missing[:10])
                             + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""))
         if not features and not typed:
-            raise DataError(f"'{self.path}' has no feature columns besides '{self.target}'")
+            raise DataError(f"'{self.path}' has no feature columns besides "
+                            + ", ".join(f"'{c}'" for c in self.target_columns))
         for i, name in enumerate(self.text):
             if frame[name].dtype.kind in "biuf":
                 held = frame[name].dropna()
@@ -145,12 +168,20 @@ class Tabular(Source):
         gaps = {name: frame[name].isna().to_numpy() for name in features}
         gaps.update({name: np.array([c is None for c in cells[name]], bool) for name in typed})
         if targets:
-            gaps[self.target] = frame[self.target].isna().to_numpy()
+            for column in self.target_columns:
+                gaps[column] = frame[column].isna().to_numpy()
         keep = self._keep(gaps, drop)
         y = names = None
         if targets:
-            what = f"target column '{self.target}' of '{self.path}'"
-            y, names = encode_targets(frame[self.target].to_numpy()[keep], self.task, what, fit)
+            y, names = {}, {}
+            for column in self.target_columns:
+                what = f"target column '{column}' of '{self.path}'"
+                name = input_name(column)
+                own = fit.target_info(name) if fit is not None and fit.outputs else fit
+                y[name], names[name] = encode_targets(frame[column].to_numpy()[keep],
+                                                      self.task, what, own)
+            if not self.several_targets:
+                y, names = next(iter(y.values())), next(iter(names.values()))
         if keep.all():
             return Table(numeric, tuple(features), {c: cells[c] for c in typed}, y, names,
                          len(frame))
@@ -178,11 +209,11 @@ class Tabular(Source):
                                 "(missing = \"drop\" drops every row)")
             return keep
         for name, gap in gaps.items():
-            if not gap.any() or (self.missing == "fill" and name != self.target):
+            if not gap.any() or (self.missing == "fill" and name not in self.target_columns):
                 continue
             first = int(np.argmax(gap))
-            if name == self.target:
-                raise DataError(f"target column '{self.target}' of '{self.path}' has missing "
+            if name in self.target_columns:
+                raise DataError(f"target column '{name}' of '{self.path}' has missing "
                                 f"values (the first at row {first}); give missing=\"drop\" "
                                 "to leave those rows out")
             raise DataError(f"column '{name}' of '{self.path}' has missing values (the first "
@@ -279,6 +310,9 @@ class Tabular(Source):
         y = table.y
         common = {"features": features, "feature_names": table.feature_names,
                   "rows": table.rows, "inputs": inputs}
+        if isinstance(y, dict):
+            return several_targets(y, table.class_names, {
+                input_name(c): c for c in self.target_columns}, **common)
         if y.dtype == np.int32:
             classes = len(table.class_names) if table.class_names else int(y.max()) + 1
             return DataInfo(target="class", classes=max(classes, 2),
