@@ -22,7 +22,7 @@ from mlspec.catalog.layers import LAYERS, Layer
 from mlspec.catalog.layers.graph import Graph, GraphBlockUse, GraphNode, SharedLayer, SharedUse
 from mlspec.catalog.merges import MERGES
 from mlspec.catalog.registry import instantiate, name_span
-from mlspec.semantics.inputs import model_inputs, typed_embeddings
+from mlspec.semantics.inputs import model_inputs
 from mlspec.semantics.model import (
     MAX_LAYERS,
     ModelResolver,
@@ -308,8 +308,6 @@ def bind_graph(state: Resolution) -> None:
                                      f"most {MAX_LAYERS:,}")
         return
     state.inputs = tuple(inputs.values()) if inputs else ()
-    if state.graph is not None:
-        state.graph = typed_embeddings(state.graph, state.inputs, state.errors)
 
 
 def _read_names(statements: tuple) -> list[str]:

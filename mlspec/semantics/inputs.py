@@ -9,8 +9,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from mlspec.catalog.layers.graph import Graph
-from mlspec.catalog.registry import Entry, Registry, instantiate, name_span
+from mlspec.catalog.registry import Entry, Registry, instantiate
 from mlspec.catalog.signature import settle
 from mlspec.semantics.program import ModelInput
 from mlspec.semantics.scope import Scope
@@ -119,37 +118,3 @@ def chain_input(model: ir.Model, errors: ErrorCollector) -> ir.Model:
                                "several or typed inputs need a graph model")
         return model
     return model.model_copy(update={"input": first.type})
-
-
-def typed_embeddings(graph: Graph, inputs: tuple, errors: ErrorCollector) -> Graph:
-    """An `embedding` first on a categorical or text input takes that input's vocabulary
-    (one given must hold it), as on a chain's single typed input."""
-    vocab = {i.name: i for i in inputs if i.vocab is not None}
-    nodes = []
-    for node in graph.nodes:
-        if node.merge is None and node.inputs[0] in vocab:
-            node = node.model_copy(update={"layers": _with_vocab(
-                node.layers, vocab[node.inputs[0]], errors)})
-        nodes.append(node)
-    return graph.model_copy(update={"nodes": tuple(nodes)})
-
-
-def _with_vocab(layers: tuple, model_input, errors: ErrorCollector) -> tuple:
-    from mlspec.catalog.layers.core import Embedding
-
-    if not layers:
-        return layers
-    first = layers[0]
-    if first.composite and getattr(first, "times", 1) == 1:
-        return (first.model_copy(update={"body": _with_vocab(first.body, model_input,
-                                                             errors)}), *layers[1:])
-    if not isinstance(first, Embedding):
-        return layers
-    if first.vocab is None:
-        return (first.model_copy(update={"vocab": model_input.vocab}), *layers[1:])
-    if first.vocab < model_input.vocab:
-        errors.add(name_span(first), f"embedding has vocab={first.vocab}, but the input "
-                                     f"'{model_input.name}' takes {model_input.vocab} ids "
-                                     f"(0 to {model_input.vocab - 1}); leave vocab out to "
-                                     "take the input's")
-    return layers
