@@ -101,6 +101,51 @@ def hand_digits_autoencoder():
     return DigitsAutoencoder()
 
 
+def hand_income(city_vocab: int, job_vocab: int):
+    """Inputs as a dict: `x` (rows, 2) standardized numbers, `city` and `job` (rows,)
+    class ids (id 0 is a category unseen in training)."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class Income(nn.Module):
+        @nn.compact
+        def __call__(self, inputs):
+            c = nn.Embed(city_vocab, 4)(inputs["city"])
+            j = nn.Embed(job_vocab, 3)(inputs["job"])
+            h = nn.relu(nn.Dense(16)(jnp.concatenate([inputs["x"], c, j], axis=-1)))
+            return nn.Dense(2)(h)
+
+    return Income()
+
+
+def hand_digits_two_outputs():
+    import flax.linen as nn
+
+    class DigitsTwoOutputs(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.relu(nn.Dense(64)(x))
+            return {"digit": nn.Dense(10)(h), "parity": nn.Dense(2)(h)}
+
+    return DigitsTwoOutputs()
+
+
+def hand_digits_siamese():
+    """Inputs as a dict of two images `a` and `b`, (rows, 64) each."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class DigitsSiamese(nn.Module):
+        @nn.compact
+        def __call__(self, inputs):
+            tower = nn.Dense(32)  # one module called twice: one set of weights
+            ta, tb = nn.relu(tower(inputs["a"])), nn.relu(tower(inputs["b"]))
+            h = nn.relu(nn.Dense(32)(jnp.concatenate([ta, tb, ta * tb], axis=-1)))
+            return nn.Dense(2)(h)
+
+    return DigitsSiamese()
+
+
 def param_count(module, example) -> int:
     import jax
 

@@ -48,6 +48,46 @@ def digits_autoencoder():
                       eval_every=45, metrics=["mae"]))
 
 
+def income():
+    c = m.binding("c", "city", m.embedding(features=4))
+    j = m.binding("j", "job", m.embedding(features=3))
+    h = m.binding("h", m.concat("x", c, j), m.dense(16), "relu")
+    source = m.csv("data/income.csv", target="high", categorical=["city", "job"])
+    return m.spec(m.model("income", c, j, h, m.output("high", h, m.dense(m.classes))),
+                  data=m.data(source=source, valid=0.25, standardize=True),
+                  train=m.train(loss="softmax_cross_entropy",
+                                optimizer=m.adam(learning_rate=0.01), epochs=10, batch=64,
+                                eval_every=50, metrics=["accuracy"]))
+
+
+def digits_two_outputs():
+    h = m.binding("h", "x", m.dense(64), "relu")
+    source = m.csv("data/digits_parity.csv", target=["digit", "parity"])
+    loss = {m.softmax_cross_entropy(m.name(head)): 1 for head in ("digit", "parity")}
+    return m.spec(m.model("digits_two_outputs", h, m.output("digit", h, m.dense(m.classes)),
+                          m.output("parity", h, m.dense(m.classes))),
+                  data=m.data(source=source, valid=0.2, standardize=True),
+                  train=m.train(loss=loss, optimizer=m.adam(learning_rate=0.003), epochs=10,
+                                batch=64, eval_every=45,
+                                # a metric of one output is a path: the builder's metric
+                                # strings name only the catalogue's metrics
+                                metrics=[m.name("digit.accuracy"), m.name("parity.accuracy")]))
+
+
+def digits_siamese():
+    tower = m.share("tower", m.dense(32))
+    ta = m.binding("ta", "a", tower, "relu")
+    tb = m.binding("tb", "b", tower, "relu")
+    p = m.binding("p", m.multiply(ta, tb))
+    same = m.output("same", m.concat(ta, tb, p), m.dense(32), "relu", m.dense(m.classes))
+    source = m.npz("data/digits_pairs.npz", inputs=["a", "b"], y="label")
+    return m.spec(m.model("digits_siamese", tower, ta, tb, p, same),
+                  data=m.data(source=source, valid=0.2),
+                  train=m.train(loss="softmax_cross_entropy",
+                                optimizer=m.adam(learning_rate=0.003), epochs=20, batch=64,
+                                eval_every=75, metrics=["accuracy"]))
+
+
 BUILT_V2 = {
     "reviews_lstm": lambda: _reviews("reviews_lstm", m.embedding(features=16), m.lstm(32),
                                      m.dense(m.classes)),
@@ -59,4 +99,7 @@ BUILT_V2 = {
                                     m.dense(m.classes)),
     "digits_inception": digits_inception,
     "digits_autoencoder": digits_autoencoder,
+    "income": income,
+    "digits_two_outputs": digits_two_outputs,
+    "digits_siamese": digits_siamese,
 }

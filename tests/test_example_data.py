@@ -99,3 +99,22 @@ def test_digits_images_are_the_digits_as_images_and_targets():
     assert x.dtype == y.dtype == np.float32
     np.testing.assert_allclose(x.reshape(-1, 64), pixels, rtol=1e-6)
     np.testing.assert_array_equal(x.reshape(-1, 64), y)  # the target is the image
+
+
+def test_digits_pairs_are_balanced_pairs_of_digits_labelled_same_or_not():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = digits.data.astype(np.float32) / 16.0
+    with np.load(DATA / "digits_pairs.npz") as archive:
+        a, b, label = archive["a"], archive["b"], archive["label"]
+    assert a.shape == b.shape == (3000, 64) and a.dtype == b.dtype == np.float32
+    assert label.dtype == np.int32 and set(label) == {0, 1} and label.mean() == 0.5
+
+    def classes(images):  # each image is one of the bundled digits: its class
+        rows = {row.tobytes(): k for row, k in zip(pixels, digits.target)}
+        return np.array([rows[image.tobytes()] for image in images])
+
+    np.testing.assert_array_equal(classes(a) == classes(b), label == 1)
+    same = label == 1
+    assert not (a[same] == b[same]).all(axis=1).any()  # an equal pair: two images

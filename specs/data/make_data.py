@@ -17,6 +17,10 @@ label. Deterministic: running it again writes the same bytes.
   (1797, 8, 8, 1), and `y` the same pixels as the target, shape (1797, 64), both float32
   scaled to 0..1 (pixel / 16). The arrays are deterministic (the archive's zip timestamps
   are not, so compare arrays, not bytes).
+- `digits_pairs.npz`: pairs of those digits for a siamese model: `a` and `b` two images,
+  each shape (n, 64) float32 scaled to 0..1, and `label` 1 when they are the same digit,
+  0 when not (int32; half the pairs each). Every image is drawn at random; an equal pair
+  is two different images of one digit.
 """
 
 from __future__ import annotations
@@ -93,6 +97,27 @@ def digits_images():
     return {"x": pixels.reshape(-1, 8, 8, 1), "y": pixels}
 
 
+def digits_pairs(pairs: int = 3000, seed: int = 2):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = digits.data.astype(np.float32) / 16.0
+    by_class = [np.flatnonzero(digits.target == k) for k in range(10)]
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    label = np.arange(pairs, dtype=np.int32) % 2  # 1, 0 alternately: balanced
+    for same in label:
+        k = int(rng.integers(10))
+        if same:
+            i, j = rng.choice(by_class[k], size=2, replace=False)
+        else:
+            other = (k + int(rng.integers(1, 10))) % 10
+            i, j = rng.choice(by_class[k]), rng.choice(by_class[other])
+        first.append(i)
+        second.append(j)
+    return {"a": pixels[first], "b": pixels[second], "label": label}
+
+
 def write(folder: Path, name: str, header, rows) -> None:
     with open(folder / name, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -101,7 +126,7 @@ def write(folder: Path, name: str, header, rows) -> None:
 
 
 FILES = ("reviews.csv", "income.csv", "digits_parity.csv")
-ARRAYS = ("digits_images.npz",)
+ARRAYS = ("digits_images.npz", "digits_pairs.npz")
 
 
 def main(folder: Path = HERE) -> None:
@@ -109,6 +134,7 @@ def main(folder: Path = HERE) -> None:
     write(folder, "income.csv", ["age", "hours", "city", "job", "high"], income())
     write(folder, "digits_parity.csv", *digits_parity())
     np.savez_compressed(folder / "digits_images.npz", **digits_images())
+    np.savez_compressed(folder / "digits_pairs.npz", **digits_pairs())
 
 
 if __name__ == "__main__":
