@@ -71,7 +71,7 @@ def digits_two_outputs():
                                 batch=64, eval_every=45,
                                 # a metric of one output is a path: the builder's metric
                                 # strings name only the catalogue's metrics
-                                metrics=[m.name("digit.accuracy"), m.name("parity.accuracy")]))
+                                metrics=["digit.accuracy", "parity.accuracy"]))
 
 
 def digits_siamese():

@@ -246,6 +246,8 @@ BUILD_ERRORS = [
     (lambda: m.train(optimizer="adma"), "unknown optimizer 'adma'; did you mean 'adam'?"),
     (lambda: m.train(metrics=["acuracy"]), "unknown metric 'acuracy'; did you mean "
                                            "'accuracy'?"),
+    (lambda: m.train(metrics=["digit.acuracy"]), "unknown metric 'acuracy'; did you mean "
+                                                 "'accuracy'?"),
     (lambda: m.spec(trian={}), "a spec has no section 'trian'; did you mean 'train'?"),
     (lambda: m.spec(m.model("a"), m.model("b")), "a spec has one model, not 'a' and 'b'"),
     (lambda: m.name("not a name"), "'not a name' is not a name"),

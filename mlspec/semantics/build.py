@@ -192,7 +192,7 @@ def _train_value(key: str, item: Any) -> ir.Expr:
     if key == "optimizer":
         return _named(item, names("optimizer"), "optimizer")
     if key == "metrics" and isinstance(item, (list, tuple)):
-        return ir.ListExpr(items=tuple(_named(m, METRICS, "metric") for m in item))
+        return ir.ListExpr(items=tuple(_metric(m, METRICS) for m in item))
     return _named(item, None, "")
 
 
@@ -203,6 +203,15 @@ def _named(item: Any, known: Iterable[str] | None, what: str) -> ir.Expr:
             raise SpecError.at(None, f"unknown {what} '{item}'{did_you_mean(item, known)}")
         return name(item)
     return value(item)
+
+
+def _metric(item: Any, known) -> ir.Expr:
+    """A metric by name, or one output's (`"digit.accuracy"`: the output is checked with
+    the model)."""
+    if isinstance(item, str) and "." in item:
+        _named(item.rpartition(".")[2], known, "metric")
+        return name(item)
+    return _named(item, known, "metric")
 
 
 def _loss(item: Any, known) -> ir.Expr:
