@@ -288,3 +288,20 @@ def test_a_point_without_finite_neighbours_is_marked(drawn, tmp_path):
     assert ax.get_xlim()[1] < 20
     plots.plot_history(history.fillna(0.5), tmp_path / "c.png")  # no gaps: no markers
     assert {line.get_marker() for line in drawn["c.png"].axes[0].lines} == {"None"}
+
+
+def test_each_outputs_metric_has_its_own_panel(drawn, tmp_path):
+    """With several outputs, `valid.digit.accuracy` and `valid.parity.accuracy` are two
+    panels, each with a train and a valid line (not four unlabelled lines in one)."""
+    steps = np.arange(0, 50, 10)
+    history = pd.DataFrame({"step": steps} | {
+        f"{split}.{metric}": np.linspace(0.1, 0.9, len(steps))
+        for split in ("train", "valid")
+        for metric in ("loss", "digit.accuracy", "parity.accuracy")})
+    plots.plot_history(history, tmp_path / "h.png")
+    axes = drawn["h.png"].axes
+    titles = [ax.get_title() for ax in axes if ax.lines]
+    assert titles == ["loss", "digit.accuracy", "parity.accuracy"]
+    for ax in axes:
+        if ax.lines:
+            assert [line.get_label() for line in ax.lines] == ["train", "valid"]

@@ -44,6 +44,13 @@ def _member_label(columns: list[str], values: tuple) -> str:
     return " ".join(f"{k}={v}" for k, v in zip(names, values))
 
 
+def _split_and_metric(column: str) -> tuple[str, str]:
+    """`valid.accuracy` -> (valid, accuracy); `valid.digit.accuracy` -> (valid,
+    digit.accuracy): one output's metric has a panel of its own."""
+    split, dot, metric = column.partition(".")
+    return (split, metric) if dot else ("", column)
+
+
 MEMBER_COLOURS = 20
 """Sweeps of up to this many members get a colour and a legend entry each; past it, the
 best member is drawn in colour over the others in grey."""
@@ -67,7 +74,7 @@ def history_figure(history, member_columns=(), *, title: str | None = None,
 
     member_columns = list(member_columns)
     metrics = [c for c in history.columns if c != "step" and c not in member_columns]
-    names = list(dict.fromkeys(c.rpartition(".")[2] for c in metrics))
+    names = list(dict.fromkeys(_split_and_metric(c)[1] for c in metrics))
     if not names or len(history) < 1:
         return None
     from matplotlib import colormaps, rcParams
@@ -111,9 +118,9 @@ def history_figure(history, member_columns=(), *, title: str | None = None,
         for i, (values, rows_of) in enumerate(members):
             steps = rows_of["step"].to_numpy()
             for column in metrics:
-                if column.rpartition(".")[2] != name:
+                split, metric = _split_and_metric(column)
+                if metric != name:
                     continue
-                split = column.rpartition(".")[0]
                 splits.append(split)
                 xs, ys = _thin(steps, rows_of[column].to_numpy())
                 style = {"label": split or name, "linestyle": "-", "linewidth": 1.2}
