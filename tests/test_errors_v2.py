@@ -221,7 +221,13 @@ BROKEN = {
     # ------------------------------------------------------------------ v2 layers
     "lstm on text ids": (
         typed(TEXT, "model m {\n    lstm(4)\n    dense(classes)\n}\n"), 2, 5,
-        "lstm needs [time, features] input; this input is [64]"),
+        "'note' holds ids (0 to 7), not numbers: lstm cannot read them; start with "
+        "embedding(N) or one_hot"),
+    "dense on a graph's token ids": (
+        "model m {\n    input x tokens(20, vocab=50)\n    h = x -> dense(8) -> relu\n"
+        "    output y = h -> flatten -> dense(2)\n}\n", 3, 14,
+        "'x' holds ids (0 to 49), not numbers: dense cannot read them; start with "
+        "embedding(N) or one_hot"),
     "lstm on a rank-1 input": (
         typed(NUMBERS, "model m {\n    lstm(4)\n    dense(classes)\n}\n"), 2, 5,
         "lstm needs [time, features] input; this input is [2]"),

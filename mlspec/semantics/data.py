@@ -287,6 +287,10 @@ def vocabulary_layers(layers: tuple, name: str, vocab: int | None, errors) -> tu
         body = vocabulary_layers(first.body, name, vocab, errors)
         return (first.model_copy(update={"body": body}), *layers[1:])
     if not isinstance(first, (Embedding, OneHot)):
+        # ids are integers: any other layer fails jax's type promotion at the first step
+        errors.add(name_span(first), f"'{name}' holds ids (0 to {vocab - 1}), not numbers: "
+                                     f"{first.kind} cannot read them; start with "
+                                     "embedding(N) or one_hot")
         return layers
     field = "vocab" if isinstance(first, Embedding) else "n"
     given = getattr(first, field)
