@@ -370,6 +370,36 @@ def test_a_real_and_a_binary_output_with_early_stop_on_one_of_them(tmp_path):
     assert pred["price"].shape == (5, 1) and set(np.unique(pred["sold"])) <= {0, 1}
 
 
+def test_predict_proba_of_a_real_and_a_class_output_gives_the_class_outputs(tmp_path,
+                                                                           capsys):
+    from mlspec.cli import main
+
+    frame = _regression_data(tmp_path)
+    (tmp_path / "houses.mlspec").write_text(HOUSES)
+    run = tmp_path / "run"
+    assert main(["run", str(tmp_path / "houses.mlspec"), "--set", "train.steps=20",
+                 "--out", str(run)]) == 0
+    frame.drop(columns=["price", "sold"]).iloc[:6].to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "new.csv"), "--proba"]) == 0
+    import io
+
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(out.columns) == ["price_0", "sold", "proba_sold_0", "proba_sold_1"]
+    np.testing.assert_allclose(out["proba_sold_0"] + out["proba_sold_1"], 1, atol=1e-5)
+    assert ((out["proba_sold_1"] > 0.5).astype(int) == out["sold"]).all()
+    # no output with probabilities (a hinge loss gives scores): refused
+    (tmp_path / "real.mlspec").write_text(HOUSES.replace(
+        "sigmoid_binary_cross_entropy(sold)", "hinge_loss(sold)"))
+    assert main(["run", str(tmp_path / "real.mlspec"), "--set", "train.steps=5",
+                 "--out", str(tmp_path / "real")]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "real"), str(tmp_path / "new.csv"),
+                 "--proba"]) == 2
+    assert "none of this run's has them (its losses are price: mse, sold: hinge_loss)" in \
+        capsys.readouterr().err
+
+
 def test_parquet_and_npz_name_several_targets(tmp_path):
     frame = _regression_data(tmp_path)
     pytest.importorskip("pyarrow")

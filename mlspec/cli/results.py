@@ -38,11 +38,19 @@ def cmd_predict(args) -> int:
     from mlspec.runtime.predict import predictions_frame, rows_for
 
     result = _saved(args)
-    if args.proba and result.program.data.info.target != "class":
+    heads = result.trainer.heads
+    if args.proba and heads:  # several outputs: those with probabilities get columns
+        losses = {head: result.trainer.outputs.losses[head] for head in heads}
+        if not any(loss.has_probabilities for loss in losses.values()):
+            kinds = ", ".join(f"{head}: {loss.kind}" for head, loss in losses.items())
+            err(located(args.run_dir, "--proba needs an output with class probabilities; "
+                        f"none of this run's has them (its losses are {kinds})"))
+            return EXIT_SPEC_ERROR
+    elif args.proba and result.program.data.info.target != "class":
         err(located(args.run_dir, "--proba needs a run of class targets; this run "
                     f"predicts real values (its loss is {result.trainer.data_loss.kind})"))
         return EXIT_SPEC_ERROR
-    if args.proba and not result.trainer.data_loss.has_probabilities:
+    elif args.proba and not result.trainer.data_loss.has_probabilities:
         err(located(args.run_dir, "--proba needs class probabilities; this run's loss "
                     f"({result.trainer.data_loss.kind}) gives scores, not logits"))
         return EXIT_SPEC_ERROR
