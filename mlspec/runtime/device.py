@@ -37,23 +37,40 @@ def enable_compilation_cache() -> None:
 
 
 def mesh(program: Program):
-    """A one-axis mesh over the local devices that `train { devices = N }` asks for."""
+    """A one-axis mesh over the devices that `train { devices = N }` asks for: this
+    machine's, or with `jax.distributed` started, every process's (`devices = N` then
+    takes N / processes of each process's devices)."""
     import jax
 
     wanted = program.train.devices
-    available = jax.local_devices()
+    processes = jax.process_count()
+    available = jax.devices()  # every process's: the local ones when there is one
     count = len(available) if wanted == "all" else wanted
-    if count == 1:
+    if count == 1 and processes == 1:
         return None
-    if count > len(available):
-        from mlspec.semantics.data import setting_place
-
-        raise SpecError.at(setting_place(program.spec.train.get("devices")),
-                           f"devices = {count}, but this machine has {len(available)} local "
-                           "device(s)")
     from jax.sharding import Mesh
 
-    return Mesh(np.array(available[:count]), ("batch",))
+    if processes == 1:
+        if count <= len(available):
+            return Mesh(np.array(available[:count]), ("batch",))
+        problem = f"but this machine has {len(available)} local device(s)"
+    else:  # every process takes part, with as many of its devices
+        each = count // processes
+        chosen = [d for p in range(processes)
+                  for d in sorted((d for d in available if d.process_index == p),
+                                  key=lambda d: d.id)[:each]]
+        if count % processes == 0 and len(chosen) == count:
+            return Mesh(np.array(chosen), ("batch",))
+        problem = (f"but the {processes} processes have {len(available)} device(s) in all"
+                   if count > len(available) else
+                   f"but over {processes} processes it must be a multiple of {processes} "
+                   "(each process training on as many of its devices), or all"
+                   if count % processes else
+                   f"but some of the {processes} processes have fewer than {each} device(s)")
+    from mlspec.semantics.data import setting_place
+
+    raise SpecError.at(setting_place(program.spec.train.get("devices")),
+                       f"devices = {count}, {problem}")
 
 
 def on_device(leaf):
