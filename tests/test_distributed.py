@@ -110,6 +110,7 @@ def trained(tmp_path_factory):
     return folder, cli, api, seconds
 
 
+@pytest.mark.slow  # processes of forced devices, as test_devices; CI runs it
 def test_two_processes_train_as_one_process_with_as_many_devices(trained):
     folder, _, _, _ = trained
     one = pd.read_csv(folder / "one" / "history.csv")
@@ -125,6 +126,7 @@ def test_two_processes_train_as_one_process_with_as_many_devices(trained):
     assert manifest["device"].endswith("x4") and manifest["status"] == "completed"
 
 
+@pytest.mark.slow  # processes of forced devices, as test_devices; CI runs it
 def test_only_process_0_writes_the_run_folder_and_prints(trained):
     folder, cli, _, _ = trained
     (_, first_out, first_err), (_, second_out, second_err) = cli[1:]
@@ -135,6 +137,7 @@ def test_only_process_0_writes_the_run_folder_and_prints(trained):
     assert "step" not in second_err and "Traceback" not in second_err  # no progress
 
 
+@pytest.mark.slow  # processes of forced devices, as test_devices; CI runs it
 def test_seeds_spread_over_every_process_s_devices_in_python(trained):
     """Each seed is the single run with that seed: seed 0's rows are the one-process run's."""
     folder, _, _, _ = trained
@@ -177,3 +180,29 @@ def test_a_coordinator_nobody_reaches_is_a_clear_error_in_bounded_time(write_spe
                           "2 s: not every process reached the coordinator 127.0.0.1:"), err
     assert "Traceback" not in err and "Check failure" not in err
     assert not (spec.parent / "out").exists()
+
+
+def test_devices_n_takes_as_many_of_every_process_s_devices():
+    from types import SimpleNamespace
+
+    from mlspec.runtime.device import choose
+
+    devices = [SimpleNamespace(id=i, process_index=p) for p, i in
+               [(1, 3), (0, 0), (1, 2), (0, 1), (1, 5), (0, 4)]]  # 2 processes, 3 each
+    assert [d.id for d in choose(devices, 2, 6)] == [0, 1, 4, 2, 3, 5]
+    assert [d.id for d in choose(devices, 2, 4)] == [0, 1, 2, 3]
+    assert [d.id for d in choose(devices, 2, 2)] == [0, 2]
+    assert choose(devices, 2, 3) == ("but over 2 processes it must be a multiple of 2 (each "
+                                     "process training on as many of its devices), or all")
+    assert choose(devices, 2, 8) == "but the 2 processes have 6 device(s) in all"
+    uneven = devices[:5]  # process 1 has two
+    assert choose(uneven, 2, 4) == [devices[1], devices[3], devices[2], devices[0]]
+    assert choose(uneven, 2, 6) == "but the 2 processes have 5 device(s) in all"
+    assert choose(devices[:4] + devices[5:], 2, 6) == \
+        "but the 2 processes have 5 device(s) in all"
+    lopsided = [devices[1], devices[3], devices[5], devices[0]]  # 3 and 1
+    assert choose(lopsided, 2, 4) == \
+        "but some of the 2 processes have fewer than 2 device(s)"
+    # one process: its first devices, as they come
+    assert choose(devices, 1, 2) == devices[:2]
+    assert choose(devices, 1, 7) == "but this machine has 6 local device(s)"

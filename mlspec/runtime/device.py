@@ -38,8 +38,7 @@ def enable_compilation_cache() -> None:
 
 def mesh(program: Program):
     """A one-axis mesh over the devices that `train { devices = N }` asks for: this
-    machine's, or with `jax.distributed` started, every process's (`devices = N` then
-    takes N / processes of each process's devices)."""
+    machine's, or with `jax.distributed` started, every process's (see `choose`)."""
     import jax
 
     wanted = program.train.devices
@@ -48,29 +47,38 @@ def mesh(program: Program):
     count = len(available) if wanted == "all" else wanted
     if count == 1 and processes == 1:
         return None
+    chosen = choose(available, processes, count)
+    if isinstance(chosen, str):
+        from mlspec.semantics.data import setting_place
+
+        raise SpecError.at(setting_place(program.spec.train.get("devices")),
+                           f"devices = {count}, {chosen}")
     from jax.sharding import Mesh
 
+    return Mesh(np.array(chosen), ("batch",))
+
+
+def choose(available: list, processes: int, count: int) -> list | str:
+    """The `count` devices of a mesh, or what is wrong with asking for them. With one
+    process, the first `count` of its own; over several, `count / processes` of each
+    process's devices (lowest ids first), the processes in order: every process takes
+    part, with as many devices, so that each feeds the same share of the rows."""
     if processes == 1:
         if count <= len(available):
-            return Mesh(np.array(available[:count]), ("batch",))
-        problem = f"but this machine has {len(available)} local device(s)"
-    else:  # every process takes part, with as many of its devices
-        each = count // processes
-        chosen = [d for p in range(processes)
-                  for d in sorted((d for d in available if d.process_index == p),
-                                  key=lambda d: d.id)[:each]]
-        if count % processes == 0 and len(chosen) == count:
-            return Mesh(np.array(chosen), ("batch",))
-        problem = (f"but the {processes} processes have {len(available)} device(s) in all"
-                   if count > len(available) else
-                   f"but over {processes} processes it must be a multiple of {processes} "
-                   "(each process training on as many of its devices), or all"
-                   if count % processes else
-                   f"but some of the {processes} processes have fewer than {each} device(s)")
-    from mlspec.semantics.data import setting_place
-
-    raise SpecError.at(setting_place(program.spec.train.get("devices")),
-                       f"devices = {count}, {problem}")
+            return list(available[:count])
+        return f"but this machine has {len(available)} local device(s)"
+    if count > len(available):
+        return f"but the {processes} processes have {len(available)} device(s) in all"
+    if count % processes:
+        return (f"but over {processes} processes it must be a multiple of {processes} "
+                "(each process training on as many of its devices), or all")
+    each = count // processes
+    chosen = [d for p in range(processes)
+              for d in sorted((d for d in available if d.process_index == p),
+                              key=lambda d: d.id)[:each]]
+    if len(chosen) < count:
+        return f"but some of the {processes} processes have fewer than {each} device(s)"
+    return chosen
 
 
 def on_device(leaf):
