@@ -125,7 +125,13 @@ def local(tree):
 
     if jax.process_count() == 1:
         return tree
-    return jax.tree.map(lambda leaf: jax.device_put(to_host(leaf)), tree)
+
+    def here(leaf):
+        if isinstance(leaf, jax.Array) and leaf.is_fully_addressable:
+            return leaf
+        return jax.device_put(to_host(leaf))
+
+    return jax.tree.map(here, tree)
 
 
 def agree(flag: bool) -> bool:
