@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT
 
 from mlspec.cli import main
+from mlspec.cli.stop import PAUSE_VARIABLE as PAUSE
 
 SPEC = """\
 model net {
@@ -60,13 +61,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(command: list[str], devices: int, cwd) -> subprocess.Popen:
+def _start(command: list[str], devices: int, cwd, **variables: str) -> subprocess.Popen:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), **variables}
     for name in [n for n in env if n.startswith(("SLURM_", "OMPI_"))]:
         del env[name]  # the explicit options, not a cluster this test may run inside
     return subprocess.Popen([sys.executable, *command], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _distributed(address: str, i: int) -> list[str]:
+    return ["--coordinator", address, "--num-processes", "2", "--process-id", str(i),
+            "--distributed-timeout", "60"]
 
 
 def _finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
@@ -96,8 +102,7 @@ def trained(tmp_path_factory):
     started = time.perf_counter()
     one = _start([*run, "--out", "one", "--quiet"], 4, folder)
     # each process is told its own --out: only process 0's may be written
-    pair = [_start([*run, "--out", f"two-{i}", "--coordinator", address,
-                    "--num-processes", "2", "--process-id", str(i)], 2, folder)
+    pair = [_start([*run, "--out", f"two-{i}", *_distributed(address, i)], 2, folder)
             for i in (0, 1)]
     cli = _finish([one, *pair])
     address = f"127.0.0.1:{_free_port()}"
@@ -206,3 +211,38 @@ def test_devices_n_takes_as_many_of_every_process_s_devices():
     # one process: its first devices, as they come
     assert choose(devices, 1, 2) == devices[:2]
     assert choose(devices, 1, 7) == "but this machine has 6 local device(s)"
+
+
+@pytest.mark.slow  # processes of forced devices, as test_devices; CI runs it
+def test_a_signal_to_one_process_stops_them_all_at_the_end_of_the_chunk(tmp_path):
+    """Process 1 alone is signalled, after its first chunk: both stop there together
+    (alone, process 0 would wait for it in the next chunk forever); process 0 writes the
+    interrupted run, which `--resume` continues."""
+    import signal
+    import threading
+
+    (tmp_path / "spec.mlspec").write_text(SPEC)
+    address = f"127.0.0.1:{_free_port()}"
+    run = ["-m", "mlspec", "run", "spec.mlspec"]
+    pair = [_start([*run, "--out", "run-0", *_distributed(address, 0)], 2, tmp_path),
+            # it says so and waits for a signal after its first chunk
+            _start([*run, "--out", "run-1", *_distributed(address, 1)], 2, tmp_path,
+                   **{PAUSE: "training"})]
+    late = threading.Timer(TIMEOUT, lambda: [p.kill() for p in pair])
+    late.start()
+    try:
+        seen = ""
+        while "paused at training" not in seen:
+            line = pair[1].stderr.readline()
+            assert line, seen
+            seen += line
+        pair[1].send_signal(signal.SIGINT)
+    finally:
+        late.cancel()
+        done = _finish(pair)
+    (code0, out0, err0), (code1, out1, err1) = done
+    assert (code0, code1) == (130, 130), (err0[-2000:], err1[-2000:])
+    assert "interrupted at step 10; wrote run-0/" in err0 and out0 == "" and out1 == ""
+    manifest = json.loads((tmp_path / "run-0" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["steps_done"] == 10
+    assert not (tmp_path / "run-1").exists()
