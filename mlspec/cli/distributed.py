@@ -87,8 +87,11 @@ def _native_stdout_off() -> None:
     descriptor 1: what Python prints goes on to the real stdout, through a copy of that
     descriptor, and descriptor 1 itself to the null device."""
     sys.stdout.flush()
-    kept = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        kept = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no stdout to keep clean
+        return
     os.dup2(null, 1)
     os.close(null)
     sys.stdout = os.fdopen(kept, "w", encoding=sys.stdout.encoding, errors=sys.stdout.errors,
