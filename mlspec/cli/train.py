@@ -8,6 +8,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+from mlspec.cli import distributed as many
 from mlspec.cli import stop as stops
 from mlspec.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_SPEC_ERROR, err
 from mlspec.cli.shared import SPEC_HELP, load
@@ -46,6 +47,7 @@ def add_run(sub) -> None:
                    help="override a param (hidden=128) or a setting (train.steps=100); "
                         "repeat it for several: --set hidden=128 --set train.steps=100")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    many.add_options(p)
     p.set_defaults(fn=cmd_run, catches_signals=True)  # they stop its training
 
 
@@ -68,34 +70,42 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
         require_unused,
     )
 
-    console = Console(stderr=True, quiet=args.quiet)
+    if not args.resume and not args.file:  # a usage error, worded as argparse's
+        err("mlspec run: error: give the FILE of a spec to train (or --resume RUN_DIR)")
+        return EXIT_SPEC_ERROR
+    try:
+        spread, main = many.begin(args)  # jax.distributed first, before any other jax use
+    except many.Unusable as exc:
+        err(str(exc))
+        return EXIT_SPEC_ERROR
+    stop.quiet = stop.quiet or not main  # only process 0 writes and prints
+    console = Console(stderr=True, quiet=args.quiet or not main)
     out = created = None
     try:
-        if args.resume:
-            from mlspec.runtime.reading import require_run_folder
-            from mlspec.runtime.reload import resume_training
+        with many.starting(spread):
+            if args.resume:
+                from mlspec.runtime.reading import require_run_folder
+                from mlspec.runtime.reload import resume_training
 
-            out = require_run_folder(args.resume)
-            held.enter_context(locked(out))
-            run = Run.resumed(resume_training(out))
-        else:
-            if not args.file:  # a usage error, worded as argparse's
-                err("mlspec run: error: give the FILE of a spec to train (or --resume "
-                    "RUN_DIR)")
-                return EXIT_SPEC_ERROR
-            planned = plan(load(args.file), _parse_sets(args.set))
-            out = Path(args.out) if args.out else \
-                numbered_folder(Path("runs") / planned.program.name)
-            created = not out.exists()
-            prepare_folder(out)
-            require_unused(out)
-            held.enter_context(locked(out))
+                out = require_run_folder(args.resume)
+                if main:
+                    held.enter_context(locked(out))
+                run = Run.resumed(resume_training(out))
+            else:
+                planned = plan(load(args.file), _parse_sets(args.set))
+                if main:
+                    out = Path(args.out) if args.out else \
+                        numbered_folder(Path("runs") / planned.program.name)
+                    created = not out.exists()
+                    prepare_folder(out)
+                    require_unused(out)
+                    held.enter_context(locked(out))
+                stop.check()
+                run = Run(planned, updates=PROGRESS_UPDATES)
+            stop.kept = run.kept
+            stop.pause("loaded")
             stop.check()
-            run = Run(planned, updates=PROGRESS_UPDATES)
-        stop.kept = run.kept
-        stop.pause("loaded")
-        stop.check()
-        result = _train(run, console, stop)
+        result = _train(run, console, stop, spread)
     except SpecError as exc:
         err(exc.render(args.file or args.resume))
         if created:
@@ -109,6 +119,13 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
         if created:
             _discard(out)
         return EXIT_INTERRUPTED
+    except many.Unstarted as exc:
+        err(f"error: {exc}")
+        if created:
+            _discard(out)
+        return EXIT_SPEC_ERROR
+    if not main:  # process 0 writes the folder and says how the run ended
+        return {"interrupted": EXIT_INTERRUPTED, "diverged": EXIT_FAILURE}.get(result.status, 0)
     stop.phase = "writing" if result.status == "interrupted" else "saving"
     stop.pause("trained")
     if not _save(result, out, stop, **run.resume_point()):
@@ -120,9 +137,10 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     return code
 
 
-def _train(run, console, stop: stops.Stop):
+def _train(run, console, stop: stops.Stop, spread: bool = False):
     """The run's training with its progress shown, each program's under its name (and
-    for members, which program of how many), stopping as the signals say."""
+    for members, which program of how many), stopping as the signals say (`spread`:
+    over several processes, at the end of a chunk, all together)."""
     from mlspec.cli.progress import Progress
 
     shown: list[Progress] = []
@@ -143,7 +161,8 @@ def _train(run, console, stop: stops.Stop):
         stop.pause("training")
 
     result = run.train(following=following, on_progress=progress,
-                       should_stop=lambda: bool(stop), stop_now=stop.stop_now)
+                       should_stop=many.stopping(lambda: bool(stop), spread),
+                       stop_now=None if spread else stop.stop_now)
     if result is None:  # stopped before its first chunk ended: nothing to keep
         raise stops.Interrupted
     return result

@@ -37,23 +37,48 @@ def enable_compilation_cache() -> None:
 
 
 def mesh(program: Program):
-    """A one-axis mesh over the local devices that `train { devices = N }` asks for."""
+    """A one-axis mesh over the devices that `train { devices = N }` asks for: this
+    machine's, or with `jax.distributed` started, every process's (see `choose`)."""
     import jax
 
     wanted = program.train.devices
-    available = jax.local_devices()
+    processes = jax.process_count()
+    available = jax.devices()  # every process's: the local ones when there is one
     count = len(available) if wanted == "all" else wanted
-    if count == 1:
+    if count == 1 and processes == 1:
         return None
-    if count > len(available):
+    chosen = choose(available, processes, count)
+    if isinstance(chosen, str):
         from mlspec.semantics.data import setting_place
 
         raise SpecError.at(setting_place(program.spec.train.get("devices")),
-                           f"devices = {count}, but this machine has {len(available)} local "
-                           "device(s)")
+                           f"devices = {count}, {chosen}")
     from jax.sharding import Mesh
 
-    return Mesh(np.array(available[:count]), ("batch",))
+    return Mesh(np.array(chosen), ("batch",))
+
+
+def choose(available: list, processes: int, count: int) -> list | str:
+    """The `count` devices of a mesh, or what is wrong with asking for them. With one
+    process, the first `count` of its own; over several, `count / processes` of each
+    process's devices (lowest ids first), the processes in order: every process takes
+    part, with as many devices, so that each feeds the same share of the rows."""
+    if processes == 1:
+        if count <= len(available):
+            return list(available[:count])
+        return f"but this machine has {len(available)} local device(s)"
+    if count > len(available):
+        return f"but the {processes} processes have {len(available)} device(s) in all"
+    if count % processes:
+        return (f"but over {processes} processes it must be a multiple of {processes} "
+                "(each process training on as many of its devices), or all")
+    each = count // processes
+    chosen = [d for p in range(processes)
+              for d in sorted((d for d in available if d.process_index == p),
+                              key=lambda d: d.id)[:each]]
+    if len(chosen) < count:
+        return f"but some of the {processes} processes have fewer than {each} device(s)"
+    return chosen
 
 
 def on_device(leaf):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlspec.catalog.metrics import higher_is_better
+from mlspec.runtime import distributed
 from mlspec.runtime.device import computed, enable_compilation_cache, mesh, on_device
 from mlspec.runtime.results import Result, Status, combine
 from mlspec.semantics.program import Program
@@ -43,7 +44,7 @@ class Training:
         import jax.numpy as jnp
 
         from mlspec.catalog.sources import DataError
-        from mlspec.compiler.trainer import Trainer, n_rows
+        from mlspec.compiler.trainer import Trainer, n_rows, take_rows
         from mlspec.runtime.loading import Dataset, load_data
 
         if program.data is None or program.train is None:
@@ -63,6 +64,9 @@ class Training:
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
         self.mesh = mesh(program)
+        # over several processes the state starts on each one's own device, from one row
+        example = take_rows(self.dataset["train"][0], slice(0, 1)) \
+            if distributed.processes() > 1 else None
         self.data = {split: (self._place(x, rows=True), self._place(y, rows=True))
                      for split, (x, y) in self.dataset.splits.items()
                      if split in ("train", "valid")}
@@ -71,7 +75,7 @@ class Training:
         self.dataset = Dataset({split: arrays for split, arrays in self.dataset.splits.items()
                                 if split not in self.data}, self.dataset.mean, self.dataset.std,
                                self.dataset.encoding)
-        x = self.data["train"][0]
+        x = self.data["train"][0] if example is None else example
         if self.multi:
             shared = self.trainer.module_init(jit=True)
             states = [Trainer(m.program, n_train, inject=True).init(
@@ -96,7 +100,8 @@ class Training:
         """On one device as is. Over several: a single run is data parallel (the data
         split along its rows, the state replicated); the members of a sweep are spread
         over the devices instead (their stacked states split, the data replicated). A
-        size that does not divide evenly is kept whole on every device."""
+        size that does not divide evenly is kept whole on every device. Over several
+        processes, each puts the rows its own devices hold (`distributed.place`)."""
         import jax
         import jax.numpy as jnp
         from jax.sharding import NamedSharding, PartitionSpec
@@ -108,7 +113,7 @@ class Training:
         def place(leaf):
             split = split_leading and jnp.ndim(leaf) > 0 and len(leaf) % self.mesh.size == 0
             spec = PartitionSpec("batch") if split else PartitionSpec()
-            return jax.device_put(leaf, NamedSharding(self.mesh, spec))
+            return distributed.place(leaf, NamedSharding(self.mesh, spec))
 
         return jax.tree.map(place, value)
 
@@ -195,7 +200,7 @@ class Training:
             self.state = jax.device_get(self.state)
             return False
         self.state, self.blocks_done = state, blocks
-        self.rows.append(jax.device_get(rows))
+        self.rows.append(distributed.fetch(rows))
         self.wall_time += time.perf_counter() - started
         self._check_rows(final)
         return True
@@ -227,7 +232,7 @@ class Training:
         losses = np.stack([v for k, v in rows.items() if k.endswith(".loss")])
         bad = ~np.isfinite(losses).all(axis=0)
         stopped = np.zeros(len(bad), bool) if self.trainer.early_stop is None \
-            else np.atleast_1d(np.asarray(self.state["stop"]["stopped"]))
+            else np.atleast_1d(distributed.to_host(self.state["stop"]["stopped"]))
         ends = []
         for member in range(len(bad)):
             if bad[member].any():
@@ -271,7 +276,7 @@ class Training:
         if stop_now is not None and not computed(rows, stop_now):
             self.state = jax.device_get(self.state)
             return
-        self.evaluated = jax.device_get(rows)
+        self.evaluated = distributed.fetch(rows)
 
     # ---- results
 
@@ -310,8 +315,9 @@ class Training:
                 result.settings = self.members[0].settings
             return [result]
         results = []
+        states = distributed.local(self.state)
         for i, member in enumerate(self.members):
-            state = jax.tree.map(lambda leaf: leaf[i], self.state)
+            state = jax.tree.map(lambda leaf: leaf[i], states)
             single = Training.__new__(Training)
             single.__dict__.update(self.__dict__)
             single.__dict__.update(state=state, multi=False, members=[], program=member.program,
@@ -332,7 +338,7 @@ class Training:
         if self.multi:
             return combine(self.member_results())
         history = self.history()
-        state, best_step, rows = self.state, None, history
+        state, best_step, rows = distributed.local(self.state), None, history
         finished = self.status in ("completed", "early_stopped")
         if finished and "best" in state:  # early_stop(restore_best=true)
             # The best model in place of the last; the copy itself is left out (a run
