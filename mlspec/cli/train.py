@@ -72,11 +72,12 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     out = created = None
     try:
         if args.resume:
-            from mlspec.runtime.reading import require_run_folder
+            from mlspec.runtime.checkpoints import has_checkpoints
             from mlspec.runtime.reload import resume_training
 
-            out = require_run_folder(args.resume)
-            held.enter_context(locked(out))
+            out = Path(args.resume)
+            if (out / "manifest.json").is_file() or has_checkpoints(out):
+                held.enter_context(locked(out))
             run = Run.resumed(resume_training(out))
         else:
             if not args.file:  # a usage error, worded as argparse's
@@ -92,6 +93,10 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
             held.enter_context(locked(out))
             stop.check()
             run = Run(planned, updates=PROGRESS_UPDATES)
+            if run.single:
+                from mlspec.runtime.checkpoints import attach
+
+                attach(run.training, out)
         stop.kept = run.kept
         stop.pause("loaded")
         stop.check()
@@ -138,9 +143,15 @@ def _train(run, console, stop: stops.Stop):
             bar.update(training)
             yield
 
+    saves = 0
+
     def progress(training) -> None:
+        nonlocal saves
         shown[-1].update(training)
         stop.pause("training")
+        if training.checkpoints is not None and training.checkpoints.saves != saves:
+            saves = training.checkpoints.saves
+            stop.pause(f"checkpoint {saves}")  # the Nth save handed to orbax
 
     result = run.train(following=following, on_progress=progress,
                        should_stop=lambda: bool(stop), stop_now=stop.stop_now)

@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 
 from mlspec import files
+from mlspec.runtime.checkpoints import FOLDER as CHECKPOINTS
+from mlspec.runtime.checkpoints import spec_folder
 
 STATE_FILE = "state.msgpack"
 VOCAB_FILE = "vocab.json"
@@ -127,7 +129,7 @@ def require_unused(out: Path) -> None:
     held = [p.name for p in sorted(out.iterdir()) if p.name != LOCK_FILE]
     if not held:
         return
-    if (out / "manifest.json").exists():
+    if (out / "manifest.json").exists() or (out / CHECKPOINTS).is_dir():
         raise RunFolderWriteError(
             f"{out} already holds a run, which is never overwritten: choose another --out"
             f"\n(or continue an interrupted run with: mlspec run --resume {out})")
@@ -258,7 +260,6 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
     vocab = _vocab_json(result)
     if vocab is not None:
         put(VOCAB_FILE, vocab)
-    spec_path = program.spec.path
     manifest = {
         "model": program.name,
         "status": result.status,
@@ -274,7 +275,7 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
         "wall_time_s": round(result.wall_time, 3),
         "spec_sha256": hashes.pop("spec.mlspec"),
         "file_sha256": hashes,
-        "spec_folder": str(Path(spec_path).parent.resolve()) if spec_path else os.getcwd(),
+        "spec_folder": spec_folder(program.spec),
         "device": _device(),
         "versions": {p: _version(p) for p in ("mlspec", "jax", "jaxlib", "flax", "optax")},
         "null_metrics": nulls,
