@@ -238,10 +238,11 @@ class TrainSection(SectionModel):
                 "the seed", {"setting": "seed"})
         every = self.checkpoint_every
         if every is not None and every % self.eval_every:
+            nearest = max(1, round(every / self.eval_every)) * self.eval_every
             raise PydanticCustomError(
                 "checkpoint_every", f"checkpoint_every = {every} is not a multiple of "
                 f"eval_every = {self.eval_every}: a checkpoint is taken where a history row "
-                f"is; try checkpoint_every = {max(1, round(every / self.eval_every)) * self.eval_every}",
+                f"is; try checkpoint_every = {nearest}",
                 {"setting": "checkpoint_every"})
         return self
 
