@@ -46,6 +46,8 @@ def add_run(sub) -> None:
                    help="override a param (hidden=128) or a setting (train.steps=100); "
                         "repeat it for several: --set hidden=128 --set train.steps=100")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking "
+                   "store (file:PATH, sqlite:///FILE, http://HOST:PORT; the extra 'mlflow')")
     p.set_defaults(fn=cmd_run, catches_signals=True)  # they stop its training
 
 
@@ -69,6 +71,9 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     )
 
     console = Console(stderr=True, quiet=args.quiet)
+    tracker = _mlflow_client(args.mlflow) if args.mlflow else None
+    if tracker is False:
+        return EXIT_SPEC_ERROR
     out = created = None
     try:
         if args.resume:
@@ -122,7 +127,38 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     code = report(result, out, stop, args, None if run.single else run.plan.members)
     if result.status != "interrupted" and not _draw_plots(result, out, stop):
         return EXIT_FAILURE
+    if tracker is not None and not _log_mlflow(tracker, result, out, args.mlflow,
+                                                  args.quiet):
+        return EXIT_FAILURE
     return code
+
+
+def _mlflow_client(uri: str):
+    """The MLflow client for `--mlflow URI`, before any training; False (said why) when
+    mlflow is not installed or the store cannot be used."""
+    from mlspec.runtime.tracking import MLFLOW_MISSING, TrackingError, mlflow_client
+
+    try:
+        return mlflow_client(uri)
+    except ImportError:
+        err(f"error: {MLFLOW_MISSING}")
+    except TrackingError as exc:
+        err(f"error: cannot use the MLflow tracking store {uri}: {exc}")
+    return False
+
+
+def _log_mlflow(client, result, out: Path, uri: str, quiet: bool) -> bool:
+    from mlspec.runtime.tracking import TrackingError, log_mlflow
+
+    try:
+        run_id = log_mlflow(client, result, out)
+    except TrackingError as exc:
+        err(f"error: could not log the run to MLflow at {uri}: {exc}\n(the run folder "
+            f"{out}/ is written)")
+        return False
+    if not quiet:
+        err(f"logged to MLflow at {uri}: run {run_id}")
+    return True
 
 
 def _train(run, console, stop: stops.Stop):

@@ -225,6 +225,7 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
 
     from mlspec.runtime import confusion
     from mlspec.runtime.plots import draw_all, plot_names
+    from mlspec.runtime.tracking import write_tensorboard
 
     program = result.program
     hashes: dict[str, str] = {}
@@ -260,6 +261,7 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
     vocab = _vocab_json(result)
     if vocab is not None:
         put(VOCAB_FILE, vocab)
+    write_tensorboard(result, out)
     manifest = {
         "model": program.name,
         "status": result.status,
