@@ -162,3 +162,71 @@ def restore(folder, meta: dict, template) -> tuple[Any, dict[str, np.ndarray]]:
     state = traverse_util.unflatten_dict({**flat, **saved["state"]}, sep="/")
     return serialization.from_state_dict(template, state), \
         {k: np.asarray(v) for k, v in saved["rows"].items()}
+
+
+# ------------------------------------------------------------ a run folder's final state
+
+
+def write_tree(path: Path, tree: dict) -> None:
+    """Writes a state dict (nested dicts of arrays, as flax's `to_state_dict` gives) as
+    the orbax folder `path`, into place once complete. Orbax saves no empty array nor
+    empty dict: the layout (`layout`, JSON) keeps every leaf's place, shape and dtype."""
+    import shutil
+
+    import orbax.checkpoint as ocp
+    from flax import traverse_util
+
+    _quiet()
+    flat = traverse_util.flatten_dict(tree, keep_empty_nodes=True, sep="/")
+    layout = {k: None if v is traverse_util.empty_node
+              else [list(np.shape(v)), np.asarray(v).dtype.str] for k, v in flat.items()}
+    arrays = {k: np.asarray(v) for k, v in flat.items() if _kept(v)}
+    path = Path(path).resolve()
+    fresh, old = path.with_name(path.name + ".new"), path.with_name(path.name + ".old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+        checkpointer.save(fresh, ocp.args.Composite(arrays=ocp.args.StandardSave(arrays),
+                                                    layout=ocp.args.JsonSave(layout)))
+    if path.exists():
+        path.rename(old)
+    fresh.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_tree(path: Path) -> dict:
+    """The state dict `write_tree` wrote, as NumPy arrays. Raises ValueError for a folder
+    that is not one."""
+    import orbax.checkpoint as ocp
+    from flax import traverse_util
+
+    _quiet()
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+        layout = checkpointer.restore(Path(path).resolve(), ocp.args.Composite(
+            layout=ocp.args.JsonRestore()))["layout"]
+        if not isinstance(layout, dict):
+            raise ValueError("no layout")
+        flat = {}
+        for key, leaf in layout.items():
+            if leaf is None:
+                flat[key] = traverse_util.empty_node
+                continue
+            shape, dtype = leaf
+            flat[key] = np.zeros(tuple(int(n) for n in shape), np.dtype(dtype))
+        wanted = {k: v for k, v in flat.items() if _kept(v)}
+        arrays = checkpointer.restore(Path(path).resolve(), ocp.args.Composite(
+            arrays=ocp.args.StandardRestore(wanted)))["arrays"]
+    flat.update({k: np.asarray(v) for k, v in arrays.items()})
+    return traverse_util.unflatten_dict(flat, sep="/")
+
+
+def tree_sha256(path: Path) -> str:
+    """One sha256 of a folder's files: their relative paths and bytes, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = Path(path)
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.runtime.reading import _read_text, member_of, open_folder, read_state
+from mlspec.runtime.reading import _read_text, member_of, open_folder, read_state, state_path
 from mlspec.runtime.results import Result
-from mlspec.runtime.runs import STATE_FILE, VOCAB_FILE, RunFolderError, prepare_folder
+from mlspec.runtime.runs import VOCAB_FILE, RunFolderError, prepare_folder
 from mlspec.runtime.training import Training
 
 
@@ -23,21 +23,21 @@ def load_run(folder, member: int = 0) -> Any:
     place in metrics.json's `members` (0, the default, is the best)."""
     run = open_folder(folder)
     program, settings, metrics, history, ending = member_of(run, member)
-    state_path = run.path / STATE_FILE
-    saved = read_state(state_path, run.manifest.file_sha256.get(STATE_FILE))
+    path = state_path(run.path)
+    saved = read_state(path, run.manifest.file_sha256.get(path.name))
     if run.manifest.members:
         entry = saved.get("members", {}).get(str(member)) if isinstance(
             saved.get("members"), dict) else None
         if not isinstance(entry, dict) or "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for member {member}")
+            raise RunFolderError(f"{path} holds no state for member {member}")
     else:
         entry = saved
         if "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for the run")
+            raise RunFolderError(f"{path} holds no state for the run")
     trainer, state = restore_state(program, run.manifest.n_train, program.train.seed,
-                                   entry["train"], state_path)
+                                   entry["train"], path)
     return Result(program=program, history=history, metrics=metrics, state=state,
-                  trainer=trainer, normalizer=read_normalizer(entry, program, state_path),
+                  trainer=trainer, normalizer=read_normalizer(entry, program, path),
                   encoding=read_encoding(run, member, program),
                   wall_time=run.manifest.wall_time_s, manifest=run.raw_manifest,
                   settings=settings, **ending)
@@ -119,16 +119,16 @@ def _from_manifest(run) -> Any:
 
     folder, manifest = run.path, run.manifest
     where = folder / "manifest.json"
-    state_path = folder / STATE_FILE
-    saved = read_state(state_path, manifest.file_sha256.get(STATE_FILE))
+    path = state_path(folder)
+    saved = read_state(path, manifest.file_sha256.get(path.name))
     prepare_folder(folder)
     training = Training(resolve(run.spec))
     _resume_point(training, where, manifest.blocks_done, manifest.chunk, manifest.steps_done,
                   manifest.n_train)
     _, state = restore_state(training.program, manifest.n_train, training.program.train.seed,
-                             saved.get("train"), state_path, template=training.state)
+                             saved.get("train"), path, template=training.state)
     if int(state["step"]) != manifest.steps_done:
-        raise RunFolderError(f"{state_path} is at step {int(state['step'])}; manifest.json "
+        raise RunFolderError(f"{path} is at step {int(state['step'])}; manifest.json "
                              f"says {manifest.steps_done}")
     history = run.history
     expected = list(training.history().columns)
