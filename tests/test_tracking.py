@@ -135,3 +135,13 @@ def test_mlflow_missing_is_a_clear_error_before_training(tmp_path, monkeypatch, 
     assert code == 2
     assert "--mlflow needs the optional extra 'mlflow'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_event_records_checksums_are_tensorboards():
+    from tensorboardX.record_writer import masked_crc32c
+
+    from mlspec.runtime.tracking import _masked_crc32c
+
+    rng = np.random.default_rng(0)
+    data = [rng.bytes(int(n)) for n in rng.integers(0, 700, 200)] + [b"", b"123456789"]
+    assert _masked_crc32c(data).tolist() == [masked_crc32c(d) for d in data]
