@@ -20,7 +20,7 @@ from conftest import ROOT
 from mlspec.runtime.checkpoints import FOLDER, KEEP
 from mlspec.runtime.reload import load_run, resume_training
 from mlspec.runtime.runs import RunFolderError
-from mlspec.runtime.training import _chunk_size
+from mlspec.runtime.training import Training, _chunk_size
 
 SPEC = """
 model hill_net {
@@ -130,3 +130,20 @@ def test_checkpoint_every_must_be_a_multiple_of_eval_every(tmp_path):
     assert f"bad.mlspec:{line}:24: error: checkpoint_every = 25 is not a multiple of " \
            "eval_every = 10" in done.stderr
     assert "try checkpoint_every = 20" in done.stderr
+
+
+def test_a_save_that_fails_leaves_the_run_training_on(tmp_path, uninterrupted, monkeypatch):
+    from mlspec.runtime.checkpoints import attach
+
+    training = Training(uninterrupted.program, updates=50)
+    attach(training, tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.checkpoints.manager, "save", full)
+    result = training.run()
+    assert result.status == "completed" and result.steps_done == 300
+    assert training.checkpoints.error == "[Errno 28] No space left on device"
+    assert training.checkpoints.saves == 0
+

@@ -99,9 +99,12 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
             stop.check()
             run = Run(planned, updates=PROGRESS_UPDATES)
             if run.single:
-                from mlspec.runtime.checkpoints import attach
+                from mlspec.runtime.checkpoints import CheckpointError, attach
 
-                attach(run.training, out)
+                try:
+                    attach(run.training, out)
+                except CheckpointError as exc:
+                    raise RunFolderWriteError(str(exc)) from None
         stop.kept = run.kept
         stop.pause("loaded")
         stop.check()
@@ -191,6 +194,10 @@ def _train(run, console, stop: stops.Stop):
 
     result = run.train(following=following, on_progress=progress,
                        should_stop=lambda: bool(stop), stop_now=stop.stop_now)
+    checkpoints = run.training.checkpoints if run.single else None
+    if checkpoints is not None and checkpoints.error:
+        err(f"warning: the checkpoints could not be written (the run trained on without "
+            f"them): {checkpoints.error[:300]}")
     if result is None:  # stopped before its first chunk ended: nothing to keep
         raise stops.Interrupted
     return result

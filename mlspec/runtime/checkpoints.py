@@ -62,14 +62,24 @@ def _rows(training) -> dict[str, np.ndarray]:
     return {k: np.concatenate([np.asarray(r[k]) for r in rows], axis=-1) for k in rows[0]}
 
 
+class CheckpointError(OSError):
+    """The checkpoints folder cannot be made."""
+
+
 class Checkpoints:
     """Saves a single run's Training every `every` steps into `folder`/checkpoints."""
 
     def __init__(self, folder, every: int, spec_text: str, spec_folder: str):
         self.every = every
         self.spec = {"text": spec_text, "folder": spec_folder}
-        self.manager = _manager(Path(folder), create=True)
+        try:
+            self.manager = _manager(Path(folder), create=True)
+        except Exception as exc:  # orbax and the file system raise several types
+            raise CheckpointError(f"cannot write the checkpoints into {folder}: "
+                                  f"{str(exc).strip()[:300]}") from None
         self.saves = 0
+        self.error: str | None = None
+        """Why saving failed (a full disk, say): the run trains on without checkpoints."""
         self.save_time = 0.0
         """Seconds the training waited on saves (the device-to-host copy and the handing
         over to orbax's thread)."""
@@ -78,7 +88,7 @@ class Checkpoints:
         """Saves where the run now stands if that is a multiple of `every` steps and the
         run goes on (its end is the run folder's own state)."""
         steps = training.steps_done
-        if training.status is None and steps % self.every == 0 \
+        if self.error is None and training.status is None and steps % self.every == 0 \
                 and 0 < training.blocks_done < len(training.counts):
             self.save(training)
 
@@ -93,16 +103,26 @@ class Checkpoints:
                 "chunk": training.chunk, "steps_done": training.steps_done,
                 "n_train": training.trainer.n_train, "wall_time_s": training.wall_time,
                 "rows": {k: [list(v.shape), v.dtype.str] for k, v in rows.items()}}
-        self.manager.save(training.steps_done, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_flat_state(training.state)),
-            rows=ocp.args.StandardSave(rows), meta=ocp.args.JsonSave(meta)))
+        try:  # an earlier save's failure in orbax's thread comes up here too
+            self.manager.save(training.steps_done, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(_flat_state(training.state)),
+                rows=ocp.args.StandardSave(rows), meta=ocp.args.JsonSave(meta)))
+        except Exception as exc:  # orbax and the file system raise several types
+            self._failed(exc)
+            return
         self.saves += 1
         self.save_time += time.perf_counter() - started
 
     def finish(self) -> None:
         """Waits for the saves under way (a run that ends or stops leaves no half-written
         checkpoint behind)."""
-        self.manager.wait_until_finished()
+        try:
+            self.manager.wait_until_finished()
+        except Exception as exc:  # orbax and the file system raise several types
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.error = self.error or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def spec_folder(spec) -> str:

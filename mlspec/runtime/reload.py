@@ -91,9 +91,13 @@ def _check_resumable(run) -> None:
 
 def _with_checkpoints(training, folder: Path):
     """The resumed training, saving checkpoints on as the original did."""
-    from mlspec.runtime.checkpoints import attach
+    from mlspec.runtime.checkpoints import CheckpointError, attach
+    from mlspec.runtime.runs import RunFolderWriteError
 
-    attach(training, folder)
+    try:
+        attach(training, folder)
+    except CheckpointError as exc:
+        raise RunFolderWriteError(str(exc)) from None
     return training
 
 
