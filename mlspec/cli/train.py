@@ -98,6 +98,9 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
             held.enter_context(locked(out))
             stop.check()
             run = Run(planned, updates=PROGRESS_UPDATES)
+            if not run.single and planned.program.train.checkpoint_every is not None:
+                err("note: checkpoint_every: seeds and sweeps save no checkpoints yet (an "
+                    "interrupted one is run again)")
             if run.single:
                 from mlspec.runtime.checkpoints import CheckpointError, attach
 
