@@ -175,8 +175,13 @@ def mlflow_client(uri: str):
     """An MLflow client of the store at `uri`, checked reachable; ImportError when mlflow
     is not installed, TrackingError when the store cannot be used."""
     import logging
+    import os
 
     from mlflow.tracking import MlflowClient
+
+    # a server that does not answer is said in seconds, not after minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up at INFO
     client = MlflowClient(tracking_uri=uri)
