@@ -204,7 +204,7 @@ def test_the_final_metrics_are_written_and_printed_before_the_plots(tmp_path, mo
     monkeypatch.setattr(plots, "draw_all", watched)
     assert mlspec.cli.main(["run", str(spec), "--out", str(out)]) == 0
     assert "final metrics after 40 steps" in seen["printed"]
-    assert {"metrics.json", "history.csv", "state.msgpack", "manifest.json"} \
+    assert {"metrics.json", "history.csv", "state", "manifest.json"} \
         <= set(seen["files"])
     assert not [name for name in seen["files"] if name.endswith(".png")]
     names = ["history.png", "decision_regions.png", "hidden_units.png"]

@@ -53,8 +53,8 @@ def hill_run(tmp_path_factory):
 
 def test_run_folder_holds_everything(hill_run):
     names = {p.name for p in hill_run.iterdir()}
-    assert {"history.csv", "metrics.json", "spec.mlspec", "manifest.json", "state.msgpack",
-            "history.png", "decision_regions.png", "hidden_units.png"} <= names
+    assert {"history.csv", "metrics.json", "spec.mlspec", "manifest.json", "state",
+            "tensorboard", "history.png", "decision_regions.png", "hidden_units.png"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
     manifest = json.loads((hill_run / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["steps_done"] == 1500
@@ -160,6 +160,7 @@ def test_a_pickle_in_place_of_the_state_is_refused(hill_run, tmp_path):
 
     copy = tmp_path / "copy"
     shutil.copytree(hill_run, copy)
+    as_msgpack_folder(copy)
     marker = tmp_path / "executed"
 
     class Payload:
@@ -170,10 +171,10 @@ def test_a_pickle_in_place_of_the_state_is_refused(hill_run, tmp_path):
     with pytest.raises(RunFolderError, match="changed or damaged after the run"):
         load_run(copy)
     _rehash(copy, "state.msgpack")  # past the hash check, the reader refuses it too
-    with pytest.raises(RunFolderError, match="not an mlspec state file"):
+    with pytest.raises(RunFolderError, match="not an mlspec state"):
         load_run(copy)
     result = cli("evaluate", copy)
-    assert result.returncode == 2 and "not an mlspec state file" in result.stderr
+    assert result.returncode == 2 and "not an mlspec state" in result.stderr
     assert "Traceback" not in result.stderr
     assert not marker.exists()
 
@@ -194,6 +195,7 @@ def test_a_state_saved_without_spec_decided_entries_still_loads(hill_run, tmp_pa
 
     copy = tmp_path / "older"
     shutil.copytree(hill_run, copy)
+    as_msgpack_folder(copy)  # written before the state moved to orbax, too
     state = serialization.msgpack_restore((copy / "state.msgpack").read_bytes())
     del state["train"]["dropout_keep"]
     (copy / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
@@ -378,6 +380,7 @@ def test_a_state_saved_without_the_best_copy_still_loads_and_resumes(tmp_path):
 
     folder = tmp_path / "run"
     _interrupted_early_run(folder)
+    as_msgpack_folder(folder)
     state = serialization.msgpack_restore((folder / "state.msgpack").read_bytes())
     del state["train"]["best"]
     (folder / "state.msgpack").write_bytes(serialization.msgpack_serialize(state))
@@ -430,6 +433,38 @@ def interrupted(tmp_path_factory):
                     chunk=training.chunk)
 
 
+def as_msgpack_folder(folder):
+    """The run folder as mlspec wrote it before the state moved to orbax: `state.msgpack`
+    (flax msgpack) in place of `state/`."""
+    import hashlib
+    import shutil
+
+    from flax import serialization
+
+    from mlspec.runtime.reading import read_state
+
+    data = serialization.msgpack_serialize(read_state(folder / "state"))
+    shutil.rmtree(folder / "state")
+    (folder / "state.msgpack").write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    hashes = manifest.get("file_sha256", {})
+    hashes.pop("state", None)
+    hashes["state.msgpack"] = hashlib.sha256(data).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_folder_with_the_older_msgpack_state_predicts_evaluates_and_loads(hill_run,
+                                                                           tmp_path):
+    copy = _copy(hill_run, tmp_path)
+    as_msgpack_folder(copy)
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(load_run(copy).predict(x), load_run(hill_run).predict(x))
+    result = cli("evaluate", copy, "valid", "--json")
+    assert result.returncode == 0, result.stderr
+    final = json.loads((hill_run / "metrics.json").read_text())["valid"]
+    assert json.loads(result.stdout) == pytest.approx(final, rel=1e-5)
+
+
 def _copy(folder, tmp_path):
     import shutil
 
@@ -438,10 +473,25 @@ def _copy(folder, tmp_path):
     return copy
 
 
-RUN_FILES = ["history.csv", "spec.mlspec", "manifest.json", "state.msgpack", "metrics.json"]
+RUN_FILES = ["history.csv", "spec.mlspec", "manifest.json", "state", "metrics.json"]
+
+
+def _damaged(path):
+    """The file to damage for `path`: itself, or in the state's orbax folder, the JSON
+    layout of its arrays."""
+    return path / "layout" / "metadata" if path.is_dir() else path
 
 
 def _corrupt(path, how):
+    import shutil
+
+    if path.is_dir():
+        if how in ("missing", "directory"):  # the state folder gone, or a file in its place
+            shutil.rmtree(path)
+            if how == "directory":
+                path.write_bytes(b"not a folder")
+            return
+        path = _damaged(path)
     data = path.read_bytes()
     path.unlink()
     if how == "directory":
@@ -503,8 +553,11 @@ def _rehash(folder, name):
 
     if name == "manifest.json":  # nothing to rehash: it is the file that holds the hashes
         return
+    from mlspec.runtime.checkpoints import tree_sha256
+
     manifest = json.loads((folder / "manifest.json").read_text())
-    digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    path = folder / name
+    digest = tree_sha256(path) if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
     if name == "spec.mlspec":
         manifest["spec_sha256"] = digest
     else:
@@ -525,7 +578,7 @@ def test_fuzzed_run_folders_give_only_mlspecs_own_errors(interrupted, tmp_path_f
     @given(name=st.sampled_from(RUN_FILES), rehash=st.booleans(), data=st.data())
     def mutate_and_load(name, rehash, data):
         copy = _copy(interrupted, tmp_path_factory.mktemp("fuzz"))
-        path = copy / name
+        path = _damaged(copy / name)
         raw = bytearray(path.read_bytes())
         for _ in range(data.draw(st.integers(1, 4))):
             at = data.draw(st.integers(0, max(len(raw) - 1, 0)))
@@ -555,7 +608,7 @@ def test_fuzzed_run_folders_give_only_mlspecs_own_errors(interrupted, tmp_path_f
      "spec.mlspec is not the spec that was run"),
     (("spec.mlspec", "dense(4)", "dense(16)"), "spec.mlspec is not the spec that was run"),
     (("spec.mlspec", "dense(4)", "dense(16)", "rehash"),
-     "state.msgpack does not fit the spec's model: "),
+     "state does not fit the spec's model: "),
     (("manifest.json", '"blocks_done": 2', '"blocks_done": 99'),
      "manifest.json: blocks_done 99 is past the run's 4 blocks"),
     (("manifest.json", '"blocks_done": 2', '"blocks_done": 3'),

@@ -65,7 +65,7 @@ class Row:
     entry: type
     field: str
     saved_as: str
-    """Its values' name in the training state (and a run folder's state.msgpack)."""
+    """Its values' name in the training state (and a run folder's state)."""
     spec: str
     """A spec whose param `v` is the field's value."""
     values: tuple[float, ...]
@@ -188,23 +188,21 @@ def test_the_grouping_key_leaves_out_the_traced_fields_only():
 def test_a_folder_saved_before_a_field_was_traced_still_loads(tmp_path):
     """Run folders written before a field was made sweepable lack its state entry (as
     those of older versions lack `dropout_keep`): it is the spec's, taken from it."""
-    from flax import serialization
-
+    from mlspec.runtime.checkpoints import tree_sha256, write_tree
     from mlspec.runtime.predict import evaluate, rows_for
+    from mlspec.runtime.reading import read_state
     from mlspec.runtime.reload import load_run
 
     row = TRACED[3]  # huber's delta
     spec = mlspec.parse(row.spec.replace("dense(8) -> tanh", "dense(8) -> leaky_relu(0.2)"))
     folder = mlspec.run(spec).save(tmp_path / "run")
-    path = folder / "state.msgpack"
-    state = serialization.msgpack_restore(path.read_bytes())
+    path = folder / "state"
+    state = read_state(path)
     for name in ("huber_delta", "leaky_relu_slope"):
         del state["train"][name]
-    path.write_bytes(serialization.msgpack_serialize(state))
+    write_tree(path, state)
     manifest = json.loads((folder / "manifest.json").read_text())
-    import hashlib
-
-    manifest["file_sha256"]["state.msgpack"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest["file_sha256"]["state"] = tree_sha256(path)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     loaded = load_run(folder)
     assert float(loaded.state["huber_delta"][0]) == 1.0

@@ -47,6 +47,8 @@ def add_run(sub) -> None:
                    help="override a param (hidden=128) or a setting (train.steps=100); "
                         "repeat it for several: --set hidden=128 --set train.steps=100")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--mlflow", metavar="URI", help="also log the run to this MLflow tracking "
+                   "store (file:PATH, sqlite:///FILE, http://HOST:PORT; the extra 'mlflow')")
     many.add_options(p)
     p.set_defaults(fn=cmd_run, catches_signals=True)  # they stop its training
 
@@ -80,19 +82,28 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
         return EXIT_SPEC_ERROR
     stop.quiet = stop.quiet or not main  # only process 0 writes and prints
     console = Console(stderr=True, quiet=args.quiet or not main)
+    tracker = _mlflow_client(args.mlflow) if args.mlflow and main else None
+    if tracker is False:
+        return EXIT_SPEC_ERROR
     out = created = None
     try:
         with many.starting(spread):
             if args.resume:
-                from mlspec.runtime.reading import require_run_folder
+                from mlspec.runtime.checkpoints import has_checkpoints
                 from mlspec.runtime.reload import resume_training
 
-                out = require_run_folder(args.resume)
-                if main:
+                out = Path(args.resume)
+                if main and ((out / "manifest.json").is_file() or has_checkpoints(out)):
                     held.enter_context(locked(out))
                 run = Run.resumed(resume_training(out))
             else:
                 planned = plan(load(args.file), _parse_sets(args.set))
+                if spread and planned.program.train.checkpoint_every is not None:
+                    from mlspec.semantics.settings import setting_place
+
+                    raise SpecError.at(setting_place(planned.run_spec.train.get(
+                        "checkpoint_every")), "checkpoint_every with --distributed is not "
+                        "built yet (it needs orbax's multi-host checkpointing); leave it out")
                 if main:
                     out = Path(args.out) if args.out else \
                         numbered_folder(Path("runs") / planned.program.name)
@@ -102,6 +113,16 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
                     held.enter_context(locked(out))
                 stop.check()
                 run = Run(planned, updates=PROGRESS_UPDATES)
+                if not run.single and planned.program.train.checkpoint_every is not None:
+                    err("note: checkpoint_every: seeds and sweeps save no checkpoints yet "
+                        "(an interrupted one is run again)")
+                if run.single and main:
+                    from mlspec.runtime.checkpoints import CheckpointError, attach
+
+                    try:
+                        attach(run.training, out)
+                    except CheckpointError as exc:
+                        raise RunFolderWriteError(str(exc)) from None
             stop.kept = run.kept
             stop.pause("loaded")
             stop.check()
@@ -134,7 +155,38 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     code = report(result, out, stop, args, None if run.single else run.plan.members)
     if result.status != "interrupted" and not _draw_plots(result, out, stop):
         return EXIT_FAILURE
+    if tracker is not None and not _log_mlflow(tracker, result, out, args.mlflow,
+                                                  args.quiet):
+        return EXIT_FAILURE
     return code
+
+
+def _mlflow_client(uri: str):
+    """The MLflow client for `--mlflow URI`, before any training; False (said why) when
+    mlflow is not installed or the store cannot be used."""
+    from mlspec.runtime.tracking import MLFLOW_MISSING, TrackingError, mlflow_client
+
+    try:
+        return mlflow_client(uri)
+    except ImportError:
+        err(f"error: {MLFLOW_MISSING}")
+    except TrackingError as exc:
+        err(f"error: cannot use the MLflow tracking store {uri}: {exc}")
+    return False
+
+
+def _log_mlflow(client, result, out: Path, uri: str, quiet: bool) -> bool:
+    from mlspec.runtime.tracking import TrackingError, log_mlflow
+
+    try:
+        run_id = log_mlflow(client, result, out)
+    except TrackingError as exc:
+        err(f"error: could not log the run to MLflow at {uri}: {exc}\n(the run folder "
+            f"{out}/ is written)")
+        return False
+    if not quiet:
+        err(f"logged to MLflow at {uri}: run {run_id}")
+    return True
 
 
 def _train(run, console, stop: stops.Stop, spread: bool = False):
@@ -156,13 +208,23 @@ def _train(run, console, stop: stops.Stop, spread: bool = False):
             bar.update(training)
             yield
 
+    saves = 0
+
     def progress(training) -> None:
+        nonlocal saves
         shown[-1].update(training)
         stop.pause("training")
+        if training.checkpoints is not None and training.checkpoints.saves != saves:
+            saves = training.checkpoints.saves
+            stop.pause(f"checkpoint {saves}")  # the Nth save handed to orbax
 
     result = run.train(following=following, on_progress=progress,
                        should_stop=many.stopping(lambda: bool(stop), spread),
                        stop_now=None if spread else stop.stop_now)
+    checkpoints = run.training.checkpoints if run.single else None
+    if checkpoints is not None and checkpoints.error:
+        err(f"warning: the checkpoints could not be written (the run trained on without "
+            f"them): {checkpoints.error[:300]}")
     if result is None:  # stopped before its first chunk ended: nothing to keep
         raise stops.Interrupted
     return result

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from mlspec.runtime.runs import RunFolderError, write_manifest
+from mlspec.runtime.runs import STATE, STATE_FILE, RunFolderError, write_manifest
 from mlspec.semantics.sweep import setting_column
 
 
@@ -158,19 +158,41 @@ def _read_history(folder: Path, sha256: str | None,
     return history
 
 
+def state_path(folder: Path) -> Path:
+    """Where a run folder's state is: `state/` (orbax), or in a folder written before
+    it, `state.msgpack`."""
+    folder = Path(folder)
+    return folder / STATE_FILE if (folder / STATE_FILE).exists() and \
+        not (folder / STATE).exists() else folder / STATE
+
+
 def read_state(path: Path, sha256: str | None = None) -> dict:
-    """The saved state as plain arrays; msgpack cannot run code, and anything that is
-    not mlspec's msgpack (a pickle, say) is refused."""
+    """The saved state as plain arrays, from an orbax folder (`state/`) or a flax msgpack
+    file (`state.msgpack`); neither can run code, and anything that is not mlspec's state
+    (a pickle, say) is refused."""
     from flax import serialization
 
-    data = _read_bytes(path, sha256)
-    try:
-        state = serialization.msgpack_restore(data)
-    except Exception:  # msgpack raises several types for foreign bytes
-        state = None
+    if path.is_dir():
+        from mlspec.runtime.checkpoints import read_tree, tree_sha256
+
+        if sha256 is not None and tree_sha256(path) != sha256:
+            raise RunFolderError(f"{path} was changed or damaged after the run\n(its "
+                                 "sha256 differs from manifest.json's file_sha256)")
+        try:
+            state = read_tree(path)
+        except Exception:  # orbax and tensorstore raise several types for foreign files
+            state = None
+    elif path.name == STATE and not path.exists():
+        raise RunFolderError(f"{path} is missing")
+    else:
+        data = _read_bytes(path, sha256)
+        try:
+            state = serialization.msgpack_restore(data)
+        except Exception:  # msgpack raises several types for foreign bytes
+            state = None
     if not isinstance(state, dict) or not ("train" in state or "members" in state):
-        raise RunFolderError(f"{path} is not an mlspec state file (flax msgpack); it was "
-                             "not loaded")
+        raise RunFolderError(f"{path} is not an mlspec state (an orbax checkpoint, or "
+                             "flax msgpack); it was not loaded")
     return state
 
 

@@ -5,14 +5,16 @@ only where it fits the spec's model: the structure, every shape and dtype."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlspec.runtime.reading import _read_text, member_of, open_folder, read_state
+from mlspec.runtime.distributed import is_main
+from mlspec.runtime.reading import _read_text, member_of, open_folder, read_state, state_path
 from mlspec.runtime.results import Result
-from mlspec.runtime.runs import STATE_FILE, VOCAB_FILE, RunFolderError, prepare_folder
+from mlspec.runtime.runs import VOCAB_FILE, RunFolderError, prepare_folder
 from mlspec.runtime.training import Training
 
 
@@ -22,21 +24,21 @@ def load_run(folder, member: int = 0) -> Any:
     place in metrics.json's `members` (0, the default, is the best)."""
     run = open_folder(folder)
     program, settings, metrics, history, ending = member_of(run, member)
-    state_path = run.path / STATE_FILE
-    saved = read_state(state_path, run.manifest.file_sha256.get(STATE_FILE))
+    path = state_path(run.path)
+    saved = read_state(path, run.manifest.file_sha256.get(path.name))
     if run.manifest.members:
         entry = saved.get("members", {}).get(str(member)) if isinstance(
             saved.get("members"), dict) else None
         if not isinstance(entry, dict) or "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for member {member}")
+            raise RunFolderError(f"{path} holds no state for member {member}")
     else:
         entry = saved
         if "train" not in entry:
-            raise RunFolderError(f"{state_path} holds no state for the run")
+            raise RunFolderError(f"{path} holds no state for the run")
     trainer, state = restore_state(program, run.manifest.n_train, program.train.seed,
-                                   entry["train"], state_path)
+                                   entry["train"], path)
     return Result(program=program, history=history, metrics=metrics, state=state,
-                  trainer=trainer, normalizer=read_normalizer(entry, program, state_path),
+                  trainer=trainer, normalizer=read_normalizer(entry, program, path),
                   encoding=read_encoding(run, member, program),
                   wall_time=run.manifest.wall_time_s, manifest=run.raw_manifest,
                   settings=settings, **ending)
@@ -44,14 +46,38 @@ def load_run(folder, member: int = 0) -> Any:
 
 def resume_training(folder) -> Any:
     """A Training that continues an interrupted run from its folder, chunk for chunk as
-    the original, so it ends with the same history as an uninterrupted run. Everything is
+    the original, so it ends with the same history as an uninterrupted run: from where a
+    signal stopped it (its manifest), or from its newest checkpoint where that is further
+    on (a process killed without a word leaves only its checkpoints). Everything is
     checked before training starts: the folder is writable, the spec is the one that was
-    run, and the manifest, history and state agree with it."""
-    from mlspec.semantics.resolve import resolve
+    run, and the manifest or checkpoint, history and state agree with it."""
+    from mlspec.runtime import checkpoints
 
-    run = open_folder(folder, metrics=False)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder} is not a run folder (no such folder)")
+    try:
+        latest = checkpoints.latest_meta(folder)
+    except (ValueError, OSError, KeyError) as exc:
+        raise RunFolderError(f"{folder / checkpoints.FOLDER}: its newest checkpoint cannot "
+                             f"be read: {str(exc).splitlines()[0][:200]}") from None
+    if (folder / "manifest.json").exists():
+        run = open_folder(folder, metrics=False)
+        _check_resumable(run)
+        if latest is None or latest["steps_done"] <= run.manifest.steps_done:
+            return _with_checkpoints(_from_manifest(run), folder)
+        if hashlib.sha256(latest["spec"]["text"].encode()).hexdigest() != \
+                run.manifest.spec_sha256:
+            raise RunFolderError(f"the newest checkpoint in {folder} is not of the spec "
+                                 "that was run")
+    elif latest is None:
+        raise RunFolderError(f"{folder} is not a run folder (no manifest.json, no "
+                             "checkpoints)")
+    return _with_checkpoints(_from_checkpoint(folder, latest), folder)
+
+
+def _check_resumable(run) -> None:
     folder, manifest = run.path, run.manifest
-    where = folder / "manifest.json"
     if manifest.status != "interrupted":
         raise RunFolderError(f"the run in {folder} is {manifest.status}; only an "
                              "interrupted run can be resumed")
@@ -60,25 +86,55 @@ def resume_training(folder) -> Any:
                              f"{manifest.members} runs, which cannot be resumed;\nrun its "
                              "spec again")
     if manifest.blocks_done is None or manifest.chunk is None:
-        raise RunFolderError(f"{where} has no resume point (blocks_done and chunk)")
-    state_path = folder / STATE_FILE
-    saved = read_state(state_path, manifest.file_sha256.get(STATE_FILE))
-    prepare_folder(folder)
-    training = Training(resolve(run.spec))
+        raise RunFolderError(f"{folder / 'manifest.json'} has no resume point (blocks_done "
+                             "and chunk)")
+
+
+def _with_checkpoints(training, folder: Path):
+    """The resumed training, saving checkpoints on as the original did."""
+    from mlspec.runtime.checkpoints import CheckpointError, attach
+    from mlspec.runtime.runs import RunFolderWriteError
+
+    try:
+        attach(training, folder)
+    except CheckpointError as exc:
+        raise RunFolderWriteError(str(exc)) from None
+    return training
+
+
+def _resume_point(training, where, blocks_done: int, chunk: int, steps_done: int,
+                  n_train: int) -> None:
     counts = training.counts
-    if manifest.blocks_done > len(counts):
-        raise RunFolderError(f"{where}: blocks_done {manifest.blocks_done} is past the "
-                             f"run's {len(counts)} blocks")
-    if manifest.steps_done != int(counts[:manifest.blocks_done].sum()):
-        raise RunFolderError(f"{where}: steps_done {manifest.steps_done} does not match "
-                             f"blocks_done {manifest.blocks_done}")
-    if manifest.n_train != training.trainer.n_train:
-        raise RunFolderError(f"{where}: the run had {manifest.n_train} train rows; its data "
+    if blocks_done > len(counts):
+        raise RunFolderError(f"{where}: blocks_done {blocks_done} is past the run's "
+                             f"{len(counts)} blocks")
+    if steps_done != int(counts[:blocks_done].sum()):
+        raise RunFolderError(f"{where}: steps_done {steps_done} does not match "
+                             f"blocks_done {blocks_done}")
+    if n_train != training.trainer.n_train:
+        raise RunFolderError(f"{where}: the run had {n_train} train rows; its data "
                              f"now has {training.trainer.n_train}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise RunFolderError(f"{where}: chunk {chunk!r} is not a number of blocks")
+    training.chunk, training.blocks_done = chunk, blocks_done
+
+
+def _from_manifest(run) -> Any:
+    from mlspec.semantics.resolve import resolve
+
+    folder, manifest = run.path, run.manifest
+    where = folder / "manifest.json"
+    path = state_path(folder)
+    saved = read_state(path, manifest.file_sha256.get(path.name))
+    if is_main():  # over several processes, process 0 alone writes the folder
+        prepare_folder(folder)
+    training = Training(resolve(run.spec))
+    _resume_point(training, where, manifest.blocks_done, manifest.chunk, manifest.steps_done,
+                  manifest.n_train)
     _, state = restore_state(training.program, manifest.n_train, training.program.train.seed,
-                             saved.get("train"), state_path, template=training.state)
+                             saved.get("train"), path, template=training.state)
     if int(state["step"]) != manifest.steps_done:
-        raise RunFolderError(f"{state_path} is at step {int(state['step'])}; manifest.json "
+        raise RunFolderError(f"{path} is at step {int(state['step'])}; manifest.json "
                              f"says {manifest.steps_done}")
     history = run.history
     expected = list(training.history().columns)
@@ -86,15 +142,41 @@ def resume_training(folder) -> Any:
     if list(history.columns) != expected or list(history["step"]) != steps:
         raise RunFolderError(f"{folder / 'history.csv'} does not match the run: expected "
                              f"columns {expected} and rows at steps {steps[:3]}...")
-    training.chunk = manifest.chunk
     training.state = training.place_state(state)
-    training.blocks_done = manifest.blocks_done
     training.wall_time = manifest.wall_time_s
     if len(history):
         rows = {c: history[c].to_numpy() for c in history.columns if c != "step"}
         if training.trainer.early_stop is not None:
             rows["_stopped"] = np.zeros(len(history), bool)
         training.rows.append(rows)
+    return training
+
+
+def _from_checkpoint(folder: Path, meta: dict) -> Any:
+    from mlspec.runtime import checkpoints
+    from mlspec.semantics.resolve import resolve
+    from mlspec.syntax.parser import parse
+
+    where = folder / checkpoints.FOLDER / str(meta["step"])
+    spec = parse(meta["spec"]["text"], str(where / "spec.mlspec"))
+    # Relative data paths resolve against the folder of the spec that was run.
+    spec = spec.model_copy(update={"path": str(Path(meta["spec"]["folder"]) / "spec.mlspec")})
+    if is_main():  # over several processes, process 0 alone writes the folder
+        prepare_folder(folder)
+    training = Training(resolve(spec))
+    _resume_point(training, where, meta["blocks_done"], meta["chunk"], meta["steps_done"],
+                  meta["n_train"])
+    try:
+        state, rows = checkpoints.restore(folder, meta, training.state)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise RunFolderError(f"{where} does not fit the spec's model: "
+                             f"{str(exc).splitlines()[0][:200]}") from None
+    if int(state["step"]) != meta["steps_done"] or \
+            len(rows.get("train.loss", ())) != meta["blocks_done"]:
+        raise RunFolderError(f"{where} is not at step {meta['steps_done']}, as it says")
+    training.state = training.place_state(state)
+    training.wall_time = float(meta["wall_time_s"])
+    training.rows.append(rows)
     return training
 
 

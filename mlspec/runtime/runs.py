@@ -18,10 +18,16 @@
                      of spec.mlspec (`spec_sha256`) and of the other files (`file_sha256`):
                      a file changed or damaged after the run is refused, not misread;
                      `plots_missing` (plots not drawn yet: `mlspec plot` draws them)
-    state.msgpack    parameters, model state, optimizer state and PRNG keys (flax msgpack:
-                     plain data, loading it never runs code): {"train", "normalizer"} for a
-                     single run; {"members": {"0": {"train", "normalizer"}, "1": ...}} for
-                     seeds or a sweep, numbered as metrics.json's `members` (0 the best)
+    state/           parameters, model state, optimizer state and PRNG keys, an orbax
+                     checkpoint (arrays and JSON: loading it never runs code; its sha256 is
+                     of all its files): {"train", "normalizer"} for a single run;
+                     {"members": {"0": {"train", "normalizer"}, "1": ...}} for seeds or a
+                     sweep, numbered as metrics.json's `members` (0 the best). Folders
+                     written before it hold the same as `state.msgpack` (flax msgpack),
+                     which still loads
+    tensorboard/     TensorBoard event files (mlspec.runtime.tracking)
+    checkpoints/     with `checkpoint_every`: the last orbax checkpoints of the training
+                     (mlspec.runtime.checkpoints)
     vocab.json       for a tabular source with categorical or text columns (or missing =
                      "fill"): each typed input's vocabulary and the fill values, which
                      `predict`, `evaluate` and `load_run` apply to new rows (an
@@ -54,11 +60,16 @@ from typing import Any
 import numpy as np
 
 from mlspec import files
+from mlspec.runtime.checkpoints import FOLDER as CHECKPOINTS
+from mlspec.runtime.checkpoints import spec_folder, tree_sha256, write_tree
 
+STATE = "state"
 STATE_FILE = "state.msgpack"
+"""The state of a folder written before the state moved to orbax (`STATE`)."""
 VOCAB_FILE = "vocab.json"
 LOCK_FILE = ".lock"
 RUN_FILES = ("history.csv", "metrics.json", "spec.mlspec", "manifest.json", STATE_FILE)
+"""The files of a run folder (`STATE`, a folder, aside)."""
 
 
 class RunFolderError(Exception):
@@ -127,7 +138,7 @@ def require_unused(out: Path) -> None:
     held = [p.name for p in sorted(out.iterdir()) if p.name != LOCK_FILE]
     if not held:
         return
-    if (out / "manifest.json").exists():
+    if (out / "manifest.json").exists() or (out / CHECKPOINTS).is_dir():
         raise RunFolderWriteError(
             f"{out} already holds a run, which is never overwritten: choose another --out"
             f"\n(or continue an interrupted run with: mlspec run --resume {out})")
@@ -219,10 +230,9 @@ def save_run(result, out_dir, *, blocks_done: int | None = None, chunk: int | No
 
 
 def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> Path:
-    from flax import serialization
-
     from mlspec.runtime import confusion
     from mlspec.runtime.plots import draw_all, plot_names
+    from mlspec.runtime.tracking import write_tensorboard
 
     program = result.program
     hashes: dict[str, str] = {}
@@ -254,11 +264,14 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
         state = {"members": {str(i): _state_entry(m) for i, m in enumerate(result.members)}}
     else:
         state = _state_entry(result)
-    put(STATE_FILE, serialization.msgpack_serialize(state))
+    write_tree(out / STATE, state)
+    hashes[STATE] = tree_sha256(out / STATE)
+    if (out / STATE_FILE).exists():  # an older folder's, resumed: the new state replaces it
+        (out / STATE_FILE).unlink()
     vocab = _vocab_json(result)
     if vocab is not None:
         put(VOCAB_FILE, vocab)
-    spec_path = program.spec.path
+    write_tensorboard(result, out)
     manifest = {
         "model": program.name,
         "status": result.status,
@@ -274,7 +287,7 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
         "wall_time_s": round(result.wall_time, 3),
         "spec_sha256": hashes.pop("spec.mlspec"),
         "file_sha256": hashes,
-        "spec_folder": str(Path(spec_path).parent.resolve()) if spec_path else os.getcwd(),
+        "spec_folder": spec_folder(program.spec),
         "device": _device(),
         "versions": {p: _version(p) for p in ("mlspec", "jax", "jaxlib", "flax", "optax")},
         "null_metrics": nulls,

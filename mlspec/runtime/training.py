@@ -21,9 +21,14 @@ from mlspec.semantics.sweep import setting_column
 from mlspec.syntax.errors import SpecError
 
 
-def _chunk_size(blocks: int, updates: int) -> int:
+def _chunk_size(blocks: int, updates: int, align: int | None = None) -> int:
     """Blocks per compiled chunk: about `blocks / updates`, preferring a divisor of
-    `blocks` so that one compiled chunk function serves the whole run."""
+    `blocks` so that one compiled chunk function serves the whole run. With `align` (the
+    blocks between checkpoints, fewer than `blocks`), a divisor of it, so that every
+    checkpoint falls where a chunk ends."""
+    if align is not None and align < blocks:
+        ideal = min(math.ceil(blocks / max(updates, 1)), align)
+        return next(size for size in range(ideal, 0, -1) if align % size == 0)
     if updates <= 1 or blocks <= 1:
         return max(blocks, 1)
     ideal = math.ceil(blocks / updates)
@@ -85,7 +90,11 @@ class Training:
             self.state = self.trainer.init(program.train.seed, x, jit=True)
         self.state = self.place_state(self.state)
         self.counts = self.trainer.schedule.counts()
-        self.chunk = _chunk_size(len(self.counts), updates)
+        every = program.train.checkpoint_every
+        self.chunk = _chunk_size(len(self.counts), updates,
+                                 None if every is None else every // self.schedule.eval_every)
+        self.checkpoints = None
+        """A `mlspec.runtime.checkpoints.Checkpoints` that saves this run as it goes."""
         self.blocks_done = 0
         self.rows: list[dict[str, np.ndarray]] = []
         self.status: Status | None = None
@@ -253,16 +262,22 @@ class Training:
         """Advances to the end, or until `should_stop()` says so between chunks, or
         `stop_now()` while a chunk computes (that chunk is dropped; see `advance`)."""
         self.evaluated = None  # an earlier interruption's, stale once the run goes on
-        while not self.done:
-            if should_stop is not None and should_stop():
-                self.status = "interrupted"
-                self._evaluate_state(stop_now)
-                break
-            if not self.advance(stop_now):  # no evaluation to queue behind the dropped chunk
-                self.status = "interrupted"
-                break
-            if on_progress is not None:
-                on_progress(self)
+        try:
+            while not self.done:
+                if should_stop is not None and should_stop():
+                    self.status = "interrupted"
+                    self._evaluate_state(stop_now)
+                    break
+                if not self.advance(stop_now):  # no evaluation to queue behind the dropped
+                    self.status = "interrupted"   # chunk
+                    break
+                if self.checkpoints is not None:
+                    self.checkpoints.after_chunk(self)
+                if on_progress is not None:
+                    on_progress(self)
+        finally:
+            if self.checkpoints is not None:
+                self.checkpoints.finish()
         return self.result()
 
     def _evaluate_state(self, stop_now: Callable[[], bool] | None) -> None:

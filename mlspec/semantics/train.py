@@ -214,6 +214,9 @@ class TrainSection(SectionModel):
     seed: NonNegativeInt = 0
     seeds: PositiveInt = 1
     eval_every: PositiveInt = 1
+    checkpoint_every: PositiveInt | None = None
+    """Steps between the orbax checkpoints of a run folder (`mlspec.runtime.checkpoints`);
+    a multiple of `eval_every`, so that a checkpoint falls where a history row does."""
     metrics: Annotated[tuple[MetricUse, ...], FromSpec(metric_names, Catalogue(
         "metric", lambda: METRICS, lambda metric: metric.arguments.argument_names()
         if metric.arguments else []))] = ()
@@ -233,6 +236,14 @@ class TrainSection(SectionModel):
                 "seeds", f"seed {self.seed} with seeds = {self.seeds} gives the members "
                 f"seeds up to {last}, past the largest seed (2**63 - 1 = {MAX_SEED}); lower "
                 "the seed", {"setting": "seed"})
+        every = self.checkpoint_every
+        if every is not None and every % self.eval_every:
+            nearest = max(1, round(every / self.eval_every)) * self.eval_every
+            raise PydanticCustomError(
+                "checkpoint_every", f"checkpoint_every = {every} is not a multiple of "
+                f"eval_every = {self.eval_every}: a checkpoint is taken where a history row "
+                f"is; try checkpoint_every = {nearest}",
+                {"setting": "checkpoint_every"})
         return self
 
     @property
