@@ -187,6 +187,20 @@ def restore(folder, meta: dict, template) -> tuple[Any, dict[str, np.ndarray]]:
 # ------------------------------------------------------------ a run folder's final state
 
 
+def _this_process_alone():
+    """An orbax Checkpointer of host arrays for this process alone: under `jax.distributed`
+    orbax would otherwise wait at barriers for every process (process 0 alone writes the
+    folder, and each process reads a saved state on its own)."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    here = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                              active_processes={jax.process_index()})
+    handler = ocp.CompositeCheckpointHandler(
+        composite_options=ocp.CompositeOptions(multiprocessing_options=here))
+    return ocp.Checkpointer(handler, multiprocessing_options=here)
+
+
 def write_tree(path: Path, tree: dict) -> None:
     """Writes a state dict (nested dicts of arrays, as flax's `to_state_dict` gives) as
     the orbax folder `path`, into place once complete. Orbax saves no empty array nor
@@ -205,7 +219,7 @@ def write_tree(path: Path, tree: dict) -> None:
     fresh, old = path.with_name(path.name + ".new"), path.with_name(path.name + ".old")
     for leftover in (fresh, old):
         shutil.rmtree(leftover, ignore_errors=True)
-    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+    with _this_process_alone() as checkpointer:
         checkpointer.save(fresh, ocp.args.Composite(arrays=ocp.args.StandardSave(arrays),
                                                     layout=ocp.args.JsonSave(layout)))
     if path.exists():
@@ -221,7 +235,7 @@ def read_tree(path: Path) -> dict:
     from flax import traverse_util
 
     _quiet()
-    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+    with _this_process_alone() as checkpointer:
         layout = checkpointer.restore(Path(path).resolve(), ocp.args.Composite(
             layout=ocp.args.JsonRestore()))["layout"]
         if not isinstance(layout, dict):
