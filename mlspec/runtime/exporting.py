@@ -109,10 +109,10 @@ def portable_function(result):
         for arg, array in zip(args, arrays, strict=True):
             if arg.name in steps:
                 fill, mean, std = steps[arg.name]
-                if fill is not None:
-                    array = jnp.where(jnp.isnan(array), fill, array)
+                if fill is not None:  # (1, features): ranks match, as strict jax wants
+                    array = jnp.where(jnp.isnan(array), fill[None], array)
                 if mean is not None:
-                    array = (array - mean) / std
+                    array = (array - mean[None]) / std[None]
             feed[arg.name] = array
         x = feed[args[0].name] if len(args) == 1 else feed
         out, _ = trainer.apply(params, model_state, x)
