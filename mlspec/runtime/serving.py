@@ -211,8 +211,12 @@ def from_columns(result, columns: dict[str, list]) -> Any:
     wanted = columns_of(result)
     for name in columns:
         if name not in wanted:
-            raise RequestError(f"unknown column '{name}'{did_you_mean(name, wanted)}"
-                               .replace("; expected one of", "; the run's model takes"))
+            hint = did_you_mean(name, wanted)
+            shown = ", ".join(f"'{c}'" for c in wanted[:20]) + (", ..." if len(wanted) > 20
+                                                                 else "")
+            raise RequestError(f"unknown column '{name}'"
+                               + (hint if "did you mean" in hint else "")
+                               + f" (the run's model takes the columns {shown})")
     lacking = [c for c in wanted if c not in columns]
     if lacking:
         raise RequestError("the columns lack " + ", ".join(f"'{c}'" for c in lacking))
