@@ -172,9 +172,11 @@ def from_rows(result, rows: list) -> Any:
         row = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
         raise RequestError(f"the rows differ in width: row 0 has {len(rows[0])} values, "
                            f"row {row} has {len(rows[row])}")
-    with np.errstate(over="ignore"):
-        x = np.asarray([[v if abs(v) < 1e39 else np.inf for v in r] for r in rows],
-                       np.float32)
+    try:  # beyond float32's range is inf, beyond float64's an OverflowError: not finite
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.asarray(rows, np.float64).astype(np.float32)
+    except OverflowError:
+        x = np.array([[v if abs(v) < 1e39 else np.inf for v in r] for r in rows], np.float32)
     if not np.isfinite(x).all():
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise RequestError(f"row {row} holds {str(rows[row][col])[:40]} at place {col}; the "
@@ -235,9 +237,8 @@ def from_columns(result, columns: dict[str, list]) -> Any:
             vocabulary = vocabularies.get(i.name)
             if vocabulary is None:
                 raise RequestError(f"the run saved no vocabulary for the column '{i.column}'")
-            cells = np.array([_cell(v, i.column, r, filled)
-                              for r, v in enumerate(columns[i.column or i.name])], object)
-            inputs[i.name] = vocabulary.encode(cells)
+            inputs[i.name] = vocabulary.encode(_cells(columns[i.column or i.name],
+                                                      i.column or i.name, filled))
         elif i.name == "x" and info.feature_names:
             inputs["x"] = np.stack([_numbers(columns[c], c, fills.get(c))
                                     for c in info.feature_names], axis=1)
@@ -259,34 +260,50 @@ def fills_missing(result) -> bool:
                for s in result.program.data.sources.values())
 
 
-def _cell(value, column: str, row: int, missing_allowed: bool):
-    if value is None:
-        if not missing_allowed:
+def _cells(values: list, column: str, missing_allowed: bool) -> np.ndarray:
+    """A categorical or text column's cells as text (an object array; None where
+    missing): strings, or whole numbers written as text (a category of numbers)."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return np.array(values, object)
+    for row, value in enumerate(values):
+        if value is None and not missing_allowed:
             raise RequestError(f"column '{column}' has a missing value at row {row}, which "
                                "the run does not fill (missing = \"fill\")")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RequestError(f"column '{column}' holds {type(value).__name__} {value!r} at row "
-                           f"{row}; its cells are text (or whole numbers)")
-    return str(value)
+        if value is not None and type(value) not in (str, int):
+            raise RequestError(f"column '{column}' holds {type(value).__name__} "
+                               f"{str(value)[:40]!r} at row {row}; its cells are text (or "
+                               "whole numbers)")
+    return np.array([v if v is None or isinstance(v, str) else str(v) for v in values],
+                    object)
 
 
 def _numbers(values: list, column: str, fill: float | None) -> np.ndarray:
-    out = np.empty(len(values), np.float32)
-    for row, value in enumerate(values):
-        if value is None:
-            if fill is None:
-                raise RequestError(f"column '{column}' has a missing value at row {row}, "
-                                   "which the run does not fill (missing = \"fill\")")
-            value = fill
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise RequestError(f"column '{column}' holds {type(value).__name__} "
-                               f"{str(value)[:40]!r} at row {row}; it is a numeric column")
-        with np.errstate(over="ignore"):
-            out[row] = value if abs(value) < 1e39 else np.inf
-        if not np.isfinite(out[row]):
-            raise RequestError(f"column '{column}' holds {str(value)[:40]} at row {row}; the "
-                               "model takes finite numbers (of float32's range)")
+    """A numeric column's cells as float32; null is a missing cell, filled with `fill`
+    (None: the run fills none). Anything but a number or null, and a number beyond
+    float32's range, is a RequestError naming its row."""
+    kinds = set(map(type, values))
+    if not kinds <= {int, float, type(None)}:
+        row, value = next((r, v) for r, v in enumerate(values)
+                          if type(v) not in (int, float, type(None)))
+        raise RequestError(f"column '{column}' holds {type(value).__name__} "
+                           f"{str(value)[:40]!r} at row {row}; it is a numeric column")
+    if type(None) in kinds:
+        if fill is None:
+            row = next(r for r, v in enumerate(values) if v is None)
+            raise RequestError(f"column '{column}' has a missing value at row {row}, "
+                               "which the run does not fill (missing = \"fill\")")
+        values = [fill if v is None else v for v in values]
+    try:  # beyond float32's range is inf, beyond float64's an OverflowError
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(values, np.float64).astype(np.float32)
+    except OverflowError:
+        out = np.array([v if abs(v) < 1e39 else np.inf for v in values], np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise RequestError(f"column '{column}' holds {str(values[row])[:40]} at row {row}; "
+                           "the model takes finite numbers (of float32's range)")
     return out
 
 
