@@ -68,13 +68,16 @@ def typed_table(n: int = 80, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def train(folder: Path, which: str) -> Path:
-    """Trains the run `which` ("iris" or "typed") in `folder`; its run folder."""
+def train(folder: Path, which: str, seeds: int = 1) -> Path:
+    """Trains the run `which` ("iris" or "typed") in `folder`, of `seeds` members; its run
+    folder."""
     folder.mkdir(parents=True, exist_ok=True)
     if which == "typed":
         typed_table().to_csv(folder / "t.csv", index=False)
     spec = folder / f"{which}.mlspec"
-    spec.write_text(IRIS if which == "iris" else TYPED)
+    text = IRIS if which == "iris" else TYPED
+    spec.write_text(text.replace("train {\n", f"train {{\n    seeds = {seeds}\n")
+                    if seeds > 1 else text)
     run = folder / "run"
     assert main(["run", str(spec), "--out", str(run), "--quiet"]) == 0
     return run

@@ -70,7 +70,7 @@ def _load_elsewhere(tmp_path, exported, rows: dict) -> tuple[list[np.ndarray], n
 
 @pytest.fixture(scope="module")
 def iris_run(tmp_path_factory):
-    return train(tmp_path_factory.mktemp("iris"), "iris")
+    return train(tmp_path_factory.mktemp("iris"), "iris", seeds=2)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,19 @@ def test_typed_inputs_take_ids_from_the_vocabularies_and_outputs_are_a_tuple(typ
     np.testing.assert_allclose(score[:, 0], predicted["score_0"], rtol=1e-4, atol=1e-4)
 
 
+def test_a_member_is_exported_beside_the_best(iris_run, capsys):
+    from jax import export
+
+    assert main(["export", str(iris_run), "--member", "1"]) == 0
+    path = iris_run / "model-member-1.stablehlo"
+    assert capsys.readouterr().out.split() == ["wrote", str(path), "wrote", f"{path}.json"]
+    member, best = load_run(iris_run, member=1), load_run(iris_run)
+    x, _ = rows_for(member, "valid", need_targets=False)
+    out = np.asarray(export.deserialize(bytearray(path.read_bytes())).call(x))
+    np.testing.assert_allclose(out, member.outputs(x), rtol=1e-5, atol=1e-5)
+    assert np.abs(out - best.outputs(x)).max() > 1e-2  # the member's, not the best's
+
+
 def _predict(run, data, tmp_path):
     out = tmp_path / "predicted.csv"
     assert main(["predict", str(run), str(data), "--out", str(out)]) == 0
@@ -136,7 +149,8 @@ def _predict(run, data, tmp_path):
     (["{run}", "--out", "{tmp}/no/m.stablehlo"], 1, "there is no folder"),
     (["{run}", "--out", "{run}/state.msgpack"], 1, "a file of the run folder itself"),
     (["{run}", "--out", "{tmp}"], 1, "a folder is in its place"),
-    (["{run}", "--member", "2"], 2, "it holds a single run; it has no member 2"),
+    (["{run}", "--member", "2"], 2, "it has members 0 to 1 (0 the best); there is no "
+                                    "member 2"),
     (["{run}", "--program"], 2, "a run folder is exported with --format stablehlo"),
 ])
 def test_bad_arguments_are_clear_errors(iris_run, tmp_path, capsys, args, code, message):

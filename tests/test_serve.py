@@ -121,8 +121,8 @@ def test_rows_are_answered_as_mlspec_predict_answers_them(iris, tmp_path):
     ({"rows": [[1, 2, 3, 4]], "columns": {"x": [[1, 2, 3, 4]]}}, 422, "not both"),
     ({"rows": [[1, 2, 3, 4]], "proba": "yes"}, 422, "proba: Input should be a valid boolean"),
     ({"rows": [[1, 2, 3, 4]], "extra": 1}, 422, "extra: Extra inputs are not permitted"),
-    ({"columns": {"y": [[1, 2, 3, 4]]}}, 422, "unknown column 'y'; did you mean 'x'? (the run's model takes the "
-     "columns 'x')"),
+    ({"columns": {"y": [[1, 2, 3, 4]]}}, 422,
+     "unknown column 'y'; did you mean 'x'? (the run's model takes the columns 'x')"),
     ({"rows": [[1e300, 2, 3, 4]]}, 422, "the model takes finite numbers"),
     ([1, 2], 422, "should be a JSON object"),
     (None, 422, "the request has no body"),
@@ -168,15 +168,22 @@ def test_named_columns_take_raw_text_and_categorical_values(typed, tmp_path):
     run, server = typed
     assert server.client.get("/health").json()["columns"] == ["a", "b", "city", "note"]
     frame = pd.read_csv(run.parent / "t.csv")
-    expected = _predicted(run, run.parent / "t.csv", tmp_path)
     columns = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist()
                for c in ("a", "b", "city", "note")}
     assert columns["a"].count(None) == 2  # missing cells: the run fills them
-    answer = server.predict({"columns": columns})
+    expected = _predicted(run, run.parent / "t.csv", tmp_path, "--proba")
+    answer = server.predict({"columns": columns, "proba": True})
     assert answer.status_code == 200, answer.text
-    body = answer.json()["predictions"]
-    assert body["label"] == expected["label"].tolist()
-    np.testing.assert_allclose(body["score"], expected["score_0"], rtol=1e-4, atol=1e-4)
+    body = answer.json()
+    assert body["predictions"]["label"] == expected["label"].tolist()
+    np.testing.assert_allclose(body["predictions"]["score"], expected["score_0"], rtol=1e-4,
+                               atol=1e-4)
+    # the probabilities of the output that has them, as predict --proba gives them
+    assert list(body["probabilities"]) == ["label"] == list(body["classes"])
+    assert body["classes"]["label"] == ["high", "low"]
+    np.testing.assert_allclose(body["probabilities"]["label"],
+                               expected[["proba_label_high", "proba_label_low"]],
+                               rtol=1e-5, atol=1e-6)
 
     # a city the train split lacks and unknown words are ids 0 and 1, as in predict
     odd = {"a": [50.0], "b": [0.1], "city": ["atlantis"], "note": ["zzz qqq good"]}
@@ -196,8 +203,6 @@ def test_named_columns_take_raw_text_and_categorical_values(typed, tmp_path):
            "column 'city' holds dict")
     _error(server.predict({"columns": {**odd, "b": [1.0, 2.0]}}), 422,
            "the columns differ in length")
-    _error(server.predict({"columns": odd, "proba": True}), 422,
-           "\"proba\" needs class probabilities; the output 'score' predicts real values")
     assert server.predict({"columns": odd}).status_code == 200
 
 

@@ -27,11 +27,12 @@ from mlspec.catalog.sources.typed import FIRST_WORD, PAD, UNKNOWN, WORD
 
 FORMATS = {"stablehlo": ".stablehlo"}
 ONNX_UNAVAILABLE = (
-    "--format onnx is not available: the maintained JAX-to-ONNX converter, jax2onnx "
-    "(0.13 and later), requires an orbax-checkpoint older than the one mlspec's "
-    "checkpoints need, and its last release without that pin (0.12.5) turns mlspec's "
-    "models into wrong numbers under mlspec's jax; export StableHLO instead (--format "
-    "stablehlo), which jax.export.deserialize runs without mlspec")
+    "--format onnx is not available: jax2onnx, the maintained JAX-to-ONNX converter, "
+    "requires (from 0.13.1 to the newest, 0.17.1) an orbax-checkpoint older than the one "
+    "mlspec's checkpoints need, and the releases tried (0.12.5, which installs beside "
+    "mlspec, and 0.17.1) turn mlspec's dense layers into wrong numbers; export StableHLO "
+    "instead (--format stablehlo), which jax.export.deserialize runs without mlspec "
+    "(docs/serving.md says more)")
 PLATFORMS = ("cpu", "cuda")
 """What the StableHLO file is lowered for: it runs on either, as the loader's is."""
 BATCH = "batch"
@@ -55,13 +56,19 @@ def arguments(result) -> list[Argument]:
     infos = {i.name: i for i in program.data.info.inputs}
     model = program.model
     if model.graph is not None and model.inputs:
-        return [Argument(i.name, tuple(i.shape), i.dtype,
-                         infos[i.name].kind if i.name in infos else
-                         ("float" if i.dtype == "float32" else "category"))
+        return [Argument(i.name, tuple(i.shape), i.dtype, infos[i.name].kind
+                         if i.name in infos else _kind(i.dtype, i.shape))
                 for i in model.inputs]
     info = program.data.info.inputs[0]
     return [Argument(info.name, tuple(model.input_shape),
                      "float32" if info.kind == "float" else "int32", info.kind)]
+
+
+def _kind(dtype: str, shape: tuple[int, ...]) -> str:
+    """An input's kind from its type alone, as the compiler reads it (`token_inputs`)."""
+    if dtype == "float32":
+        return "float"
+    return "tokens" if len(shape) == 1 else "category"
 
 
 def output_names(result) -> list[str]:

@@ -37,7 +37,8 @@ class Predictor:
             self.infos = {h: info.target_info(h) for h in trainer.heads}
         else:
             self.losses, self.infos = {None: trainer.data_loss}, {None: info}
-        self.has_probabilities = all(loss.has_probabilities for loss in self.losses.values())
+        self.has_probabilities = any(loss.has_probabilities for loss in self.losses.values())
+        """Whether an output has class probabilities (`proba` gives those that have)."""
 
         def forward(params, model_state, x):
             out, _ = trainer.apply(params, model_state, x)
@@ -92,7 +93,7 @@ class Predictor:
     def answer(self, x, proba: bool) -> dict[str, Any]:
         """The JSON answer for model input `x`: `predictions` (class names where the data
         had them), and with `proba` `probabilities` (one list per row, in the order of
-        `classes`)."""
+        `classes`) of each output that has them."""
         if proba and not self.has_probabilities:
             raise RequestError(_no_probabilities(self.losses, self.infos))
         pred, probabilities = self(x)
@@ -116,11 +117,13 @@ class Predictor:
 
 
 def _no_probabilities(losses, infos) -> str:
-    head, loss = next((h, loss) for h, loss in losses.items() if not loss.has_probabilities)
-    whose = f"the output '{head}'" if head else "this run"
-    if infos[head].target == "real":
-        return f"\"proba\" needs class probabilities; {whose} predicts real values"
-    return f"\"proba\" needs class probabilities; {whose}'s loss ({loss.kind}) gives scores"
+    if len(losses) > 1:
+        return ("\"proba\" needs class probabilities; none of the outputs "
+                + ", ".join(f"'{h}'" for h in losses) + " has them")
+    loss = losses[None]
+    if infos[None].target == "real":
+        return "\"proba\" needs class probabilities; this run predicts real values"
+    return f"\"proba\" needs class probabilities; this run's loss ({loss.kind}) gives scores"
 
 
 def _slice(x, start: int, count: int):
