@@ -95,10 +95,8 @@ def read_request(body: bytes) -> PredictRequest:
     except ValidationError as exc:
         problems = exc.errors()
         if problems[0].get("type") == "json_invalid":
-            error = RequestError("the request body is not JSON: "
-                                 + problems[0].get("ctx", {}).get("error", "invalid JSON"))
-            error.status = 400
-            raise error from None
+            raise RequestError("the request body is not JSON: " + problems[0].get(
+                "ctx", {}).get("error", "invalid JSON"), status=400) from None
         raise RequestError(_validation_message(problems)) from None
 
 
@@ -145,7 +143,7 @@ def build_app(result, folder: str, predictor: Predictor | None = None):
                 else from_columns(result, request.columns)
             return JSONResponse(predictor.answer(x, request.proba))
         except RequestError as exc:
-            return error(getattr(exc, "status", 422), str(exc))
+            return error(exc.status, str(exc))
 
     @app.post("/predict", response_model=PredictAnswer, responses=errors,
               openapi_extra={"requestBody": body})

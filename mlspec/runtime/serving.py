@@ -19,7 +19,12 @@ BUCKETS = (1, 16, 128, 1024)
 
 
 class RequestError(ValueError):
-    """A request that does not fit the run: its message is the answer's `error`."""
+    """A request that does not fit the run: its message is the answer's `error`, with the
+    HTTP `status` (422, or 400 for a body that is not JSON)."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
 
 
 class Predictor:
