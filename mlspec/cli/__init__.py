@@ -1,5 +1,5 @@
-"""The `mlspec` command: check, run, predict, evaluate, plot, fmt, summary, export, schema,
-list, lsp.
+"""The `mlspec` command: check, run, predict, evaluate, plot, serve, fmt, summary, export,
+schema, list, lsp.
 
 Each command is a module of this package that parses its arguments and prints; what it
 does is the runtime's or the semantics' (a run is `mlspec.runtime.runner.Run`, as for
@@ -16,13 +16,13 @@ import signal
 import sys
 import textwrap
 
-from mlspec.cli import check, export, lsp, results, stop, train
+from mlspec.cli import check, export, lsp, results, serve, stop, train
 from mlspec.cli.errors import run_command
 from mlspec.cli.shared import CommandParser, VersionAction
 
 COMMANDS = (check.add_check, train.add_run, results.add_predict, results.add_evaluate,
-            results.add_plot, check.add_fmt, check.add_summary, export.add_export,
-            export.add_schema, check.add_list, lsp.add_lsp)
+            results.add_plot, serve.add_serve, check.add_fmt, check.add_summary,
+            export.add_export, export.add_schema, check.add_list, lsp.add_lsp)
 """Each command's `add_NAME(sub)`, in the order that `mlspec --help` lists them."""
 
 DOCS = """\
