@@ -158,6 +158,8 @@ class SearchRun:
                 for result, trial, cut in zip(results, told, pruned):
                     if cut and result.status == "completed":
                         result.status = "pruned"
+                    # saved as a sweep member's state, which a run folder reloads
+                    result.state = {k: v for k, v in result.state.items() if k != "pruned"}
                     self._tell(study, trial, result)
                     self.results.append(result)
                     self.numbers.append(trial.number)
