@@ -368,7 +368,8 @@ class Trainer:
         place = jax.lax.axis_index(MEMBERS)
         others = jnp.arange(values.shape[0])
         ahead = alives & ((values < value) | ((values == value) & (others < place)))
-        kept = jnp.maximum(1, jnp.ceil(prune.keep * alives.sum() - 1e-6).astype(jnp.int32))
+        share = jnp.float32(prune.keep) * alives.sum().astype(jnp.float32) - jnp.float32(1e-6)
+        kept = jnp.maximum(1, jnp.ceil(share).astype(jnp.int32))
         step = state["step"]
         at_rung = (step > 0) & (step % prune.every == 0)
         return state["pruned"] | (at_rung & alive & (ahead.sum() >= kept))
