@@ -19,8 +19,8 @@ from typing import Any
 
 from mlspec.runtime.results import DivergedError, Result, combine
 from mlspec.runtime.training import Training
-from mlspec.semantics.program import Program
 from mlspec.semantics.grid import Grid, read_grid
+from mlspec.semantics.program import Program
 from mlspec.semantics.structure import groups
 from mlspec.semantics.sweep import Member, expand
 from mlspec.semantics.sweep_check import validate
