@@ -79,10 +79,14 @@ def sampler(seeds: int) -> None:
 
 
 def _mlspec(*args: str, cwd: str) -> float:
+    """Seconds that `mlspec ARGS` takes; a diverged run (exit 1) is a trial like another."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mlspec", *args, "--quiet"], check=True, cwd=cwd,
-                   env=env)
+    done = subprocess.run([sys.executable, "-m", "mlspec", *args, "--quiet"], cwd=cwd, env=env,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode not in (0, 1) or (done.returncode == 1 and "diverged" not in
+                                         done.stderr and "the loss became" not in done.stderr):
+        raise SystemExit(f"mlspec {' '.join(args)} failed:\n{done.stderr}")
     return time.perf_counter() - started
 
 

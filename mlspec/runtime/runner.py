@@ -1,6 +1,7 @@
 """Running a spec: resolve it once (every member of its seeds or sweep), then train program
-by program. `mlspec.run` and `mlspec run` both come here: a `Plan` is the spec resolved,
-a `Run` trains it, reporting progress and asking whether to stop through callbacks:
+by program; a search draws its trials batch by batch as it trains (`mlspec.runtime.search`).
+`mlspec.run` and `mlspec run` both come here: a `Plan` is the spec resolved, a `Run` trains
+it, reporting progress and asking whether to stop through callbacks:
 
     from mlspec.runtime.runner import Run, plan
 
@@ -189,7 +190,9 @@ class Run:
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
         *, on_progress: Callable[[Training], None] | None = None,
         updates: int = 1) -> Result:
-    """Trains a spec and returns its Result.
+    """Trains a spec and returns its Result: for seeds, a sweep or a search, the best
+    member's, with every member (trial) in `members`, best first, and for a search its
+    trials table in `trials` (see `mlspec.runtime.search`).
 
     Args:
         spec: a parsed spec, or the path of a .mlspec file.

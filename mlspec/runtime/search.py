@@ -49,7 +49,7 @@ def open_study(search: Search, seed: int):
 
         storage = JournalStorage(JournalFileBackend(storage))
     if storage is not None:
-        seed = hash((seed, os.getpid(), os.urandom(8))) % 2**31
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
     if search.method == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     elif search.method == "tpe":
@@ -97,7 +97,10 @@ class SearchRun:
         from optuna.trial import TrialState
 
         asked = []
-        while len(asked) < n:
+        # the trials so far (any state): past `trials`, nothing is asked for; in a shared
+        # study another process may ask meanwhile, which the trial's number settles
+        left = self.search.trials - len(study.get_trials(deepcopy=False))
+        while len(asked) < min(n, left):
             trial = study.ask()
             if trial.number >= self.search.trials:
                 trial.set_user_attr("mlspec", PAST_THE_END)
@@ -105,6 +108,8 @@ class SearchRun:
                 self.finished = True
                 break
             asked.append(trial)
+        if len(asked) < n:
+            self.finished = True
         return asked
 
     def _member(self, trial) -> Member:
@@ -130,6 +135,10 @@ class SearchRun:
                 break
             trials = self._ask(study, search.together)
             if not trials:
+                if not self.results and not batch_number:
+                    raise SpecError.at(search.span, f"the study '{search.study}' already has "
+                                       f"its {search.trials} trials: nothing is left to train "
+                                       "(raise trials to draw more)")
                 break
             batch_number += 1
             members = [self._member(trial) for trial in trials]
