@@ -153,3 +153,23 @@ search {
     done = [t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(done) == list(range(10))
     assert np.isfinite([t.value for t in study.trials if t.number < 10]).all()
+
+
+def test_a_grid_search_in_a_database_trains_each_combination_once(tmp_path):
+    spec = tmp_path / "grid.mlspec"
+    spec.write_text(TASK.replace("steps = 8", "steps = 2").replace("eval_every = 4", "")
+                    + f"""sweep {{
+    lr = [0.1, 0.3, 0.5]
+    train.seed = [0, 1]
+}}
+search {{
+    together = 4
+    storage = "sqlite:///{tmp_path / 'grid.db'}"
+}}
+""")
+    result = mlspec.run(spec)
+    combos = sorted(zip(result.trials["lr"], result.trials["train.seed"]))
+    assert combos == [(lr, seed) for lr in (0.1, 0.3, 0.5) for seed in (0, 1)]
+    assert (result.trials["status"] == "completed").all()
+    with pytest.raises(mlspec.SpecError, match="already has its 6 trials"):
+        mlspec.run(spec)  # the study in the database is done

@@ -34,7 +34,29 @@ from mlspec.syntax.printer import format_expr
 PAST_THE_END = "past the study's trials"
 
 
-def open_study(search: Search, seed: int):
+def _grid_sampler(grid: Grid):
+    """The sampler of `method = grid`: trial number K gets the K-th combination (in the
+    order of the axes, the last varying fastest). Numbers are unique in a study, shared
+    or not, so no combination is given twice."""
+    from optuna.samplers import BaseSampler
+
+    combinations = [{path: format_expr(value) for path, value in chosen.items()}
+                    for chosen in grid.combinations()]
+
+    class GridByNumber(BaseSampler):
+        def infer_relative_search_space(self, study, trial):
+            return {}
+
+        def sample_relative(self, study, trial, search_space):
+            return {}
+
+        def sample_independent(self, study, trial, name, distribution):
+            return combinations[trial.number][name]
+
+    return GridByNumber()
+
+
+def open_study(search: Search, seed: int, grid: Grid):
     """The optuna study: in memory, or in the search's storage (created or joined). A
     study of its own is seeded by `seed` (train.seed), so that a search is reproducible;
     one in a storage, which several processes may share, by this process's own seed as
@@ -57,7 +79,7 @@ def open_study(search: Search, seed: int):
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
                                              n_startup_trials=min(10, max(2, search.trials // 4)))
     else:
-        sampler = optuna.samplers.BruteForceSampler(seed=seed)
+        sampler = _grid_sampler(grid)
     return optuna.create_study(study_name=search.study, storage=storage, sampler=sampler,
                                direction="maximize" if search.higher else "minimize",
                                load_if_exists=True)
@@ -125,7 +147,7 @@ class SearchRun:
         from mlspec.runtime.training import Training
 
         search = self.search
-        study = open_study(search, self.grid.program.train.seed)
+        study = open_study(search, self.grid.program.train.seed, self.grid)
         prune = None if search.prune is None else Pruning(
             search.prune.keep, search.prune.every, search.metric, search.higher)
         self.finished = False
