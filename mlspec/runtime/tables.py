@@ -70,7 +70,7 @@ def members_tables(result, width: int) -> list[Table]:
     if trials is not None:
         settings[:0] = [("trial", [str(n) for n in trials["trial"]])]
         metrics.append(("status", [m.status for m in members]))
-    programs = len({m.trainer.structure_key() for m in members})  # a search: one per shape
+    programs = len({id(m.trainer) for m in members})
     what = "trials" if trials is not None else "runs"
     title = (f"{len(members)} {what} in {programs} compiled program"
              f"{'s' if programs != 1 else ''}, best first by {key} "
