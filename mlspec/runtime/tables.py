@@ -71,9 +71,9 @@ def members_tables(result, width: int) -> list[Table]:
         settings[:0] = [("trial", [str(n) for n in trials["trial"]])]
         metrics.append(("status", [m.status for m in members]))
     programs = len({id(m.trainer) for m in members})
-    what = "trials" if trials is not None else "runs"
-    title = (f"{len(members)} {what} in {programs} compiled program"
-             f"{'s' if programs != 1 else ''}, best first by {key} "
+    trained = f"{len(members)} trials" if trials is not None else \
+        f"{len(members)} runs in {programs} compiled program{'s' if programs != 1 else ''}"
+    title = (f"{trained}, best first by {key} "
              f"({'higher' if higher_is_better else 'lower'} is better); --member K of "
              "predict, evaluate and plot picks row K")
 
