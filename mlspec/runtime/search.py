@@ -241,5 +241,7 @@ def trials_table(result: Result, results: list[Result], numbers: list[int],
     table.attrs["log"] = [a.path for a in grid.axes
                           if a.distribution is not None and a.distribution.log]
     table.attrs["axes"] = [a.path for a in grid.axes]
+    table.attrs["categorical"] = [a.path for a in grid.axes if a.distribution is None
+                                  or a.distribution.kind == "choice"]
     table.attrs["metric"], table.attrs["higher"] = grid.search.metric, grid.search.higher
     return table

@@ -24,14 +24,14 @@ def search_figure(trials: pd.DataFrame):
     for i, path in enumerate(axes):
         ax = fig.add_subplot(1, len(axes), i + 1)
         column = trials[path]
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(
-            column)
-        if numeric:
+        if path not in trials.attrs.get("categorical", ()):
             x = column.to_numpy(float)
-        else:  # categories, in the order of their first appearance
-            labels = list(dict.fromkeys(column.astype(str)))
-            x = np.array([labels.index(v) for v in column.astype(str)], float)
+        else:  # a choice or a list: its values as categories, in order
+            order = sorted(dict.fromkeys(column), key=lambda v: (isinstance(v, str), v))
+            labels = [str(v) for v in order]
+            x = np.array([order.index(v) for v in column], float)
             ax.set_xticks(range(len(labels)), labels)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.scatter(x[~pruned], values[~pruned], s=22, color=COMPLETED, label="completed",
                    zorder=3)
         if pruned.any():
