@@ -36,6 +36,16 @@ def lines(*rows: str) -> str:
     return "".join(f"    {row}\n" for row in rows)
 
 
+def searched(axis: str, search: str | None = "    trials = 4\n") -> str:
+    """A sweep of the rate `lr` (its value on line 16) and a search section (its first
+    setting on line 19; none for None)."""
+    return ("param lr = 0.1\nmodel m {\n    dense(1)\n}\ndata {\n    train = linear(n=32)\n"
+            "    valid = linear(n=32, seed=1)\n}\ntrain {\n    loss = mse\n"
+            "    optimizer = sgd(lr)\n    steps = 10\n    eval_every = 2\n}\n"
+            f"sweep {{\n    lr = {axis}\n}}\n"
+            + (f"search {{\n{search}}}\n" if search is not None else ""))
+
+
 # name -> (spec text, line, column, the whole message)
 BROKEN = {
     # ------------------------------------------------------------------ merges
@@ -275,6 +285,58 @@ BROKEN = {
         typed(NUMBERS, train=TRAIN.replace("steps = 2", "steps = 2\n"
                                            "    metrics = [top_k_accuracy(k=5)]")), 12, 33,
         "top_k_accuracy needs k at most the number of classes (2), but k is 5"),
+    # ------------------------------------------------------------------ searches
+    'a loguniform from 0': (
+        searched("loguniform(0, 1)"), 16, 21,
+        "loguniform's ends must be above 0 (its values are drawn on a log scale), not 0"),
+    "a distribution's ends reversed": (
+        searched("uniform(0.5, 0.1)"), 16, 10,
+        'uniform(0.5, 0.1): the low end must be below the high end'),
+    'int_uniform of a fraction': (
+        searched("int_uniform(1, 2.5)"), 16, 25,
+        "int_uniform's ends are whole numbers, not 2.5"),
+    'a choice that makes a bad member': (
+        searched('choice(0.1, "fast")'), 16, 22,
+        'lr = "fast": argument \'learning_rate\' of optimizer \'sgd\' should be a number or a '
+        'schedule call (got a string \'fast\') (at line 11, column 21)'),
+    'a distribution without a search': (
+        searched("loguniform(1e-3, 1)", None), 16, 10,
+        "'lr' is a distribution: say how many trials to draw from it in a search section "
+        "(search { trials = 32 })"),
+    'a grid search of a distribution': (
+        searched("loguniform(1e-3, 1)", "    method = grid\n"), 16, 10,
+        "method = grid takes each axis as a list; 'lr' is a distribution (use method = random "
+        "or tpe)"),
+    'a random search without trials': (
+        searched("loguniform(1e-3, 1)", "    method = random\n"), 18, 1,
+        "a random search needs 'trials': how many to draw (trials = 32)"),
+    'an unknown search method': (
+        searched("loguniform(1e-3, 1)", "    method = bayes\n    trials = 4\n"), 19, 14,
+        "undefined name 'bayes'; expected one of 'grid', 'random', 'tpe'"),
+    'together below 1': (
+        searched("loguniform(1e-3, 1)", "    trials = 4\n    together = 0\n"), 20, 16,
+        "setting 'together' of search should be greater than 0 (got an integer 0)"),
+    'a search metric not recorded': (
+        searched("loguniform(1e-3, 1)", "    trials = 4\n    metric = valid.acuracy\n"),
+        20, 14,
+        "the search ranks by 'valid.acuracy', which is not recorded; expected one of "
+        "'train.loss', 'valid.loss'"),
+    'halving keeps all': (
+        searched("loguniform(1e-3, 1)",
+                 "    trials = 4\n    prune = halving(keep=1, every=4)\n"), 20, 26,
+        "argument 'keep' of halving should be less than 1 (got an integer 1)"),
+    'halving every 0': (
+        searched("loguniform(1e-3, 1)",
+                 "    trials = 4\n    prune = halving(keep=0.5, every=0)\n"), 20, 37,
+        "argument 'every' of halving should be greater than 0 (got an integer 0)"),
+    'halving between evaluations': (
+        searched("loguniform(1e-3, 1)",
+                 "    trials = 4\n    prune = halving(keep=0.5, every=3)\n"), 20, 13,
+        'prune every=3 must be a multiple of train.eval_every = 2: trials are cut at an '
+        'evaluation'),
+    'a grid search of more trials than combinations': (
+        searched("[0.1, 0.2]", "    trials = 4\n"), 19, 14,
+        'a grid search has 2 trials, not 4 (one for each combination)'),
 }
 
 

@@ -23,7 +23,8 @@ from mlspec.syntax.parser import grammar_text, lark_parser
 ROOT = Path(__file__).resolve().parent.parent
 
 # A value of each setting that parses (the registry test needs no meaning).
-SAMPLE = {"data": ("source", "iris"), "train": ("steps", "10"), "sweep": ("lr", "[1, 2]")}
+SAMPLE = {"data": ("source", "iris"), "train": ("steps", "10"), "sweep": ("lr", "[1, 2]"),
+          "search": ("trials", "16")}
 
 
 def _labels(text: str) -> list[str]:
@@ -32,7 +33,7 @@ def _labels(text: str) -> list[str]:
 
 
 def test_every_section_is_registered_once_in_the_order_it_prints():
-    assert tuple(SECTIONS) == ir.SECTION_NAMES == ("data", "train", "sweep")
+    assert tuple(SECTIONS) == ir.SECTION_NAMES == ("data", "train", "sweep", "search")
     assert set(ir.SECTION_NAMES) <= set(lexicon().keywords)
     assert set(SAMPLE) == set(SECTIONS), "every section has a row here"
 
@@ -81,13 +82,13 @@ from pydantic import PositiveInt
 from mlspec.catalog.signature import Symbol
 
 
-class SearchSection(SectionModel):
-    kind: Literal["search"] = "search"
+class TuneSection(SectionModel):
+    kind: Literal["tune"] = "tune"
     trials: PositiveInt = 8
     method: Symbol[Literal["grid", "random", "tpe"]] = "tpe"  # written bare: method = tpe
 
 
-SECTIONS["search"] = SectionKind("search", "how to search the sweep's axes", SearchSection)
+SECTIONS["tune"] = SectionKind("tune", "how to tune the sweep's axes", TuneSection)
 '''
 
 PROBE = r'''
@@ -97,39 +98,39 @@ from mlspec.semantics.overrides import apply_overrides
 from mlspec.semantics.sections import SECTIONS
 from mlspec.syntax.ir import SECTION_NAMES
 
-text = "model m {\n    dense(1)\n}\n\nsearch {\n    trials = 16\n}\n"
+text = "model m {\n    dense(1)\n}\n\ntune {\n    trials = 16\n}\n"
 spec = mlspec.parse(text)
-assert SECTION_NAMES[-1] == "search" and spec.search.get("trials") is not None
+assert SECTION_NAMES[-1] == "tune" and spec.tune.get("trials") is not None
 assert spec.to_text() == text
-assert apply_overrides(spec, {"search.method": mlspec.Call(name="random")}).to_text() \
+assert apply_overrides(spec, {"tune.method": mlspec.Call(name="random")}).to_text() \
     .endswith("    method = random\n}\n")
 labels = lambda t: [i.label for i in complete(t.replace("|", ""), t.index("|"))]
-assert "search" in labels("model m { relu }\n|")
-assert {"trials", "method"} <= set(labels("search {\n    |\n}"))
-assert {"grid", "random", "tpe"} <= set(labels("search { method = | }"))
+assert "tune" in labels("model m { relu }\n|")
+assert {"trials", "method"} <= set(labels("tune {\n    |\n}"))
+assert {"grid", "random", "tpe"} <= set(labels("tune { method = | }"))
 try:
-    mlspec.parse("model m { dense(1) }\nsearch { }\nsearch { }\n")
+    mlspec.parse("model m { dense(1) }\ntune { }\ntune { }\n")
 except mlspec.SpecError as exc:
-    assert "at most one 'search' section" in str(exc)
+    assert "at most one 'tune' section" in str(exc)
 else:
-    raise AssertionError("a second search section was taken")
+    raise AssertionError("a second tune section was taken")
 from pygments.token import Keyword
 from mlspec.editor.lexer import MlspecLexer
-assert (Keyword, "search") in list(MlspecLexer().get_tokens("search { trials = 4 }"))
+assert (Keyword, "tune") in list(MlspecLexer().get_tokens("tune { trials = 4 }"))
 print("ok")
 '''
 
 
 def test_a_new_section_is_one_field_and_one_registry_entry(tmp_path):
-    """Adds a `search` section to a copy of the package in two edits, and finds it
+    """Adds a `tune` section to a copy of the package in two edits, and finds it
     parsed, printed, settable by --set, completed and highlighted."""
     package = tmp_path / "mlspec"
     shutil.copytree(ROOT / "mlspec", package, ignore=shutil.ignore_patterns("__pycache__"))
     ir_file = package / "syntax" / "ir.py"
     ir_text = ir_file.read_text()
-    field = "    sweep: SectionField = None\n"
+    field = "    search: SectionField = None\n"
     assert ir_text.count(field) == 1
-    ir_file.write_text(ir_text.replace(field, field + "    search: SectionField = None\n"))
+    ir_file.write_text(ir_text.replace(field, field + "    tune: SectionField = None\n"))
     sections = package / "semantics" / "sections.py"
     text = sections.read_text()
     marker = '"""The settings sections by keyword, in `ir.SECTION_NAMES` order."""\n'

@@ -152,7 +152,8 @@ def _run(args, stop: stops.Stop, held: contextlib.ExitStack) -> int:
     if not _save(result, out, stop, **run.resume_point()):
         return EXIT_FAILURE
     # The results first, the plots after them: the final metrics never wait for drawing.
-    code = report(result, out, stop, args, None if run.single else run.plan.members)
+    code = report(result, out, stop, args, None if run.single else
+                  run.plan.members or result.members)  # a search's trials are its members
     if result.status != "interrupted" and not _draw_plots(result, out, stop):
         return EXIT_FAILURE
     if tracker is not None and not _log_mlflow(tracker, result, out, args.mlflow,

@@ -9,9 +9,10 @@ A block runs entirely on the device; the host only sees the stacked history.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -102,14 +103,33 @@ def build_optimizer(program: Program, inject: bool = False) -> optax.GradientTra
     return tx
 
 
+class Pruning(NamedTuple):
+    """Successive halving among members trained together (a search's `prune`): at every
+    `every`-th step the members still training rank by `metric` and those past the best
+    `keep` share stop (see `Trainer._rung`)."""
+
+    keep: float
+    every: int
+    metric: str
+    higher: bool
+
+
+MEMBERS = "members"
+"""The vmapped axis of members trained together, which pruning ranks across."""
+
+
 class Trainer:
     """The compiled pieces of a program: flax module, optax transformation, and the pure
     functions that initialise and train a state."""
 
-    def __init__(self, program: Program, n_train: int, inject: bool = False):
+    def __init__(self, program: Program, n_train: int, inject: bool = False,
+                 prune: Pruning | None = None):
         self.program = program
         self.n_train = n_train
         self.inject = inject
+        self.prune = prune
+        """With `prune`, the functions run vmapped over axis MEMBERS and the state holds
+        `pruned`, a flag that makes a step do nothing, as early stopping's does."""
         self.module = build_module(program.model, token_inputs(program))
         self.tx = build_optimizer(program, inject)
         self.schedule = make_schedule(program, n_train)
@@ -158,7 +178,7 @@ class Trainer:
                                                            "target_dim", "outputs"}))
                 if program.data is not None else None,
                 token_inputs(program),  # which inputs' padding the model masks
-                self.n_train, self.inject, jax.default_backend())
+                self.n_train, self.inject, jax.default_backend(), self.prune)
         return self._structure_key
 
     # ---- pieces
@@ -207,6 +227,8 @@ class Trainer:
             # The current epoch's order of train rows, drawn at each epoch's first step
             # (`_batch`); until then a placeholder of its shape, which compiles quicker.
             state["order"] = jnp.zeros(self.n_train, jnp.int32)
+        if self.prune is not None:
+            state["pruned"] = jnp.bool_(False)
         if self.early_stop is not None:
             state["stop"] = {"best": jnp.array(jnp.inf, jnp.float32), "wait": jnp.int32(0),
                              "stopped": jnp.bool_(False)}
@@ -318,12 +340,39 @@ class Trainer:
                      "step": state["step"] + 1}
         return new_state, {"loss": loss, "out": out, "y": y, "grads": grads}
 
+    def _halted(self, state: State):
+        """Whether the state no longer trains (early stopping fired, or pruned); None when
+        neither can happen."""
+        flags = ([state["stop"]["stopped"]] if self.early_stop is not None else []) + \
+            ([state["pruned"]] if self.prune is not None else [])
+        return None if not flags else functools.reduce(jnp.logical_or, flags)
+
     def _guarded_step(self, state: State, data: Data):
-        """A step that does nothing once early stopping has fired."""
-        if self.early_stop is None:
+        """A step that does nothing once early stopping has fired (or pruning)."""
+        halted = self._halted(state)
+        if halted is None:
             return self.step(state, data)[0]
-        return jax.lax.cond(state["stop"]["stopped"], lambda s: s,
-                            lambda s: self.step(s, data)[0], state)
+        return jax.lax.cond(halted, lambda s: s, lambda s: self.step(s, data)[0], state)
+
+    def _rung(self, state: State, row: dict) -> jax.Array:
+        """The `pruned` flag after this evaluation: at a rung (a step > 0 that `every`
+        divides) the members still training rank by the metric (ties by their place, a
+        NaN last) and those past the best `keep` share of them are cut (at least one goes
+        on). Runs vmapped: the members' values are gathered over axis MEMBERS."""
+        prune = self.prune
+        value = row[prune.metric] * (-1 if prune.higher else 1)
+        value = jnp.where(jnp.isfinite(value), value, jnp.inf).astype(jnp.float32)
+        alive = ~state["pruned"]
+        values = jax.lax.all_gather(value, MEMBERS)
+        alives = jax.lax.all_gather(alive, MEMBERS)
+        place = jax.lax.axis_index(MEMBERS)
+        others = jnp.arange(values.shape[0])
+        ahead = alives & ((values < value) | ((values == value) & (others < place)))
+        share = jnp.float32(prune.keep) * alives.sum().astype(jnp.float32) - jnp.float32(1e-6)
+        kept = jnp.maximum(1, jnp.ceil(share).astype(jnp.int32))
+        step = state["step"]
+        at_rung = (step > 0) & (step % prune.every == 0)
+        return state["pruned"] | (at_rung & alive & (ahead.sum() >= kept))
 
     def _row(self, state: State, data: Data, seen: dict | None) -> dict[str, jax.Array]:
         """The metrics of the current params. `seen` is the next step's forward pass on the
@@ -385,6 +434,14 @@ class Trainer:
             moved = {**stepped, **{k: watched[k] for k in ("stop", "best") if k in watched}}
             stepped = jax.tree.map(lambda kept, moved: jnp.where(
                 watched["stop"]["stopped"], kept, moved), watched, moved)
+        if self.prune is not None:
+            # the rung's row is the cut member's last: the rows after it are dropped
+            row["_stopped"] = row.get("_stopped", False) | state["pruned"]
+            cut = self._rung(state, row)
+            kept = {**state, **{k: stepped[k] for k in ("stop", "best") if k in stepped}}
+            stepped = jax.tree.map(lambda kept, moved: jnp.where(cut, kept, moved),
+                                   kept, stepped)
+            stepped = {**stepped, "pruned": cut}
         if self.schedule.eval_every > 1:  # with a row every step there is nothing more
             stepped = jax.lax.fori_loop(0, steps - 1,
                                         lambda _, s: self._guarded_step(s, data), stepped)
@@ -413,8 +470,10 @@ class Trainer:
 
     def _final_row(self, state: State, data: Data):
         row = self._row(state, data, None)
+        if self.prune is not None:
+            row["_stopped"] = state["pruned"]
         if self.early_stop is not None:
-            row["_stopped"] = state["stop"]["stopped"]
+            row["_stopped"] = row.get("_stopped", False) | state["stop"]["stopped"]
             # the last evaluation may be the best one (no stopping is decided after it)
             state = self._keep_best(state, self._watched_value(row),
                                     live=~state["stop"]["stopped"])

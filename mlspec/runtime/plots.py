@@ -63,6 +63,8 @@ def plot_names(result) -> list[str]:
             names.append("hidden_units.png")
     if confusion.wanted(result):
         names.append(confusion.PNG)
+    if getattr(result, "trials", None) is not None:
+        names.append("search.png")
     return names
 
 
@@ -106,6 +108,11 @@ def draw_all(result, out: Path, *, history=None, member_columns=None, suffix: st
                 status=result.status, best_step=result.best_step if single else None,
                 total=result.trainer.schedule.total if single else None,
                 best_member=_best_member(result, suffix)))
+            continue
+        if name == "search.png":
+            from mlspec.runtime.search_figure import search_figure
+
+            written.append(_save(search_figure(result.trials), path))
             continue
         if name == confusion.PNG:
             written.append(_save(confusion.figure_of(result, *confusion.of_split(result)),

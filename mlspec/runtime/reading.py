@@ -24,7 +24,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: str
-    status: Literal["completed", "early_stopped", "interrupted", "diverged"]
+    status: Literal["completed", "early_stopped", "interrupted", "diverged", "pruned"]
     steps_done: int = Field(ge=0)
     steps_total: int = Field(ge=0)
     stopped_at: int | None
@@ -110,7 +110,7 @@ class _MemberMetrics(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     settings: dict[str, Any]
-    status: Literal["completed", "early_stopped", "interrupted", "diverged"]
+    status: Literal["completed", "early_stopped", "interrupted", "diverged", "pruned"]
     stopped_at: int | None = None
     best_step: int | None = None
     evaluated_at: int | None = Field(default=None, ge=0)  # older folders: none

@@ -14,7 +14,7 @@ from mlspec.semantics.program import Program
 from mlspec.semantics.sweep import setting_column
 from mlspec.syntax import ir
 
-Status = str  # "completed", "early_stopped", "interrupted" or "diverged"
+Status = str  # "completed", "early_stopped", "interrupted", "diverged" or (a search's) "pruned"
 
 
 class DivergedError(RuntimeError):
@@ -59,6 +59,9 @@ class Result:
     members: list[Result] = field(default_factory=list, repr=False)
     """For seeds or a sweep: every member's Result, best first; this Result is the best
     member's, with the history of all members (a column per swept setting)."""
+    trials: pd.DataFrame | None = field(default=None, repr=False)
+    """For a search: trials.csv, one row per trial, best first (its optuna number,
+    settings, status, steps and final metrics; see `mlspec.runtime.search`)."""
     run_spec: ir.Spec | None = field(default=None, repr=False)
     """For seeds or a sweep: the spec as run (overrides applied, its sweep kept), which
     the run folder's spec.mlspec holds."""
@@ -160,20 +163,22 @@ def rank_metric(metrics: Mapping[str, float]) -> tuple[str, bool]:
     return key, bool(higher_is_better(key))
 
 
-def _rank_key(result: Result) -> tuple:
-    """Best first: by `rank_metric`, in its direction; a diverged member last, whatever
-    its metrics (NaN outputs still get an accuracy)."""
-    key, higher_is_better = rank_metric(result.metrics)
+def _rank_key(result: Result, rank: tuple[str, bool] | None = None) -> tuple:
+    """Best first: by `rank` (a search's metric and whether higher is better), else by
+    `rank_metric`, in its direction; a diverged member last, whatever its metrics (NaN
+    outputs still get an accuracy), a pruned trial after every completed one."""
+    key, higher_is_better = rank or rank_metric(result.metrics)
     value = result.metrics.get(key, float("nan"))
     value = -value if higher_is_better else value
-    return (result.status == "diverged", np.isnan(value), value)
+    return (result.status == "diverged", result.status == "pruned", np.isnan(value), value)
 
 
-def combine(results: list[Result], run_spec: ir.Spec | None = None) -> Result:
+def combine(results: list[Result], run_spec: ir.Spec | None = None,
+            rank: tuple[str, bool] | None = None) -> Result:
     """The results of members as one: the best member's, carrying all histories, each
     with its swept settings as leading columns. `run_spec` (the spec as run, see
-    `spec_as_run`) is needed to save it."""
-    ranked = sorted(results, key=_rank_key)
+    `spec_as_run`) is needed to save it; `rank`: see `_rank_key`."""
+    ranked = sorted(results, key=lambda r: _rank_key(r, rank))
     best = ranked[0]
     histories = []
     for r in results:

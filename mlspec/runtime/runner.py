@@ -1,6 +1,7 @@
 """Running a spec: resolve it once (every member of its seeds or sweep), then train program
-by program. `mlspec.run` and `mlspec run` both come here: a `Plan` is the spec resolved,
-a `Run` trains it, reporting progress and asking whether to stop through callbacks:
+by program; a search draws its trials batch by batch as it trains (`mlspec.runtime.search`).
+`mlspec.run` and `mlspec run` both come here: a `Plan` is the spec resolved, a `Run` trains
+it, reporting progress and asking whether to stop through callbacks:
 
     from mlspec.runtime.runner import Run, plan
 
@@ -19,9 +20,11 @@ from typing import Any
 
 from mlspec.runtime.results import DivergedError, Result, combine
 from mlspec.runtime.training import Training
+from mlspec.semantics.grid import Grid, read_grid
 from mlspec.semantics.program import Program
 from mlspec.semantics.structure import groups
 from mlspec.semantics.sweep import Member, expand
+from mlspec.semantics.sweep_check import validate
 from mlspec.syntax import ir
 from mlspec.syntax.errors import SpecError
 from mlspec.syntax.reader import load
@@ -49,16 +52,20 @@ class Plan:
 
     run_spec: ir.Spec
     members: list[Member]
+    search: Grid | None = None
+    """For a search: its grid (axes and search), whose trials are drawn as it trains
+    (`members` is then empty)."""
 
     @property
     def program(self) -> Program:
-        """The first member's program (a single run's own)."""
-        return self.members[0].program
+        """The first member's program (a single run's own; a search's without its sweep)."""
+        return self.search.program if self.search is not None else self.members[0].program
 
     @property
     def single(self) -> bool:
-        """One run, without seeds or a sweep."""
-        return len(self.members) == 1 and not self.members[0].settings
+        """One run, without seeds, a sweep or a search."""
+        return self.search is None and len(self.members) == 1 \
+            and not self.members[0].settings
 
 
 def plan(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Plan:
@@ -66,12 +73,18 @@ def plan(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None 
     of its seeds or sweep, once. Raises SpecError for a mistake, or a spec that has no
     data or train section to run."""
     run_spec = spec_as_run(_as_spec(spec), overrides)
-    members = expand(run_spec)
-    program = members[0].program
+    grid = None
+    if run_spec.search is not None:  # its trials are drawn as it trains
+        grid = read_grid(run_spec, None)
+        validate(grid)
+        members, program = [], grid.program
+    else:
+        members = expand(run_spec)
+        program = members[0].program
     if program.data is None or program.train is None:
         missing = "data" if program.data is None else "train"
         raise SpecError.at(None, f"run needs a '{missing}' section")
-    return Plan(run_spec, members)
+    return Plan(run_spec, members, grid)
 
 
 Following = Callable[[Training, int, int], AbstractContextManager[Any]]
@@ -94,6 +107,8 @@ class Run:
         """The member results of the programs trained so far."""
         self.training = training
         """The Training now under way (or the last one)."""
+        self.searching = None
+        """For a search: its SearchRun (mlspec.runtime.search), once it trains."""
         if self.training is None and plan.single:
             self.training = Training(plan.program, updates=updates)
 
@@ -110,6 +125,10 @@ class Run:
 
     def kept(self) -> bool:
         """Whether some chunk of training has finished: what stopping now would keep."""
+        if self.searching is not None:
+            self.training = self.searching.training
+            if self.searching.results:
+                return True
         return bool(self.results) or (self.training is not None
                                       and self.training.blocks_done > 0)
 
@@ -131,6 +150,13 @@ class Run:
         None when it stopped before any chunk finished: nothing to keep. A Run trains
         once."""
         following = following or (lambda training, i, n: contextlib.nullcontext())
+        if self.plan.search is not None:
+            from mlspec.runtime.search import SearchRun
+
+            self.searching = SearchRun(self.plan.search, self.plan.run_spec, self.updates)
+            result = self.searching.train(following, on_progress, should_stop, stop_now)
+            self.results = self.searching.results
+            return result
         if self.single:
             training = self.training
             with following(training, 1, 1):
@@ -164,7 +190,9 @@ class Run:
 def run(spec: ir.Spec | str | os.PathLike, overrides: Mapping[str, Any] | None = None,
         *, on_progress: Callable[[Training], None] | None = None,
         updates: int = 1) -> Result:
-    """Trains a spec and returns its Result.
+    """Trains a spec and returns its Result: for seeds, a sweep or a search, the best
+    member's, with every member (trial) in `members`, best first, and for a search its
+    trials table in `trials` (see `mlspec.runtime.search`).
 
     Args:
         spec: a parsed spec, or the path of a .mlspec file.

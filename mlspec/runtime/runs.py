@@ -13,7 +13,11 @@
                      on the valid split (else train), rows by target class, columns by
                      predicted class, both labelled by class name (see
                      mlspec.runtime.confusion; its PNG is one of the plots)
-    spec.mlspec      the spec as run (overrides applied, its sweep kept), in canonical text
+    trials.csv       for a search: one row per trial, best first (as metrics.json's
+                     `members`): its optuna number, settings, status (completed or
+                     pruned), steps and final metrics
+    spec.mlspec      the spec as run (overrides applied, its sweep and search kept), in
+                     canonical text
     manifest.json    versions, device, seed, wall time, status, resume point, the sha256
                      of spec.mlspec (`spec_sha256`) and of the other files (`file_sha256`):
                      a file changed or damaged after the run is refused, not misread;
@@ -243,6 +247,8 @@ def _write(result, out: Path, blocks_done, chunk, plots: bool, should_stop) -> P
         hashes[name] = hashlib.sha256(data).hexdigest()
 
     put("history.csv", result.history.to_csv(index=False))
+    if result.trials is not None:  # a search: one row per trial, best first
+        put("trials.csv", result.trials.to_csv(index=False))
     nulls: dict[str, str] = {}
     summary = {"model": program.name, **_json_metrics(result, "", nulls),
                "steps": result.steps_done, "status": result.status,

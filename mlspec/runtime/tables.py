@@ -57,7 +57,9 @@ def members_tables(result, width: int) -> list[Table]:
     from mlspec.semantics.sweep import setting_column
 
     members = result.members
-    key, higher_is_better = rank_metric(members[0].metrics)
+    trials = getattr(result, "trials", None)  # a search's: its metric ranks the trials
+    key, higher_is_better = rank_metric(members[0].metrics) if trials is None \
+        else (trials.attrs["metric"], trials.attrs["higher"])
     metric_keys = [k for k in members[0].metrics if "." in k]
     metric_keys.sort(key=lambda k: k != key)  # the ranking metric first, the rest in order
     member: Column = ("member", [str(i) for i in range(len(members))])
@@ -65,9 +67,13 @@ def members_tables(result, width: int) -> list[Table]:
                               for k in members[0].settings]
     metrics: list[Column] = [(k, [f"{m.metrics[k]:.4f}" if k in m.metrics else ""
                                   for m in members]) for k in metric_keys]
+    if trials is not None:
+        settings[:0] = [("trial", [str(n) for n in trials["trial"]])]
+        metrics.append(("status", [m.status for m in members]))
     programs = len({id(m.trainer) for m in members})
-    title = (f"{len(members)} runs in {programs} compiled program"
-             f"{'s' if programs != 1 else ''}, best first by {key} "
+    trained = f"{len(members)} trials" if trials is not None else \
+        f"{len(members)} runs in {programs} compiled program{'s' if programs != 1 else ''}"
+    title = (f"{trained}, best first by {key} "
              f"({'higher' if higher_is_better else 'lower'} is better); --member K of "
              "predict, evaluate and plot picks row K")
 

@@ -42,9 +42,10 @@ class Training:
     """One training run, advanced chunk by chunk; its state can be saved and resumed."""
 
     def __init__(self, program: Program, *, updates: int = 1,
-                 members: list | None = None):
+                 members: list | None = None, prune=None):
         """`members` (from `mlspec.semantics.sweep`): programs that share `program`'s structure and
-        train together, vmapped; each keeps its own seed, hyperparameters and weights."""
+        train together, vmapped; each keeps its own seed, hyperparameters and weights.
+        `prune`: a search's successive halving among them (`mlspec.compiler.trainer.Pruning`)."""
         import jax
         import jax.numpy as jnp
 
@@ -65,7 +66,8 @@ class Training:
         self.members = members or []
         self.multi = len(self.members) > 1
         n_train = n_rows(self.dataset["train"][0])
-        self.trainer = Trainer(program, n_train, inject=self.multi)
+        prune = prune if self.multi else None
+        self.trainer = Trainer(program, n_train, inject=self.multi, prune=prune)
         # The data goes to the device once and is passed to the compiled functions as
         # arguments (not baked into the program as constants).
         self.mesh = mesh(program)
@@ -83,7 +85,7 @@ class Training:
         x = self.data["train"][0] if example is None else example
         if self.multi:
             shared = self.trainer.module_init(jit=True)
-            states = [Trainer(m.program, n_train, inject=True).init(
+            states = [Trainer(m.program, n_train, inject=True, prune=prune).init(
                 m.program.train.seed, x, module_init=shared) for m in self.members]
             self.state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
         else:
@@ -175,14 +177,15 @@ class Training:
         `finish`; one compiled program per distinct number of blocks."""
         import jax
 
-        from mlspec.compiler.trainer import shared_jit
+        from mlspec.compiler.trainer import MEMBERS, shared_jit
 
         if name not in self._compiled:
             fn = getattr(self.trainer, name)
             axes = (0, None) if name == "finish" else (0, None, None)
             self._compiled[name] = shared_jit(
                 self.trainer, f"{name} vmapped" if self.multi else name,
-                lambda: jax.jit(jax.vmap(fn, in_axes=axes) if self.multi else fn))
+                lambda: jax.jit(jax.vmap(fn, in_axes=axes, axis_name=MEMBERS) if self.multi
+                                else fn))
         return self._compiled[name]
 
     def advance(self, stop_now: Callable[[], bool] | None = None) -> bool:

@@ -15,6 +15,7 @@ from mlspec.semantics.imports import merge_imports
 from mlspec.semantics.overrides import apply_overrides
 from mlspec.semantics.program import Program
 from mlspec.semantics.resolve import resolve
+from mlspec.semantics.search import Distribution, Search, read_distribution, read_search
 from mlspec.syntax import ir
 from mlspec.syntax.errors import Span, SpecError
 from mlspec.syntax.printer import format_expr
@@ -34,6 +35,9 @@ class Axis:
     values: tuple[ir.Expr, ...]
     seeds: bool = False
     """The axis that `seeds = N` makes: consecutive seeds, checked by its two ends."""
+    distribution: Distribution | None = None
+    """For a search: the distribution its values are drawn from; `values` are then those
+    that stand for it at check time (its two ends, or its choices)."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Grid:
     fixed: dict[str, ir.Expr]
     span: Span | None
     train_section: ir.Section | None
+    search: Search | None = None
+    """The spec's search (`mlspec.semantics.search`), None for a grid sweep."""
     resolved: dict[tuple, Program | SpecError] = field(default_factory=dict)
     """Every combination resolved so far, by `attempt`: checking and expanding a grid
     resolve each program once."""
@@ -82,15 +88,16 @@ def display(expr: ir.Expr) -> Any:
 def read_grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Grid:
     spec = apply_overrides(merge_imports(spec), overrides)
     sweep = spec.sweep
-    base = spec.model_copy(update={"sweep": None})
+    base = spec.model_copy(update={"sweep": None, "search": None})
     program = resolve(base)
     axes: list[Axis] = []
     for setting in sweep.settings if sweep else ():
         if any(axis.path == setting.path for axis in axes):
             raise SpecError.at(setting.span, f"'{setting.path}' is swept twice; give all "
                                              "its values in one list")
-        values = setting.value.items if isinstance(setting.value, ir.ListExpr) \
-            else (setting.value,)
+        distribution = read_distribution(setting)
+        values = distribution.checked() if distribution is not None else \
+            setting.value.items if isinstance(setting.value, ir.ListExpr) else (setting.value,)
         if not values:
             raise SpecError.at(setting.span, f"sweep '{setting.path}' has no values")
         try:
@@ -98,10 +105,12 @@ def read_grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Grid:
         except SpecError as exc:
             raise SpecError.at(setting.span, exc.diagnostics[0].message.replace(
                 "--set: ", "sweep: ")) from None
-        axes.append(Axis(setting.path, tuple(values)))
+        axes.append(Axis(setting.path, tuple(values), distribution=distribution))
+    search = read_search(spec, program, axes, math.prod(len(axis.values) for axis in axes))
     seeds = program.train.seeds if program.train else 1
     swept_seeds = seeds > 1 and "train.seed" not in {axis.path for axis in axes}
-    count = math.prod(len(axis.values) for axis in axes) * (seeds if swept_seeds else 1)
+    count = search.trials if search is not None else \
+        math.prod(len(axis.values) for axis in axes) * (seeds if swept_seeds else 1)
     if count > MAX_MEMBERS:  # counted before any is made
         raise SpecError.at(sweep.span if sweep else None, f"this sweep has {count:,} "
                            f"members; a run may have at most {MAX_MEMBERS:,}")
@@ -110,7 +119,8 @@ def read_grid(spec: ir.Spec, overrides: Mapping[str, Any] | None) -> Grid:
         axes.append(Axis("train.seed", tuple(ir.Number(value=first + i)
                                               for i in range(seeds)), seeds=True))
     fixed = {"train.seeds": ir.Number(value=1)} if program.train is not None else {}
-    grid = Grid(spec, base, program, axes, fixed, sweep.span if sweep else None, spec.train)
+    grid = Grid(spec, base, program, axes, fixed, sweep.span if sweep else None, spec.train,
+                search)
     if seeds == 1:  # the fixed `seeds = 1` changes nothing: the program is its own
         grid.resolved[()] = program
     return grid

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlspec.semantics.data import DATA_FORMS, DataSection
+from mlspec.semantics.search import SearchSection
 from mlspec.semantics.settings import Catalogue, FromSpec, SectionModel
 from mlspec.semantics.train import TrainSection
 from mlspec.syntax import ir
@@ -80,6 +81,8 @@ SECTIONS: dict[str, SectionKind] = {kind.name: kind for kind in (
     SectionKind("train", "the loss, the optimizer, the schedule and what is recorded",
                 TrainSection),
     SectionKind("sweep", "settings to vary: each path a list of values, trained together"),
+    SectionKind("search", "how to draw a sweep's distributions: method, trials, pruning",
+                SearchSection),
 )}
 """The settings sections by keyword, in `ir.SECTION_NAMES` order."""
 

@@ -36,7 +36,7 @@ def check_spec(spec: ir.Spec) -> Program | None:
     if is_library(spec):
         check_library(spec)
         return None
-    if spec.sweep is None:
+    if spec.sweep is None and spec.search is None:
         return resolve(spec)
     grid = read_grid(spec, None)
     if grid.axes:
@@ -46,8 +46,12 @@ def check_spec(spec: ir.Spec) -> Program | None:
 
 
 def expand(spec: ir.Spec, overrides: Mapping[str, Any] | None = None) -> list[Member]:
-    """The members of a spec: one without a sweep and `seeds = 1`, else the grid."""
+    """The members of a spec: one without a sweep and `seeds = 1`, else the grid. A
+    search's trials are drawn as it runs (`mlspec.runtime.search`): a SpecError here."""
     grid = read_grid(spec, overrides)
+    if grid.search is not None:
+        raise SpecError.at(grid.search.span, "a search's trials are drawn as it runs: "
+                                             "train it with mlspec.run")
     if not grid.axes:
         return [Member(settings={}, program=grid.program)]
     validate(grid)
@@ -64,7 +68,10 @@ def find_member(spec: ir.Spec, settings: Mapping[str, Any]) -> Member | None:
         return Member(settings={}, program=grid.program)
     chosen = {}
     for axis in grid.axes:
-        value = next((v for v in axis.values if display(v) == settings[axis.path]), None)
+        drawn = axis.distribution is not None and axis.distribution.kind != "choice"
+        value = ir.Number(value=settings[axis.path]) if drawn and isinstance(
+            settings[axis.path], (int, float)) and not isinstance(settings[axis.path], bool) \
+            else next((v for v in axis.values if display(v) == settings[axis.path]), None)
         if value is None:
             return None
         chosen[axis.path] = value

@@ -336,6 +336,7 @@ class Spec(Node):
     data: SectionField = None
     train: SectionField = None
     sweep: SectionField = None
+    search: SectionField = None
     comments: tuple[Comment, ...] = Field(default=(), exclude=True, repr=False)
     """Comments with their line numbers, kept for the formatter; not part of the meaning."""
     path: str | None = Field(default=None, exclude=True, repr=False)
