@@ -51,6 +51,13 @@ def _value(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _drawn_float(text: str) -> bool:
+    try:
+        return not float(text).is_integer()
+    except ValueError:
+        return False
+
+
 def members_tables(result, width: int) -> list[Table]:
     """The tables of `result.members` (best first) for a terminal `width` wide."""
     from mlspec.runtime.results import rank_metric
@@ -67,7 +74,9 @@ def members_tables(result, width: int) -> list[Table]:
                               for k in members[0].settings]
     metrics: list[Column] = [(k, [f"{m.metrics[k]:.4f}" if k in m.metrics else ""
                                   for m in members]) for k in metric_keys]
-    if trials is not None:
+    if trials is not None:  # drawn values to 4 digits (trials.csv keeps them whole)
+        settings = [(name, [f"{float(v):.4g}" if _drawn_float(v) else v for v in values])
+                    for name, values in settings]
         settings[:0] = [("trial", [str(n) for n in trials["trial"]])]
         metrics.append(("status", [m.status for m in members]))
     programs = len({id(m.trainer) for m in members})
