@@ -109,6 +109,16 @@ def test_trials_csv_and_member_round_trip(searched, capsys):
     history = pd.read_csv(folder / "history.csv")
     assert "lr" in history.columns and len(history) == len(result.history)
     assert "search {" in (folder / "spec.mlspec").read_text()
+    # the printed table shows the drawn rates to 4 digits, in trials.csv's order
+    from rich.console import Console
+
+    from mlspec.runtime.tables import members_tables
+
+    console = Console(width=100, record=True)
+    for shown in members_tables(result, 100):
+        console.print(shown)
+    printed = console.export_text()
+    assert f"{table['lr'][0]:.4g}" in printed and repr(float(table["lr"][0])) not in printed
     for k in (0, 30):
         loaded = mlspec.load_run(folder, member=k)
         assert loaded.settings["lr"] == pytest.approx(table["lr"][k], rel=1e-12)
