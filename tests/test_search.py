@@ -119,8 +119,13 @@ def test_trials_csv_and_member_round_trip(searched, capsys):
         console.print(shown)
     printed = console.export_text()
     assert f"{table['lr'][0]:.4g}" in printed and repr(float(table["lr"][0])) not in printed
+    # the plot command draws the search's figure again from the folder
+    (folder / "search.png").unlink()
+    assert main(["plot", str(folder)]) == 0
+    assert (folder / "search.png").stat().st_size > 0
     for k in (0, 30):
         loaded = mlspec.load_run(folder, member=k)
+        pd.testing.assert_frame_equal(loaded.trials, table)
         assert loaded.settings["lr"] == pytest.approx(table["lr"][k], rel=1e-12)
         capsys.readouterr()
         assert main(["evaluate", str(folder), "--member", str(k)]) == 0

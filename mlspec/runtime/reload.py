@@ -41,7 +41,32 @@ def load_run(folder, member: int = 0) -> Any:
                   trainer=trainer, normalizer=read_normalizer(entry, program, path),
                   encoding=read_encoding(run, member, program),
                   wall_time=run.manifest.wall_time_s, manifest=run.raw_manifest,
-                  settings=settings, **ending)
+                  settings=settings, trials=_trials(run), **ending)
+
+
+def _trials(run):
+    """A search's trials.csv (its hash checked), described for its plot; None elsewhere."""
+    import hashlib
+    import io
+
+    import pandas as pd
+
+    from mlspec.runtime.search import described
+    from mlspec.semantics.grid import read_grid
+
+    path = run.path / "trials.csv"
+    expected = run.manifest.file_sha256.get(path.name)
+    if expected is None:
+        return None
+    text = _read_text(path)
+    if hashlib.sha256(text.encode()).hexdigest() != expected:
+        raise RunFolderError(f"{path} was changed after the run (its hash differs from "
+                             "manifest.json's)")
+    try:
+        table = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise RunFolderError(f"{path} cannot be read: {exc}") from None
+    return described(table, read_grid(run.spec, None))
 
 
 def resume_training(folder) -> Any:

@@ -237,7 +237,12 @@ def trials_table(result: Result, results: list[Result], numbers: list[int],
         rows.append({"trial": number[id(member)], **member.settings,
                      "status": member.status, "steps": member.steps_done,
                      **member.metrics})
-    table = pd.DataFrame(rows)
+    return described(pd.DataFrame(rows), grid)
+
+
+def described(table: pd.DataFrame, grid: Grid) -> pd.DataFrame:
+    """The trials table with what its plot needs of the search in `attrs`: the axes, the
+    log-uniform and categorical ones, the metric and its direction."""
     table.attrs["log"] = [a.path for a in grid.axes
                           if a.distribution is not None and a.distribution.log]
     table.attrs["axes"] = [a.path for a in grid.axes]
