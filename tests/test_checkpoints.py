@@ -78,6 +78,7 @@ def uninterrupted():
     return Run(plan(parse(SPEC, "hill.mlspec")), updates=PROGRESS_UPDATES).train()
 
 
+@pytest.mark.slow  # processes killed and resumed, as test_signals' are
 def test_a_run_killed_twice_resumes_to_the_uninterrupted_history_and_parameters(
         tmp_path, uninterrupted):
     spec = tmp_path / "hill.mlspec"

@@ -179,7 +179,8 @@ KEEPERS = ("dense(5) -> relu -> tanh -> softmax -> leaky_relu(0.2) -> layer_norm
            "rms_norm -> dropout(0.3) -> position_embedding(max_len=6) -> gelu")
 
 
-@pytest.mark.parametrize("consumer", ["attention(1)", "lstm(4)", "global_avg_pool"])
+@pytest.mark.parametrize("consumer", [pytest.param("attention(1)", marks=pytest.mark.slow),
+                                      "lstm(4)", "global_avg_pool"])
 def test_the_mask_follows_the_per_step_layers(consumer, tmp_path):
     program = chain_program(tmp_path, f"embedding(features=4) -> {KEEPERS} -> {consumer}")
     assert_as_alone(*outputs(program), per_step=consumer.startswith("attention"))

@@ -115,7 +115,7 @@ def _twin_history(program, steps: int, batch: int | None = None):
     return np.array(losses), params
 
 
-@pytest.mark.parametrize("batch", [None, 64])
+@pytest.mark.parametrize("batch", [pytest.param(None, marks=pytest.mark.slow), 64])
 def test_two_typed_inputs_train_as_the_hand_written_flax_twin(income, batch):
     path = income("steps = 30" + (f"\n    batch = {batch}" if batch else ""))
     result = mlspec.run(path)
@@ -260,6 +260,7 @@ class DigitsTwin(nn.Module):
         return {"digit": nn.Dense(10)(h), "parity": nn.Dense(2)(h)}
 
 
+@pytest.mark.slow  # a step-by-step flax twin of a whole run
 def test_two_outputs_train_as_the_hand_written_flax_twin(digits2):
     result = mlspec.run(digits2())
     program = result.program

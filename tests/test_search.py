@@ -133,6 +133,7 @@ def test_trials_csv_and_member_round_trip(searched, capsys):
         assert f"{table['valid.loss'][k]:.4f}" in shown
 
 
+@pytest.mark.slow  # two mlspec processes
 def test_two_processes_share_one_study(tmp_path):
     spec = tmp_path / "shared.mlspec"
     spec.write_text(TASK.replace("steps = 8", "steps = 4") + """sweep {

@@ -164,6 +164,7 @@ def test_a_batch_of_10_000_rows_is_answered_as_predict_answers_it(iris, tmp_path
     assert len(set(expected)) == 3
 
 
+@pytest.mark.slow  # a second server, for a typed run
 def test_named_columns_take_raw_text_and_categorical_values(typed, tmp_path):
     run, server = typed
     assert server.client.get("/health").json()["columns"] == ["a", "b", "city", "note"]
