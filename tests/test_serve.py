@@ -59,24 +59,24 @@ class Server:
             self.process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def iris(tmp_path_factory):
-    run = train(tmp_path_factory.mktemp("iris"), "iris")
+def _served(tmp_path_factory, kind: str):
+    """A trained run of `kind` and a server of it, stopped after the module's tests."""
+    run = train(tmp_path_factory.mktemp(kind), kind)
     server = Server(run, run.parent / "serve.log")
     try:
         yield run, server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory):
+    yield from _served(tmp_path_factory, "iris")
 
 
 @pytest.fixture(scope="module")
 def typed(tmp_path_factory):
-    run = train(tmp_path_factory.mktemp("typed"), "typed")
-    server = Server(run, run.parent / "serve.log")
-    try:
-        yield run, server
-    finally:
-        server.stop()
+    yield from _served(tmp_path_factory, "typed")
 
 
 def _predicted(run, data, tmp_path, *extra) -> pd.DataFrame:

@@ -42,7 +42,7 @@ class Traced:
             double precision, as a constant would be (dropout is fed its keep probability
             `1 - rate`). Inside a program that method returns the fed value.
         saved_as: the name of the values in the training state (and so in a run folder's
-            state.msgpack); by default `<kind>_<fed or field>`, such as `leaky_relu_slope`.
+            state); by default `<kind>_<fed or field>`, such as `leaky_relu_slope`.
     """
 
     fed: str | None = None
